@@ -1,0 +1,51 @@
+/**
+ * `nas`: the command line. Each sub-command lives in cli/commands/<name>.ts and exports
+ * `run(argv): Promise<number>` (the exit code), so commands load only what they need: `nas
+ * validate` never pays for TensorFlow or Temporal start-up.
+ */
+import { CliError } from './errors';
+
+interface Command {
+  summary: string;
+  load(): Promise<{ run(argv: string[]): Promise<number> }>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  doctor: { summary: 'check the stack: Temporal CLI, tensor backend and its speed, data set, artifact store', load: () => import('./commands/doctor') },
+  run: { summary: 'validate a pipeline file and run it (embedded Temporal unless TEMPORAL_ADDRESS is set)', load: () => import('./commands/run') },
+  worker: { summary: 'run a worker that executes pipeline workflows and activities for a Temporal cluster', load: () => import('./commands/worker') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return ['usage: nas <command> [options]', '', 'commands:', ...lines, '', 'nas <command> --help for its options'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    process.exitCode = name ? 0 : 2;
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`nas: unknown command "${name}"\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    process.exitCode = await (await command.load()).run(rest);
+  } catch (err) {
+    if (err instanceof CliError) {
+      console.error(`nas ${name}: ${err.message}`);
+      process.exitCode = err.exitCode;
+    } else {
+      console.error(`nas ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+export { COMMANDS };

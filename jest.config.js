@@ -1,0 +1,8 @@
+/** Unit tests run in-band on plain TypeScript; integration tests start real services (see test/integration). */
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  testTimeout: 120_000,
+  maxWorkers: 1,
+};
