@@ -11,8 +11,11 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  arch: { summary: 'describe an architecture (by name or arch.json): parameters and MACs per layer', load: () => import('./commands/arch') },
   doctor: { summary: 'check the stack: Temporal CLI, tensor backend and its speed, data set, artifact store', load: () => import('./commands/doctor') },
   run: { summary: 'validate a pipeline file and run it (embedded Temporal unless TEMPORAL_ADDRESS is set)', load: () => import('./commands/run') },
+  validate: { summary: 'check pipeline files and the plugins they declare; print problems as FILE:LINE:COL', load: () => import('./commands/validate') },
+  plugin: { summary: 'plugins: list the registered ones, scaffold a new one, check one against the contract', load: () => import('./commands/plugin') },
   worker: { summary: 'run a worker that executes pipeline workflows and activities for a Temporal cluster', load: () => import('./commands/worker') },
 };
 

@@ -1,87 +1,59 @@
 /**
- * Reading pipeline files: YAML or JSON text in, a validated pipeline out, or a list of problems
- * that each name the file, line and column.
+ * Reading pipeline files: YAML, JSON or a TypeScript module in, a validated pipeline with every
+ * default filled in out, or a `PipelineValidationError` listing every problem with its file, line
+ * and column.
  */
-import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
-import type { z } from 'zod';
+import { extname } from 'node:path';
+import type { Plugin } from '../plugins/api';
+import type { PluginRegistry } from '../plugins/registry';
+import { loadModuleDocument, MODULE_EXTENSIONS } from './module-document';
 import { PipelineSchema, type Pipeline } from './pipeline';
+import { resolvePluginConfigs } from './plugin-configs';
+import { issuesToProblems, PipelineValidationError, sortProblems, type SourceDocument } from './problems';
+import { decodePipelineText, readPipelineBytes } from './read-source';
+import { parseYamlDocument } from './yaml-document';
 
-export interface PipelineProblem {
+export { formatProblem, PipelineValidationError, type PipelineProblem } from './problems';
+
+export interface LoadedPipeline {
   file: string;
-  line: number;
-  column: number;
-  path: string;
-  message: string;
+  pipeline: Pipeline;
+  /** Built-ins plus the user plugins this pipeline declares: what its stages may use. */
+  plugins: PluginRegistry;
+  userPlugins: Plugin[];
 }
 
-export class PipelineValidationError extends Error {
-  constructor(readonly problems: PipelineProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
-    this.name = 'PipelineValidationError';
+/** Validates a parsed document: the schema, then plugins and their configs; all problems at once. */
+export function validateDocument(doc: SourceDocument): LoadedPipeline {
+  if (doc.value === null || doc.value === undefined) {
+    throw new PipelineValidationError([{ file: doc.file, line: 1, column: 1, path: '', message: 'the file is empty; a pipeline starts with version: 1' }]);
   }
-}
+  const result = PipelineSchema.safeParse(doc.value);
+  const plugins = resolvePluginConfigs(doc, result.success ? result.data : doc.value);
+  const problems = [...(result.success ? [] : issuesToProblems(result.error.issues, doc, PipelineSchema)), ...plugins.problems];
+  if (!result.success || problems.length > 0) throw new PipelineValidationError(sortProblems(problems));
 
-export function formatProblem(p: PipelineProblem): string {
-  return `${p.file}:${p.line}:${p.column}: ${p.path || '(root)'}: ${p.message}`;
-}
-
-/** The YAML node at a path, or the deepest existing ancestor, so errors point near their cause. */
-function nodeAt(root: YamlNode | null, path: PropertyKey[]): YamlNode | null {
-  let node = root;
-  for (const key of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key);
-      if (!pair) return node;
-      node = (pair.value as YamlNode | null) ?? (pair.key as YamlNode);
-    } else if (isSeq(node) && typeof key === 'number') {
-      const item = node.items[key] as YamlNode | undefined;
-      if (!item) return node;
-      node = item;
-    } else {
-      return node;
-    }
+  const pipeline = result.data;
+  const strategy = plugins.configs.get('stages.baselineSearch.strategy');
+  if (pipeline.stages.baselineSearch && strategy) pipeline.stages.baselineSearch.strategy.config = strategy;
+  for (const [id, target] of Object.entries(pipeline.hardwareTargets)) {
+    target.config = plugins.configs.get(`hardwareTargets.${id}`) ?? target.config;
   }
-  return node;
+  return { file: doc.file, pipeline, plugins: plugins.registry, userPlugins: plugins.userPlugins };
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  return issue.message;
-}
-
+/** YAML or JSON text (JSON is YAML). `file` is used for messages and to resolve plugin paths. */
 export function parsePipelineText(text: string, file: string): Pipeline {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new PipelineValidationError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-        return { file, line: pos.line, column: pos.col, path: '', message: e.message.split('\n')[0] };
-      }),
-    );
-  }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
-  const result = PipelineSchema.safeParse(value);
-  if (result.success) return result.data;
-  throw new PipelineValidationError(
-    result.error.issues.map((issue) => {
-      const node = nodeAt(doc.contents as YamlNode | null, issue.path);
-      const pos = node?.range ? lineCounter.linePos(node.range[0]) : { line: 1, col: 1 };
-      return { file, line: pos.line, column: pos.col, path: issue.path.join('.'), message: describeIssue(issue) };
-    }),
-  );
+  return validateDocument(parseYamlDocument(text, file)).pipeline;
+}
+
+/** Reads, parses and validates a pipeline file, loading the plugins it declares. */
+export function resolvePipelineFile(file: string): LoadedPipeline {
+  const text = decodePipelineText(readPipelineBytes(file), file);
+  const doc = MODULE_EXTENSIONS.includes(extname(file).toLowerCase()) ? loadModuleDocument(file, text) : parseYamlDocument(text, file);
+  return validateDocument(doc);
 }
 
 export function loadPipelineFile(file: string): Pipeline {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new PipelineValidationError([
-      { file, line: 1, column: 1, path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})` },
-    ]);
-  }
-  return parsePipelineText(text, file);
+  return resolvePipelineFile(file).pipeline;
 }

@@ -10,6 +10,7 @@ import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:
 import * as path from 'node:path';
 
 import { freePort } from './free-port';
+import { repoRoot } from './paths';
 
 export interface StartS3ServerOptions {
   /** Where MinIO keeps its objects; reuse it across restarts to keep the data. */
@@ -33,7 +34,7 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-const REPO_ROOT = path.resolve(__dirname, '..');
+const REPO_ROOT = repoRoot();
 const OUTPUT_TAIL_BYTES = 4_000;
 const STOP_GRACE_MS = 5_000;
 

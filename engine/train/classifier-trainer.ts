@@ -1,21 +1,56 @@
 /**
- * A resumable training loop for image classifiers. The position (epoch, step) fully determines
- * which samples come next, and a checkpoint holds weights, optimizer slots and position, so a run
- * restored from a checkpoint continues exactly where the saved one stood.
+ * A resumable training loop for image classifiers. Everything random is a pure function of
+ * (seed, global step): data order, augmentation draws, dropout and drop-connect masks; the
+ * learning rate is a function of the global step. A checkpoint holds weights (BatchNorm's moving
+ * statistics included), optimizer slots, the position and the early-stopping record, so a run
+ * restored from one continues exactly where the saved one stood.
  */
 import type { LayersModel, Optimizer, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
+import type { NoiseKwargs } from '../blocks/seeded-dropout';
+import type { AugmentOptions } from '../data/augment';
 import { epochOrder, makeBatch, sequentialChunks } from '../data/batches';
-import type { ImageDataset } from '../data/dataset';
+import type { ImageDataset, ImageSplit } from '../data/dataset';
+import { splitIndices } from '../data/split';
+import { mixSeed } from '../random';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from './checkpoint';
+import { makeOptimizer, setLearningRate } from './optimizers';
+import { learningRateAt, type ScheduleKind, type ScheduleSpec } from './schedule';
 
+/**
+ * The first six fields are the original contract; every later one is optional and its default
+ * reproduces the original behaviour (constant rate, no smoothing, decay, split or augmentation).
+ */
 export interface TrainerOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
-  optimizer: 'adam' | 'momentum';
+  optimizer: 'adam' | 'momentum' | 'rmsprop';
   momentum: number;
   seed: number;
+  /** Default 'constant'. */
+  schedule?: ScheduleKind;
+  /** Linear warm-up steps. Default 0. */
+  warmupSteps?: number;
+  /** Cosine floor. Default 0. */
+  minLearningRate?: number;
+  /** Step schedule: decay every this many epochs (fractional allowed; EfficientNet: 2.4). Default 1. */
+  decayEveryEpochs?: number;
+  /** Step schedule factor (EfficientNet: 0.97). Default 0.1. */
+  decayFactor?: number;
+  /** RMSProp: default decay 0.9 and epsilon 1e-3, the official EfficientNet values. */
+  rmspropDecay?: number;
+  rmspropEpsilon?: number;
+  /** Label smoothing of the cross-entropy target (EfficientNet: 0.1). Default 0. */
+  labelSmoothing?: number;
+  /** L2 penalty wd/2 * sum(w^2) on conv, depthwise and dense kernels (not biases or BatchNorm). Default 0. */
+  weightDecay?: number;
+  /** Fraction of the training split held out (seeded) for validation. Default 0: none. */
+  validationFraction?: number;
+  /** Stop after this many epochs without a better validation accuracy. Needs validationFraction > 0. */
+  earlyStoppingPatience?: number;
+  /** Augmentation of training batches. Default none. */
+  augment?: AugmentOptions;
 }
 
 /** The next step to run. */
@@ -28,20 +63,40 @@ export interface TrainPosition {
 export interface StepReport {
   position: TrainPosition;
   loss: number;
+  learningRate: number;
   stepsPerEpoch: number;
   totalSteps: number;
+}
+
+export interface EpochReport {
+  /** The epoch just finished (0-based). */
+  epoch: number;
+  validationAccuracy?: number;
+  bestValidationAccuracy?: number;
+  stoppedEarly: boolean;
+}
+
+/** What early stopping remembers; checkpointed with the position. */
+export interface ValidationRecord {
+  best: number | null;
+  bestEpoch: number | null;
+  epochsWithoutImprovement: number;
+  stoppedEarly: boolean;
+  history: { epoch: number; accuracy: number }[];
 }
 
 export interface CheckpointMeta {
   position: TrainPosition;
   options: TrainerOptions;
   modelName: string;
+  validation?: ValidationRecord;
 }
 
 export interface TrainHooks {
   checkpointEverySteps: number;
   onCheckpoint(bytes: Uint8Array, position: TrainPosition): Promise<void>;
   onStep?(report: StepReport): void | Promise<void>;
+  onEpoch?(report: EpochReport): void | Promise<void>;
   /** Checked between steps; training stops (after a final checkpoint) when it returns true. */
   shouldStop?(): boolean;
 }
@@ -60,31 +115,82 @@ export class CheckpointMismatchError extends Error {
   }
 }
 
+/** Salts that keep the per-step streams (augmentation, dropout) unrelated to each other. */
+const AUGMENT_SALT = 0xa06;
+const NOISE_SALT = 0xd40;
+
+/** Options that decide which sample or mask comes at which step; a checkpoint must agree on them. */
+const RUN_DEFINING = ['batchSize', 'epochs', 'seed', 'optimizer', 'validationFraction'] as const;
+
+function isKernel(name: string): boolean {
+  return /\/(kernel|depthwise_kernel)$/.test(name);
+}
+
 export class ClassifierTrainer {
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
   position: TrainPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
+  validation: ValidationRecord = { best: null, bestEpoch: null, epochsWithoutImprovement: 0, stoppedEarly: false, history: [] };
+  /** The model's input side; batches are resized to it when the data differ. */
+  readonly resolution: number;
   private readonly optimizer: Optimizer;
   private readonly trainable: Variable[];
+  private readonly kernels: Variable[];
+  private readonly schedule: ScheduleSpec;
+  private readonly trainIndices: Uint32Array;
+  private readonly validationIndices: Uint32Array;
 
   constructor(
     readonly model: LayersModel,
     readonly data: ImageDataset,
     readonly options: TrainerOptions,
   ) {
-    const tf = loadTf();
-    this.stepsPerEpoch = Math.ceil(data.train.count / options.batchSize);
+    const inputShape = model.inputs[0].shape;
+    this.resolution = inputShape[1] as number;
+    if (inputShape[3] !== data.channels) {
+      throw new Error(`model ${model.name} takes ${inputShape[3]}-channel images but ${data.name} has ${data.channels}; build it with inputChannels ${data.channels}`);
+    }
+    if ((options.earlyStoppingPatience ?? 0) > 0 && !((options.validationFraction ?? 0) > 0)) {
+      throw new Error('earlyStoppingPatience needs a validation split: set validationFraction > 0');
+    }
+    if ((options.validationFraction ?? 0) > 0) {
+      const split = splitIndices(data.train.count, options.validationFraction ?? 0, options.seed);
+      this.trainIndices = split.train;
+      this.validationIndices = split.validation;
+    } else {
+      this.trainIndices = Uint32Array.from({ length: data.train.count }, (_, i) => i);
+      this.validationIndices = new Uint32Array(0);
+    }
+    this.stepsPerEpoch = Math.ceil(this.trainIndices.length / options.batchSize);
     this.totalSteps = this.stepsPerEpoch * options.epochs;
-    this.optimizer =
-      options.optimizer === 'adam'
-        ? tf.train.adam(options.learningRate)
-        : tf.train.momentum(options.learningRate, options.momentum);
+    this.schedule = {
+      kind: options.schedule ?? 'constant',
+      baseRate: options.learningRate,
+      totalSteps: this.totalSteps,
+      warmupSteps: options.warmupSteps ?? 0,
+      minRate: options.minLearningRate ?? 0,
+      decaySteps: (options.decayEveryEpochs ?? 1) * this.stepsPerEpoch,
+      decayFactor: options.decayFactor ?? 0.1,
+    };
+    this.optimizer = makeOptimizer({
+      kind: options.optimizer,
+      learningRate: learningRateAt(this.schedule, 0),
+      momentum: options.momentum,
+      rmspropDecay: options.rmspropDecay ?? 0.9,
+      rmspropEpsilon: options.rmspropEpsilon ?? 1e-3,
+    });
     // An explicit, ordered variable list: tfjs optimizers key their slots by position in it.
-    this.trainable = model.trainableWeights.map((w) => (w as unknown as { val: Variable }).val);
+    const variables = model.trainableWeights.map((w) => ({ name: w.originalName, v: (w as unknown as { val: Variable }).val }));
+    this.trainable = variables.map((x) => x.v);
+    this.kernels = variables.filter((x) => isKernel(x.name)).map((x) => x.v);
   }
 
   get done(): boolean {
-    return this.position.globalStep >= this.totalSteps;
+    return this.position.globalStep >= this.totalSteps || this.validation.stoppedEarly;
+  }
+
+  learningRate(globalStep = this.position.globalStep): number {
+    return learningRateAt(this.schedule, globalStep);
   }
 
   async checkpoint(): Promise<Uint8Array> {
@@ -92,7 +198,7 @@ export class ClassifierTrainer {
     const weights = this.model.weights.map((w) => ({ name: w.originalName, tensor: w.read() as Tensor }));
     const slots = await this.optimizer.getWeights();
     const bytes = await encodeCheckpoint<CheckpointMeta>({
-      meta: { position: { ...this.position }, options: this.options, modelName: this.model.name },
+      meta: { position: { ...this.position }, options: this.options, modelName: this.model.name, validation: this.validation },
       groups: { model: weights, optimizer: slots.map((s) => ({ name: s.name, tensor: s.tensor })) },
     });
     return bytes;
@@ -105,10 +211,11 @@ export class ClassifierTrainer {
       if (meta.modelName !== this.model.name) {
         throw new CheckpointMismatchError(`it is for model ${meta.modelName}, not ${this.model.name}`);
       }
-      for (const key of ['batchSize', 'epochs', 'seed', 'optimizer'] as const) {
-        if (meta.options[key] !== this.options[key]) {
-          throw new CheckpointMismatchError(`${key} was ${meta.options[key]}, now ${this.options[key]}`);
-        }
+      for (const key of RUN_DEFINING) {
+        // JSON drops undefined fields, so compare with the defaults filled in.
+        const saved = meta.options[key] ?? (key === 'validationFraction' ? 0 : undefined);
+        const now = this.options[key] ?? (key === 'validationFraction' ? 0 : undefined);
+        if (saved !== now) throw new CheckpointMismatchError(`${key} was ${saved}, now ${now}`);
       }
       const saved = new Map(groups.model.map((g) => [g.name, g.tensor]));
       const values = this.model.weights.map((w) => {
@@ -122,43 +229,68 @@ export class ClassifierTrainer {
       this.model.setWeights(values);
       if (groups.optimizer.length > 0) await this.optimizer.setWeights(groups.optimizer);
       this.position = { ...meta.position };
+      if (meta.validation) this.validation = structuredClone(meta.validation);
     } finally {
       disposeCheckpoint(contents);
     }
   }
 
+  private epochIndices(epoch: number): Uint32Array {
+    const order = epochOrder(this.trainIndices.length, this.options.seed, epoch);
+    // Without a validation split trainIndices is the identity, so the order is the original one.
+    return order.map((i) => this.trainIndices[i]);
+  }
+
+  private lossOf(xs: Tensor, ys: Tensor, noiseStep: number): Scalar {
+    const tf = loadTf();
+    const kwargs: NoiseKwargs = { training: true, noiseStep };
+    const logits = this.model.apply(xs, kwargs) as Tensor;
+    let loss = tf.losses.softmaxCrossEntropy(ys, logits, undefined, this.options.labelSmoothing ?? 0) as Scalar;
+    const wd = this.options.weightDecay ?? 0;
+    if (wd > 0 && this.kernels.length > 0) {
+      const l2 = tf.addN(this.kernels.map((k) => tf.sum(tf.square(k))));
+      loss = tf.add(loss, tf.mul(l2, wd / 2)) as Scalar;
+    }
+    return loss;
+  }
+
   async train(hooks: TrainHooks): Promise<void> {
     const tf = loadTf();
-    let order = epochOrder(this.data.train.count, this.options.seed, this.position.epoch);
+    let order = this.epochIndices(this.position.epoch);
     let sinceCheckpoint = 0;
     while (!this.done) {
       if (hooks.shouldStop?.()) break;
+      const step = this.position.globalStep;
       const start = this.position.stepInEpoch * this.options.batchSize;
       const indices = order.subarray(start, Math.min(start + this.options.batchSize, order.length));
-      const batch = makeBatch(this.data, this.data.train, indices);
-      const lossTensor = this.optimizer.minimize(
-        () => {
-          const logits = this.model.apply(batch.xs, { training: true }) as Tensor;
-          return tf.losses.softmaxCrossEntropy(batch.ys, logits) as Scalar;
-        },
-        true,
-        this.trainable,
-      );
+      const learningRate = this.learningRate(step);
+      setLearningRate(this.optimizer, learningRate);
+      const batch = makeBatch(this.data, this.data.train, indices, {
+        augment: this.options.augment,
+        augmentSeed: mixSeed(this.options.seed, AUGMENT_SALT, step),
+        size: this.resolution,
+      });
+      const noiseStep = mixSeed(this.options.seed, NOISE_SALT, step);
+      const lossTensor = this.optimizer.minimize(() => this.lossOf(batch.xs, batch.ys, noiseStep), true, this.trainable);
       const loss = (await lossTensor!.data())[0];
       tf.dispose([lossTensor!, batch.xs, batch.ys]);
       if (!Number.isFinite(loss)) {
-        throw new Error(`training diverged at step ${this.position.globalStep}: loss is ${loss}; lower the learning rate`);
+        throw new Error(`training diverged at step ${step}: loss is ${loss}; lower the learning rate`);
       }
 
       this.position.globalStep++;
       this.position.stepInEpoch++;
       if (this.position.stepInEpoch >= this.stepsPerEpoch) {
+        const finished = this.position.epoch;
         this.position.epoch++;
         this.position.stepInEpoch = 0;
-        order = epochOrder(this.data.train.count, this.options.seed, this.position.epoch);
+        order = this.epochIndices(this.position.epoch);
+        // Evaluated whether or not anyone listens: early stopping depends on it.
+        const report = this.endOfEpoch(finished);
+        await hooks.onEpoch?.(report);
       }
       sinceCheckpoint++;
-      await hooks.onStep?.({ position: { ...this.position }, loss, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps });
+      await hooks.onStep?.({ position: { ...this.position }, loss, learningRate, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps });
       if (sinceCheckpoint >= hooks.checkpointEverySteps || this.done) {
         await hooks.onCheckpoint(await this.checkpoint(), { ...this.position });
         sinceCheckpoint = 0;
@@ -169,14 +301,36 @@ export class ClassifierTrainer {
     if (sinceCheckpoint > 0) await hooks.onCheckpoint(await this.checkpoint(), { ...this.position });
   }
 
-  evaluate(split: 'train' | 'test' = 'test', batchSize = 500): Evaluation {
+  /** Validation and the early-stopping decision, before the checkpoint of that step is taken. */
+  private endOfEpoch(epoch: number): EpochReport {
+    if (this.validationIndices.length === 0) return { epoch, stoppedEarly: false };
+    const accuracy = this.evaluate('validation').accuracy;
+    const v = this.validation;
+    v.history.push({ epoch, accuracy });
+    if (v.best === null || accuracy > v.best) {
+      v.best = accuracy;
+      v.bestEpoch = epoch;
+      v.epochsWithoutImprovement = 0;
+    } else {
+      v.epochsWithoutImprovement++;
+    }
+    const patience = this.options.earlyStoppingPatience ?? 0;
+    if (patience > 0 && v.epochsWithoutImprovement >= patience) v.stoppedEarly = true;
+    return { epoch, validationAccuracy: accuracy, bestValidationAccuracy: v.best, stoppedEarly: v.stoppedEarly };
+  }
+
+  /** Accuracy and mean loss (without label smoothing or weight decay) on a split, in inference mode. */
+  evaluate(split: 'train' | 'test' | 'validation' = 'test', batchSize = 500): Evaluation {
     const tf = loadTf();
-    const data = this.data[split];
+    const source: ImageSplit = split === 'test' ? this.data.test : this.data.train;
+    const subset = split === 'validation' ? this.validationIndices : undefined;
+    const count = subset ? subset.length : source.count;
     const correctPerClass = new Array<number>(this.data.numClasses).fill(0);
     const totalPerClass = new Array<number>(this.data.numClasses).fill(0);
     let lossSum = 0;
-    for (const indices of sequentialChunks(data.count, batchSize)) {
-      const batch = makeBatch(this.data, data, indices);
+    for (const chunk of sequentialChunks(count, batchSize)) {
+      const indices = subset ? chunk.map((i) => subset[i]) : chunk;
+      const batch = makeBatch(this.data, source, indices, { size: this.resolution });
       const [predicted, loss] = tf.tidy(() => {
         const logits = this.model.apply(batch.xs, { training: false }) as Tensor;
         const l = tf.losses.softmaxCrossEntropy(batch.ys, logits, undefined, undefined, tf.Reduction.SUM);
@@ -185,17 +339,17 @@ export class ClassifierTrainer {
       tf.dispose([batch.xs, batch.ys]);
       lossSum += loss;
       for (let i = 0; i < indices.length; i++) {
-        const label = data.labels[indices[i]];
+        const label = source.labels[indices[i]];
         totalPerClass[label]++;
         if (predicted[i] === label) correctPerClass[label]++;
       }
     }
     const correct = correctPerClass.reduce((a, b) => a + b, 0);
     return {
-      accuracy: correct / data.count,
-      loss: lossSum / data.count,
+      accuracy: count ? correct / count : 0,
+      loss: count ? lossSum / count : 0,
       perClassAccuracy: correctPerClass.map((c, i) => (totalPerClass[i] ? c / totalPerClass[i] : 0)),
-      count: data.count,
+      count,
     };
   }
 }

@@ -1,0 +1,2 @@
+/** Every activity a worker registers. Workflows import only the *type* of this module. */
+export { trainClassifier } from './train-classifier';

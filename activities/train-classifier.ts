@@ -1,0 +1,168 @@
+/**
+ * Trains a fixed classifier on the pipeline's data set. Resumable: it checkpoints every N steps
+ * into the artifact store, heartbeats the key of the last checkpoint, and on a retry (another
+ * worker, after a crash) continues from the newest checkpoint that verifies.
+ */
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { CorruptArtifactError, getJson, putJson, type ArtifactStore } from '../artifacts';
+import { DatasetFormatError } from '../engine/data/idx';
+import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
+import { buildSmallCnn } from '../engine/models/small-cnn';
+import { CheckpointFormatError } from '../engine/train/checkpoint';
+import { CheckpointMismatchError, ClassifierTrainer } from '../engine/train/classifier-trainer';
+import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
+import { datasetFor, stageKeys, storeFor } from './context';
+import { exportTfjsModel } from './model-export';
+
+export interface TrainClassifierInput {
+  runId: string;
+  stage: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  train: TrainStage;
+}
+
+export interface TrainClassifierResult {
+  modelKey: string;
+  metricsKey: string;
+  testAccuracy: number;
+  testLoss: number;
+  steps: number;
+  /** The step this attempt started from: 0 for a fresh start, more after a crash. */
+  resumedFromStep: number;
+  attempt: number;
+  trainSeconds: number;
+}
+
+/** What each heartbeat carries: enough for a retry to resume and for the CLI to show progress. */
+export interface TrainProgress {
+  checkpointKey?: string;
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  epochs: number;
+  loss?: number;
+  imagesPerSecond?: number;
+}
+
+/** Checkpoints kept besides the newest, so a corrupt newest one still leaves a way back. */
+const KEEP_PREVIOUS_CHECKPOINTS = 1;
+
+/** Errors a retry cannot fix: failing them at once spares minutes of pointless retries. */
+const PERMANENT = [DatasetNotFoundError, DatasetFormatError, CheckpointMismatchError];
+
+async function restoreNewest(trainer: ClassifierTrainer, store: ArtifactStore, prefix: string): Promise<string | undefined> {
+  const keys = (await store.list(prefix)).filter((k) => k.endsWith('.ckpt')).sort().reverse();
+  for (const key of keys) {
+    try {
+      await trainer.restore(await store.get(key));
+      return key;
+    } catch (err) {
+      if (err instanceof CorruptArtifactError || err instanceof CheckpointFormatError) {
+        log.warn(`checkpoint ${key} is unusable (${err.message}); falling back to the one before it`);
+        continue;
+      }
+      throw err;
+    }
+  }
+  return undefined;
+}
+
+export async function trainClassifier(input: TrainClassifierInput): Promise<TrainClassifierResult> {
+  const ctx = Context.current();
+  const store = storeFor(input.artifactLocation);
+  const keys = stageKeys(input.runId, input.stage);
+
+  // A retry after the work finished but before Temporal heard of it: report, never redo.
+  const finished = await store.head(keys.metrics);
+  if (finished) return getJson<TrainClassifierResult>(store, keys.metrics);
+
+  try {
+    const data = datasetFor(input.dataset);
+    const model = buildSmallCnn({
+      height: data.height,
+      width: data.width,
+      channels: data.channels,
+      numClasses: data.numClasses,
+      filters: input.train.model.filters,
+      seed: input.seed,
+    });
+    const trainer = new ClassifierTrainer(model, data, {
+      epochs: input.train.epochs,
+      batchSize: input.train.batchSize,
+      learningRate: input.train.learningRate,
+      optimizer: input.train.optimizer,
+      momentum: input.train.momentum,
+      seed: input.seed,
+    });
+
+    const restoredFrom = await restoreNewest(trainer, store, keys.checkpoints);
+    const resumedFromStep = trainer.position.globalStep;
+    if (restoredFrom) log.info(`resuming ${input.stage} of ${input.runId} from ${restoredFrom} (step ${resumedFromStep})`);
+
+    const progress: TrainProgress = {
+      checkpointKey: restoredFrom,
+      step: resumedFromStep,
+      totalSteps: trainer.totalSteps,
+      epoch: trainer.position.epoch,
+      epochs: input.train.epochs,
+    };
+    ctx.heartbeat(progress);
+
+    const started = Date.now();
+    let windowStart = Date.now();
+    let windowSteps = 0;
+    await trainer.train({
+      checkpointEverySteps: input.train.checkpointEverySteps,
+      shouldStop: () => ctx.cancellationSignal.aborted,
+      onStep: (report) => {
+        windowSteps++;
+        const elapsed = (Date.now() - windowStart) / 1000;
+        if (elapsed >= 2) {
+          progress.imagesPerSecond = Math.round((windowSteps * input.train.batchSize) / elapsed);
+          windowStart = Date.now();
+          windowSteps = 0;
+        }
+        progress.step = report.position.globalStep;
+        progress.epoch = report.position.epoch;
+        progress.loss = report.loss;
+        ctx.heartbeat(progress);
+      },
+      onCheckpoint: async (bytes, position) => {
+        const key = keys.checkpoint(position.globalStep);
+        await store.put(key, bytes);
+        progress.checkpointKey = key;
+        ctx.heartbeat(progress);
+        const older = (await store.list(keys.checkpoints)).filter((k) => k.endsWith('.ckpt') && k < key).sort();
+        for (const stale of older.slice(0, Math.max(0, older.length - KEEP_PREVIOUS_CHECKPOINTS))) await store.delete(stale);
+      },
+    });
+    if (ctx.cancellationSignal.aborted) {
+      // The last checkpoint is written; Temporal records the cancellation.
+      throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+    }
+
+    const evaluation = trainer.evaluate('test');
+    await exportTfjsModel(model, store, keys.modelJson, keys.modelWeights);
+    const result: TrainClassifierResult = {
+      modelKey: keys.modelJson,
+      metricsKey: keys.metrics,
+      testAccuracy: evaluation.accuracy,
+      testLoss: evaluation.loss,
+      steps: trainer.totalSteps,
+      resumedFromStep,
+      attempt: ctx.info.attempt,
+      trainSeconds: (Date.now() - started) / 1000,
+    };
+    // metrics.json is written last: its presence means the stage's outputs are all in place.
+    await putJson(store, keys.metrics, { ...result, perClassAccuracy: evaluation.perClassAccuracy, classNames: data.classNames });
+    model.dispose();
+    return result;
+  } catch (err) {
+    if (PERMANENT.some((type) => err instanceof type)) {
+      throw ApplicationFailure.nonRetryable((err as Error).message, (err as Error).name);
+    }
+    throw err;
+  }
+}

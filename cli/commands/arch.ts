@@ -1,0 +1,114 @@
+/**
+ * `nas arch`: look at an architecture before spending compute on it. `describe` builds the tfjs
+ * model by shape inference only (zero weights, no forward pass), so even EfficientNet-B7 at 600
+ * takes a second or two, and reports parameters (from the built model) and MACs (analytic).
+ */
+import { parseArgs } from 'node:util';
+import { ArchError, ARCH_NAMES, resolveArch } from '../../engine/arch/catalog';
+import { encodeBlock } from '../../engine/arch/block-string';
+import { archJsonSchema, ArchSpecSchema } from '../../engine/arch/spec';
+import { countLayerMacs } from '../../engine/macs';
+import { buildArchModel } from '../../engine/models/arch-model';
+import { countParams } from '../../engine/models/param-count';
+import { CliError, EXIT_BAD_INPUT } from '../errors';
+
+const HELP = `usage: nas arch describe <name | arch.json> [--resolution N] [--classes N] [--channels N] [--json]
+       nas arch schema
+
+  describe    parameters and multiply-accumulates (MACs) of one forward pass, per layer
+              names: ${ARCH_NAMES.join(', ')}
+    --resolution N   input height = width (default: the architecture's own)
+    --classes N      classifier outputs (default: the architecture's own)
+    --channels N     input channels (default: the architecture's own)
+    --json           one JSON object: params, trainableParams, macs, blocks, layers
+  schema      the JSON Schema of arch.json`;
+
+function positiveInt(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`--${flag} must be a positive integer, got "${text}"`, EXIT_BAD_INPUT);
+  return n;
+}
+
+function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+function describe(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      resolution: { type: 'string' },
+      classes: { type: 'string' },
+      channels: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new CliError(`describe takes one architecture name or arch.json\n\n${HELP}`, EXIT_BAD_INPUT);
+  let base;
+  try {
+    base = resolveArch(positionals[0]);
+  } catch (err) {
+    if (err instanceof ArchError) throw new CliError(err.message, EXIT_BAD_INPUT);
+    throw err;
+  }
+  const arch = ArchSpecSchema.parse({
+    ...base,
+    resolution: positiveInt('resolution', values.resolution) ?? base.resolution,
+    numClasses: positiveInt('classes', values.classes) ?? base.numClasses,
+    inputChannels: positiveInt('channels', values.channels) ?? base.inputChannels,
+  });
+  const model = buildArchModel(arch, { zeroInit: true, inferenceOnly: true });
+  try {
+    const layers = countLayerMacs(model);
+    const params = countParams(model);
+    const macs = layers.reduce((s, l) => s + l.macs, 0);
+    if (values.json) {
+      console.log(
+        JSON.stringify({
+          name: arch.name,
+          resolution: arch.resolution,
+          inputChannels: arch.inputChannels,
+          numClasses: arch.numClasses,
+          params: params.total,
+          trainableParams: params.trainable,
+          nonTrainableParams: params.nonTrainable,
+          macs,
+          blocks: arch.blocks.map(encodeBlock),
+          layers: layers.map((l) => ({ name: l.name, type: l.className, outputShape: l.outputShape, params: l.params, macs: l.macs })),
+        }),
+      );
+      return 0;
+    }
+    const rows = layers.map((l) => [l.name, l.className, l.outputShape.join('x'), formatCount(l.params), formatCount(l.macs)]);
+    const header = ['layer', 'type', 'output', 'params', 'MACs'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (r: string[]) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+    console.log(`${arch.name}: ${arch.resolution}x${arch.resolution}x${arch.inputChannels} -> ${arch.numClasses} classes`);
+    console.log(`blocks: ${arch.blocks.map(encodeBlock).join(' ')}`);
+    console.log('');
+    console.log(line(header));
+    for (const r of rows) console.log(line(r));
+    console.log('');
+    console.log(`params: ${formatCount(params.total)} (${formatCount(params.trainable)} trainable, ${formatCount(params.nonTrainable)} BatchNorm moving statistics)`);
+    console.log(`MACs:   ${formatCount(macs)} (${(macs / 1e9).toFixed(3)} G multiply-accumulates per image, conv and dense layers)`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h') {
+    console.log(HELP);
+    return sub ? 0 : EXIT_BAD_INPUT;
+  }
+  if (sub === 'describe') return describe(rest);
+  if (sub === 'schema') {
+    console.log(JSON.stringify(archJsonSchema(), null, 2));
+    return 0;
+  }
+  throw new CliError(`unknown sub-command "${sub}"\n\n${HELP}`, EXIT_BAD_INPUT);
+}

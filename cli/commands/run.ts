@@ -1,0 +1,187 @@
+/**
+ * `nas run FILE`: validate, then run the pipeline. Without TEMPORAL_ADDRESS it starts the embedded
+ * Temporal dev server and an in-process worker; with it, it submits to the cluster and waits while
+ * `nas worker` processes elsewhere do the work.
+ */
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { openArtifactStore, putJson } from '../../artifacts';
+import { loadPipelineFile, PipelineValidationError } from '../../dsl/load';
+import type { Pipeline } from '../../dsl/pipeline';
+import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
+import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../../infra/temporal-connection';
+import { createNasWorker, installRuntime } from '../../infra/worker';
+import { pipelineWorkflow, type PipelineWorkflowInput, type PipelineWorkflowResult } from '../../workflows/pipeline';
+import { CliError, EXIT_BAD_INPUT } from '../errors';
+import { followProgress } from '../progress';
+
+const HELP = `usage: nas run <pipeline file> [options]
+
+  --work-dir DIR   where the embedded Temporal keeps its database and logs (default .nas, or NAS_HOME)
+  --run-id ID      the run's id (default <pipeline name>-<time>-<random>)
+  --detach         with TEMPORAL_ADDRESS: submit and return without waiting
+
+Without TEMPORAL_ADDRESS the embedded dev server and an in-process worker run the pipeline.
+With it (and TEMPORAL_NAMESPACE, TEMPORAL_TLS_* as needed), the run is submitted to that cluster.`;
+
+export function defaultWorkDir(): string {
+  return path.resolve(process.env.NAS_HOME ?? '.nas');
+}
+
+function newRunId(name: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${name}-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Local artifact folders become absolute, so workers started elsewhere agree on the place. */
+function resolveLocation(location: string, baseDir: string): string {
+  if (/^[a-z][a-z0-9+.-]+:\/\//i.test(location)) return location;
+  return path.resolve(baseDir, location);
+}
+
+export function workflowInput(pipeline: Pipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
+  return {
+    runId,
+    pipelineName: pipeline.name,
+    seed: pipeline.seed,
+    dataset: pipeline.dataset,
+    artifactLocation,
+    stages: { train: pipeline.stages.train },
+  };
+}
+
+function printResult(result: PipelineWorkflowResult, artifactLocation: string, started: number): void {
+  console.log(`\nrun ${result.runId} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const s of result.stages) console.log(`  stage ${s.stage}: ${s.seconds.toFixed(1)} s`);
+  if (result.train) {
+    const t = result.train;
+    console.log(`  model:   ${artifactLocation}/${t.modelKey}`);
+    console.log(`  metrics: ${artifactLocation}/${t.metricsKey}`);
+    if (t.resumedFromStep > 0) console.log(`  (training resumed from step ${t.resumedFromStep} after an interruption)`);
+    console.log(`test accuracy: ${t.testAccuracy.toFixed(4)}`);
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'work-dir': { type: 'string' },
+      'run-id': { type: 'string' },
+      detach: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CliError(`expected one pipeline file\n\n${HELP}`, EXIT_BAD_INPUT);
+  const file = positionals[0];
+
+  let pipeline: Pipeline;
+  try {
+    pipeline = loadPipelineFile(file);
+  } catch (err) {
+    if (err instanceof PipelineValidationError) {
+      console.error(err.message);
+      console.error(`nas run: ${file} is invalid (${err.problems.length} problem${err.problems.length > 1 ? 's' : ''}); nothing was started`);
+      return EXIT_BAD_INPUT;
+    }
+    throw err;
+  }
+  if (!pipeline.stages.train) {
+    throw new CliError(`${file}: the pipeline has no stage this version can run (stages.train)`, EXIT_BAD_INPUT);
+  }
+
+  const runId = values['run-id'] ?? newRunId(pipeline.name);
+  const artifactLocation = resolveLocation(pipeline.artifacts.location, process.cwd());
+  const store = openArtifactStore(artifactLocation);
+  // Writing the resolved pipeline first proves the store works before anything starts.
+  try {
+    await putJson(store, `runs/${runId}/pipeline.json`, pipeline);
+  } catch (err) {
+    throw new CliError(`the artifact store ${artifactLocation} is not writable: ${(err as Error).message}`);
+  }
+
+  const cluster = clusterFromEnv();
+  const input = workflowInput(pipeline, runId, artifactLocation);
+  const started = Date.now();
+  console.log(`run ${runId}: pipeline "${pipeline.name}" from ${file}`);
+  console.log(`artifacts: ${artifactLocation}/runs/${runId}`);
+
+  if (cluster) return submitToCluster(cluster, input, values.detach ?? false, artifactLocation, started);
+  if (values.detach) throw new CliError('--detach needs TEMPORAL_ADDRESS: an embedded run lives only as long as this process', EXIT_BAD_INPUT);
+  return runEmbedded(values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation, started);
+}
+
+/** Temporal wraps failures (workflow > child > activity); the innermost one says what went wrong. */
+function rootCause(err: Error): Error {
+  let current: Error = err;
+  while (current.cause instanceof Error) current = current.cause;
+  return current;
+}
+
+async function execute(client: Client, taskQueue: string, input: PipelineWorkflowInput, artifactLocation: string, started: number): Promise<number> {
+  const handle = await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input] });
+  const stopProgress = followProgress(client.workflow, input.runId, input.stages.train?.batchSize);
+  try {
+    const result = await handle.result();
+    stopProgress();
+    printResult(result, artifactLocation, started);
+    return 0;
+  } catch (err) {
+    stopProgress();
+    if (err instanceof WorkflowFailedError) {
+      throw new CliError(`run ${input.runId} failed: ${rootCause(err).message}`);
+    }
+    throw err;
+  }
+}
+
+async function submitToCluster(cluster: TemporalTarget, input: PipelineWorkflowInput, detach: boolean, artifactLocation: string, started: number): Promise<number> {
+  const connection = await Connection.connect({ address: cluster.address, tls: cluster.tls }).catch((err: Error) => {
+    throw new CliError(`cannot reach Temporal at ${cluster.address}: ${err.message}`);
+  });
+  try {
+    const client = new Client({ connection, namespace: cluster.namespace });
+    if (detach) {
+      await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue: cluster.taskQueue, args: [input] });
+      console.log(`submitted ${input.runId} to ${cluster.address} (namespace ${cluster.namespace}, task queue ${cluster.taskQueue})`);
+      return 0;
+    }
+    console.log(`submitted to ${cluster.address}; waiting for \`nas worker\` processes on task queue ${cluster.taskQueue}`);
+    return await execute(client, cluster.taskQueue, input, artifactLocation, started);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function runEmbedded(workDir: string, input: PipelineWorkflowInput, artifactLocation: string, started: number): Promise<number> {
+  let server: DevServer | undefined;
+  try {
+    server = await startTemporalDevServer({ workDir });
+    console.log(
+      `temporal: ${server.reused ? 'reusing' : 'started'} dev server at ${server.address} (database ${path.join(workDir, 'temporal.db')})` +
+        (server.uiAddress ? `\ntemporal web UI: ${server.uiAddress}/namespaces/default/workflows/${input.runId}` : ''),
+    );
+    const taskQueue = taskQueueFromEnv();
+    installRuntime();
+    const nativeConnection = await NativeConnection.connect({ address: server.address });
+    const connection = await Connection.connect({ address: server.address });
+    try {
+      const client = new Client({ connection, namespace: 'default' });
+      const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue });
+      return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started));
+    } finally {
+      await connection.close();
+      await nativeConnection.close();
+    }
+  } finally {
+    await server?.stop();
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * `nas worker`: one worker process for a Temporal cluster. Start any number, on any machines that
+ * reach the cluster and the artifact store; they share the task queue and split the work.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { NativeConnection } from '@temporalio/worker';
+import { clusterFromEnv } from '../../infra/temporal-connection';
+import { createNasWorker, installRuntime } from '../../infra/worker';
+import { loadTf } from '../../engine/backend';
+import { CliError, EXIT_BAD_INPUT } from '../errors';
+
+const HELP = `usage: nas worker [--identity NAME]
+
+Connects to TEMPORAL_ADDRESS (namespace TEMPORAL_NAMESPACE, task queue NAS_TASK_QUEUE, TLS from
+TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY / TEMPORAL_TLS_CA) and runs pipeline work until SIGINT/SIGTERM.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { identity: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const cluster = clusterFromEnv();
+  if (!cluster) {
+    throw new CliError('TEMPORAL_ADDRESS is not set: a worker needs a cluster to serve (`nas run` alone runs its own)', EXIT_BAD_INPUT);
+  }
+  // Fail before joining the queue if this machine cannot train at all.
+  loadTf();
+  installRuntime();
+  const connection = await NativeConnection.connect({ address: cluster.address, tls: cluster.tls }).catch((err: Error) => {
+    throw new CliError(`cannot reach Temporal at ${cluster.address}: ${err.message}`);
+  });
+  const identity = values.identity ?? `nas-worker-${process.pid}@${hostname()}`;
+  const worker = await createNasWorker({ connection, namespace: cluster.namespace, taskQueue: cluster.taskQueue, identity });
+  console.log(`worker ${identity} serving task queue ${cluster.taskQueue} on ${cluster.address} (namespace ${cluster.namespace})`);
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+  return 0;
+}

@@ -1,0 +1,78 @@
+/**
+ * Live progress of a pipeline run, read from Temporal itself (the pipeline's status query and the
+ * running activity's last heartbeat), so it works the same for an embedded run and a cluster.
+ */
+import { defaultPayloadConverter, type WorkflowClient } from '@temporalio/client';
+import type { TrainProgress } from '../activities/train-classifier';
+import type { PipelineStatus } from '../workflows/pipeline';
+
+export interface ProgressSnapshot {
+  stage?: string;
+  activity?: TrainProgress;
+  attempt?: number;
+}
+
+export async function readProgress(client: WorkflowClient, runId: string): Promise<ProgressSnapshot> {
+  const status = await client.getHandle(runId).query<PipelineStatus>('status');
+  if (!status.current) return {};
+  const description = await client.getHandle(status.current.workflowId).describe();
+  const pending = description.raw.pendingActivities?.[0];
+  const payload = pending?.heartbeatDetails?.payloads?.[0];
+  return {
+    stage: status.current.stage,
+    activity: payload ? defaultPayloadConverter.fromPayload<TrainProgress>(payload) : undefined,
+    attempt: pending?.attempt ?? undefined,
+  };
+}
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const m = Math.floor(seconds / 60);
+  const s = Math.round(seconds % 60);
+  return m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
+}
+
+export function formatProgress(p: ProgressSnapshot, batchSize?: number): string | undefined {
+  if (!p.stage) return undefined;
+  const a = p.activity;
+  if (!a) return `[${p.stage}] starting${p.attempt && p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;
+  const parts = [`[${p.stage}] epoch ${Math.min(a.epoch + 1, a.epochs)}/${a.epochs}`, `step ${a.step}/${a.totalSteps}`];
+  if (a.loss !== undefined) parts.push(`loss ${a.loss.toFixed(4)}`);
+  if (a.imagesPerSecond) {
+    parts.push(`${a.imagesPerSecond} img/s`);
+    if (batchSize) parts.push(`ETA ${duration(((a.totalSteps - a.step) * batchSize) / a.imagesPerSecond)}`);
+  }
+  if (p.attempt && p.attempt > 1) parts.push(`attempt ${p.attempt}`);
+  return parts.join('  ');
+}
+
+/** Polls and prints progress until `stop` is called; rewrites one line on a terminal. */
+export function followProgress(client: WorkflowClient, runId: string, batchSize?: number): () => void {
+  const tty = process.stdout.isTTY;
+  let last = '';
+  let lastPrinted = 0;
+  let stopped = false;
+  const tick = async (): Promise<void> => {
+    if (stopped) return;
+    try {
+      const line = formatProgress(await readProgress(client, runId), batchSize);
+      if (line && line !== last) {
+        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+        else if (Date.now() - lastPrinted > 10_000) {
+          console.log(line);
+          lastPrinted = Date.now();
+        }
+        last = line;
+      }
+    } catch {
+      // The workflow may not have started its first task yet; the next tick will tell.
+    }
+    if (!stopped) timer = setTimeout(tick, 1000);
+  };
+  let timer = setTimeout(tick, 1000);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    if (tty && last) process.stdout.write('\n');
+  };
+}

@@ -1,0 +1,44 @@
+/** Which data a pipeline trains and evaluates on. */
+import { z } from 'zod';
+
+const resolution = (native: number) =>
+  z.number().int().min(8).max(1024).default(native).describe(`Square image size the models see; images are resized to it (default ${native}).`);
+
+const validationFraction = z
+  .number()
+  .gt(0)
+  .max(0.5)
+  .default(0.1)
+  .describe('Share of the training split held out for architecture steps and model selection, so the test split stays unseen.');
+
+export const DatasetSchema = z
+  .discriminatedUnion('name', [
+    z
+      .object({
+        name: z.literal('fashion-mnist').describe('Fashion-MNIST: 60k/10k 28x28 grey images, 10 classes.'),
+        path: z.string().min(1).optional().describe('Folder with the IDX files; default /usr/share/datasets/fashion-mnist.'),
+        resolution: resolution(28),
+        validationFraction,
+      })
+      .strict(),
+    z
+      .object({
+        name: z.literal('image-folder').describe('Your own images: one sub-folder per class.'),
+        path: z.string().min(1).describe('Folder holding one sub-folder of images per class.'),
+        resolution: resolution(64),
+        validationFraction,
+      })
+      .strict(),
+    z
+      .object({
+        name: z.literal('cifar10').describe('CIFAR-10 in its binary format: 50k/10k 32x32 colour images.'),
+        path: z.string().min(1).describe('Folder holding data_batch_1.bin ... data_batch_5.bin and test_batch.bin.'),
+        resolution: resolution(32),
+        validationFraction,
+      })
+      .strict(),
+  ])
+  .describe('The data set; `name` picks the format.');
+
+export type DatasetConfig = z.output<typeof DatasetSchema>;
+export const DATASET_NAMES = ['fashion-mnist', 'image-folder', 'cifar10'] as const;

@@ -1,0 +1,169 @@
+/**
+ * The stages a pipeline may chain: baseline search (ProxylessNAS), compound scaling
+ * (EfficientNet), elastic training (Dynamic mini-batch SGD), evaluation; plus `train`, one fixed
+ * model trained once, the smallest useful pipeline.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+
+/** Hardware target ids are keys of `hardwareTargets`; stages refer to targets by them. */
+export const TARGET_ID_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+const targetId = z.string().regex(TARGET_ID_PATTERN, 'use lowercase letters, digits and dashes');
+
+/**
+ * A plugin and its config. The config is checked by the plugin's own schema after the plugins are
+ * loaded (see dsl/plugin-configs.ts), so here it is any object.
+ */
+const pluginRef = (what: string) =>
+  z
+    .object({
+      plugin: z.string().min(1).describe(`Name of the ${what} plugin (built-in or listed under \`plugins:\`).`),
+      config: z.record(z.string(), z.unknown()).default({}).describe(`The ${what}'s own options; see \`nas plugin list\`.`),
+    })
+    .strict();
+
+export const StrategyRefSchema = pluginRef('search strategy');
+export const TargetRefSchema = pluginRef('hardware target');
+
+const checkpointEverySteps = positiveInt.default(100).describe('Steps between checkpoints: the most work a crash can lose.');
+const heartbeatTimeoutSeconds = positiveInt
+  .max(3600)
+  .default(30)
+  .describe('How long a silent worker is trusted before its activity is retried elsewhere.');
+
+export const TrainStageSchema = z
+  .object({
+    model: z
+      .object({
+        kind: z.enum(['small-cnn']).default('small-cnn'),
+        filters: positiveInt.max(512).default(16).describe('Filters of the first conv layer.'),
+      })
+      .strict()
+      .prefault({}),
+    epochs: positiveInt.max(1000).default(1),
+    batchSize: positiveInt.max(8192).default(128),
+    learningRate: z.number().positive().max(10).default(0.002),
+    optimizer: z.enum(['adam', 'momentum']).default('adam'),
+    momentum: z.number().min(0).max(1).default(0.9),
+    checkpointEverySteps,
+    heartbeatTimeoutSeconds,
+  })
+  .strict()
+  .describe('Train one fixed model: no search.');
+
+export const BaselineSearchSchema = z
+  .object({
+    strategy: StrategyRefSchema.prefault({ plugin: 'proxyless-gradient' }).describe('How the search picks architectures.'),
+    epochs: positiveInt.max(1000).default(30).describe('Training epochs of the supernet (one-shot) or of each trial (multi-trial).'),
+    warmupEpochs: z.number().int().min(0).max(1000).default(5).describe('Weight-only epochs before architecture updates start (one-shot).'),
+    latencyWeight: z.number().min(0).max(100).default(0.1).describe('lambda: weight of expected latency in the loss; 0 ignores hardware.'),
+    target: targetId
+      .optional()
+      .describe('Hardware target (a key of hardwareTargets) whose latency the search optimises; default: the only one declared, else none (latency ignored).'),
+    targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at; the latency term is measured relative to it.'),
+    batchSize: positiveInt.max(8192).default(64),
+    learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate of the network weights.'),
+    checkpointEverySteps,
+    heartbeatTimeoutSeconds,
+  })
+  .strict()
+  .describe('Search a mobile-size baseline network (ProxylessNAS or a multi-trial strategy).');
+
+export const REFERENCE_MODELS = [
+  'small-cnn',
+  'efficientnet-b0',
+  'efficientnet-b1',
+  'efficientnet-b2',
+  'efficientnet-b3',
+  'efficientnet-b4',
+  'efficientnet-b5',
+  'efficientnet-b6',
+  'efficientnet-b7',
+] as const;
+
+export const CompoundScalingSchema = z
+  .object({
+    baseline: z
+      .enum(['search', 'efficientnet-b0'])
+      .default('search')
+      .describe('What to scale: the baseline search result, or EfficientNet-B0 to reproduce the paper.'),
+    gridStep: z.number().gt(0).max(1).default(0.05).describe('Step of the alpha, beta, gamma grid searched at phi = 1.'),
+    maxCoefficient: z.number().gt(1).max(4).default(2).describe('Largest alpha, beta or gamma in the grid.'),
+    costRatio: z.number().gt(1).max(8).default(2).describe('Target of alpha * beta^2 * gamma^2: cost grows about costRatio^phi.'),
+    tolerance: z.number().gt(0).max(1).default(0.1).describe('Relative distance from costRatio a grid point may have.'),
+    trialBudget: positiveInt.max(1000).default(16).describe('Most grid points trained; the rest are never started.'),
+    epochs: positiveInt.max(1000).default(5).describe('Training epochs of each grid point.'),
+    phis: z
+      .array(z.number().int().min(1).max(8))
+      .min(1)
+      .refine((xs) => new Set(xs).size === xs.length, 'list each phi once')
+      .default([1, 2])
+      .describe('Compound coefficients of the scaled models to produce (B1, B2, ... analogues).'),
+    objective: z
+      .enum(['accuracy', 'accuracy-latency'])
+      .default('accuracy')
+      .describe('What the grid search maximises: validation accuracy, or accuracy traded against latency on `target`.'),
+    target: targetId.optional().describe('Hardware target for the accuracy-latency objective.'),
+  })
+  .strict()
+  .describe('Grid-search alpha, beta, gamma at phi = 1, then scale by each phi (EfficientNet).');
+
+export const ElasticTrainingSchema = z
+  .object({
+    policy: z
+      .enum(['fixed-global-batch', 'immediate-linear', 'dynamic-sgd'])
+      .default('dynamic-sgd')
+      .describe(
+        'On a change of workers: keep the global batch and re-split it; scale the learning rate with the global batch at once; or move it there smoothly over `windowIterations` (Dynamic SGD).',
+      ),
+    windowIterations: positiveInt.max(100_000).default(100).describe('Iterations over which dynamic-sgd moves the learning rate to its new target.'),
+    perWorkerBatch: positiveInt.max(8192).default(64).describe('Batch per worker; the global batch is workers x perWorkerBatch (except fixed-global-batch).'),
+    workers: z
+      .object({
+        min: positiveInt.max(1024).default(1).describe('Training waits while fewer workers are present.'),
+        max: positiveInt.max(1024).default(4).describe('Workers beyond this many are left idle.'),
+      })
+      .strict()
+      .prefault({})
+      .refine((w) => w.min <= w.max, { path: ['min'], message: 'must not exceed workers.max' }),
+    epochs: positiveInt.max(1000).default(10),
+    learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate at one worker; scaled linearly with the global batch.'),
+    momentum: z.number().min(0).max(1).default(0.9),
+    checkpointEverySteps,
+    heartbeatTimeoutSeconds,
+  })
+  .strict()
+  .describe('Train the scaled models (or the searched baseline when nothing is scaled) on a changing set of workers (Dynamic mini-batch SGD).');
+
+export const EvaluationSchema = z
+  .object({
+    targets: z.array(targetId).default([]).describe('Hardware targets to measure on (keys of hardwareTargets); empty: all of them.'),
+    repeats: positiveInt.max(10_000).default(30).describe('Timed inferences per model and target; the median is reported.'),
+    warmupRuns: z.number().int().min(0).max(1000).default(5),
+    batchSize: positiveInt.max(8192).default(256).describe('Batch for measuring accuracy on the test split.'),
+    referenceModels: z
+      .array(z.enum(REFERENCE_MODELS))
+      .default([])
+      .describe('Known models evaluated alongside, for comparison in the report.'),
+  })
+  .strict()
+  .describe('Accuracy, latency on each target, size and cost of every model the earlier stages made.');
+
+export const StagesSchema = z
+  .object({
+    train: TrainStageSchema.optional(),
+    baselineSearch: BaselineSearchSchema.optional(),
+    compoundScaling: CompoundScalingSchema.optional(),
+    elasticTraining: ElasticTrainingSchema.optional(),
+    evaluation: EvaluationSchema.optional(),
+  })
+  .strict()
+  .describe('Stages to run. Search stages run in the order baselineSearch, compoundScaling, elasticTraining, evaluation; train is a fixed-model stage of its own.');
+
+export type TrainStage = z.output<typeof TrainStageSchema>;
+export type BaselineSearchStage = z.output<typeof BaselineSearchSchema>;
+export type CompoundScalingStage = z.output<typeof CompoundScalingSchema>;
+export type ElasticTrainingStage = z.output<typeof ElasticTrainingSchema>;
+export type EvaluationStage = z.output<typeof EvaluationSchema>;
+export type PluginRef = z.output<typeof StrategyRefSchema>;

@@ -1,0 +1,56 @@
+/**
+ * The run-time half of the plugin contract: a value loaded from a user module is checked by shape
+ * (never `instanceof`, since plugins may import another copy of the API) before it is registered.
+ */
+import { z } from 'zod';
+import { PLUGIN_KINDS, PLUGIN_NAME_PATTERN, type Plugin } from './api';
+
+const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+
+const isZod4Schema = (v: unknown): boolean =>
+  typeof v === 'object' && v !== null && '_zod' in v && typeof (v as { safeParse?: unknown }).safeParse === 'function';
+
+const fn = z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', 'must be a function');
+
+const Base = {
+  name: z.string().regex(PLUGIN_NAME_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter'),
+  version: z.string().regex(SEMVER, 'must be a semantic version such as 1.0.0'),
+  description: z.string().max(200).optional(),
+  configSchema: z.custom((v) => isZod4Schema(v), 'must be a zod 4 schema (use the `z` exported by the plugin API)'),
+};
+
+/** Which members each kind must have; optional members must be functions when present. */
+const PluginShape = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('search-strategy'),
+    ...Base,
+    mode: z.enum(['multi-trial', 'one-shot']),
+    init: fn.optional(),
+    propose: fn.optional(),
+    observe: fn.optional(),
+    best: fn.optional(),
+    initLogits: fn.optional(),
+    updateLogits: fn.optional(),
+  }).superRefine((p, ctx) => {
+    if (p.mode !== 'multi-trial') return;
+    for (const member of ['init', 'propose', 'observe', 'best'] as const) {
+      if (!p[member]) ctx.addIssue({ code: 'custom', path: [member], message: 'a multi-trial strategy must define this function' });
+    }
+  }),
+  z.object({ kind: z.literal('hardware-target'), ...Base, measureOp: fn.optional(), measureModel: fn.optional() }),
+]);
+
+export function pluginShapeProblems(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return ['not a plugin: export definePlugin({ kind, name, version, configSchema, ... })'];
+  const result = PluginShape.safeParse(value);
+  if (result.success) return [];
+  return result.error.issues.map((issue) => {
+    const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
+    if (issue.code === 'invalid_union' && issue.path[0] === 'kind') return `kind: must be one of ${PLUGIN_KINDS.join(', ')}`;
+    return where + issue.message.replace(/^Invalid input: expected (\w+), received undefined$/, 'missing ($1 expected)');
+  });
+}
+
+export function isPlugin(value: unknown): value is Plugin {
+  return pluginShapeProblems(value).length === 0;
+}

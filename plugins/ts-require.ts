@@ -1,0 +1,40 @@
+/**
+ * Lets the compiled CLI `require` TypeScript pipelines and plugins. Type-only transpilation with the
+ * TypeScript compiler that ts-morph already ships (no extra dependency); type errors are the
+ * editor's and `nas plugin check`'s business, not the loader's. Under jest, tsx or ts-node a `.ts`
+ * loader is already installed and is left alone.
+ */
+import Module from 'node:module';
+import { readFileSync } from 'node:fs';
+
+interface CompilableModule {
+  _compile(code: string, filename: string): void;
+}
+
+type Extensions = Record<string, (module: CompilableModule, filename: string) => void>;
+
+export function ensureTypeScriptRequire(): void {
+  // Node's CommonJS loader exposes its extension table only through this untyped static.
+  const extensions = (Module as unknown as { _extensions?: Extensions })._extensions;
+  if (!extensions || extensions['.ts']) return;
+  extensions['.ts'] = (module, filename) => {
+    // Loaded lazily: the compiler costs a few hundred milliseconds and YAML pipelines never need it.
+    const { ts } = require('ts-morph') as typeof import('ts-morph');
+    const output = ts.transpileModule(readFileSync(filename, 'utf8'), {
+      fileName: filename,
+      compilerOptions: {
+        module: ts.ModuleKind.CommonJS,
+        target: ts.ScriptTarget.ES2022,
+        esModuleInterop: true,
+        inlineSourceMap: true,
+      },
+    });
+    module._compile(output.outputText, filename);
+  };
+}
+
+/** The module's default export, or the CommonJS export itself when it has none. */
+export function defaultExport(mod: unknown): unknown {
+  if (mod && typeof mod === 'object' && 'default' in mod) return (mod as { default: unknown }).default;
+  return mod;
+}

@@ -1,0 +1,150 @@
+import { parsePipelineText } from '../../dsl/load';
+import { formatProblem } from '../../dsl/problems';
+import { problemsOf } from './dsl-helpers';
+
+// Every line of this valid pipeline is a known number, so each case below swaps one line and
+// asserts the exact path and line of the problem it causes.
+const BASE = [
+  'version: 1', // 1
+  'name: full', // 2
+  'seed: 5', // 3
+  'dataset:', // 4
+  '  name: fashion-mnist', // 5
+  '  resolution: 28', // 6
+  'searchSpace:', // 7
+  '  inputResolution: 28', // 8
+  '  stem: { channels: 16, stride: 1 }', // 9
+  '  stages:', // 10
+  '    - { channels: 16, repeats: 1, kernels: [3], expansions: [1] }', // 11
+  '    - { channels: 24, repeats: 2, stride: 2, skip: true }', // 12
+  '  head: { channels: 256, dropout: 0.2 }', // 13
+  'hardwareTargets:', // 14
+  '  cpu: { plugin: node-cpu, config: { repeats: 10 } }', // 15
+  '  web: { plugin: wasm }', // 16
+  'stages:', // 17
+  '  baselineSearch:', // 18
+  '    strategy: { plugin: random, config: { trials: 8 } }', // 19
+  '    epochs: 2', // 20
+  '    latencyWeight: 0.1', // 21
+  '    target: cpu', // 22
+  '  compoundScaling:', // 23
+  '    phis: [1, 2]', // 24
+  '    costRatio: 2', // 25
+  '  elasticTraining:', // 26
+  '    policy: dynamic-sgd', // 27
+  '    workers: { min: 1, max: 4 }', // 28
+  '  evaluation:', // 29
+  '    targets: [cpu, web]', // 30
+  '  train:', // 31
+  '    optimizer: adam', // 32
+  'artifacts:', // 33
+  '  location: .nas/artifacts', // 34
+  'plugins: []', // 35
+];
+
+function withLine(line: number, text: string): string {
+  const lines = [...BASE];
+  lines[line - 1] = text;
+  return lines.join('\n') + '\n';
+}
+
+it('the base pipeline is valid', () => {
+  expect(() => parsePipelineText(BASE.join('\n'), 'full.yaml')).not.toThrow();
+});
+
+// [case, line, replacement, expected path, expected column, message fragment]
+const CASES: [string, number, string, string, number, string][] = [
+  ['version', 1, 'version: 2', 'version', 10, 'must be 1'],
+  ['name pattern', 2, 'name: Full Pipeline', 'name', 7, 'lowercase letters'],
+  ['seed type', 3, 'seed: lots', 'seed', 7, 'expected number, got "lots"'],
+  ['seed range', 3, 'seed: -1', 'seed', 7, 'must be >= 0'],
+  ['top-level unknown key', 3, 'sede: 5', 'sede', 1, 'did you mean "seed"'],
+  ['dataset name', 5, '  name: fashion_mnist', 'dataset.name', 9, 'did you mean "fashion-mnist"'],
+  ['dataset unknown key', 6, '  resolutoin: 28', 'dataset.resolutoin', 3, 'did you mean "resolution"'],
+  ['dataset resolution', 6, '  resolution: 4', 'dataset.resolution', 15, 'must be >= 8'],
+  ['input resolution', 8, '  inputResolution: 28.5', 'searchSpace.inputResolution', 20, 'expected int'],
+  ['stem stride', 9, '  stem: { channels: 16, stride: 3 }', 'searchSpace.stem.stride', 33, 'must be one of: 1, 2'],
+  ['stage kernel', 11, '    - { channels: 16, repeats: 1, kernels: [3, 9], expansions: [1] }', 'searchSpace.stages[0].kernels[1]', 48, 'must be one of: 3, 5, 7'],
+  ['stage duplicate candidates', 11, '    - { channels: 16, repeats: 1, kernels: [3, 3], expansions: [1] }', 'searchSpace.stages[0].kernels', 44, 'list each candidate once'],
+  ['stage missing channels', 12, '    - { repeats: 2, stride: 2, skip: true }', 'searchSpace.stages[1].channels', 7, 'required'],
+  ['stage unknown key', 12, '    - { channels: 24, repeats: 2, stride: 2, skipp: true }', 'searchSpace.stages[1].skipp', 46, 'did you mean "skip"'],
+  ['head dropout', 13, '  head: { channels: 256, dropout: 1.5 }', 'searchSpace.head.dropout', 35, 'must be <= 0.9'],
+  ['unknown target plugin', 15, '  cpu: { plugin: node-gpu, config: { repeats: 10 } }', 'hardwareTargets.cpu.plugin', 18, 'unknown hardware target "node-gpu"'],
+  ['target plugin config', 15, '  cpu: { plugin: node-cpu, config: { repeats: 0 } }', 'hardwareTargets.cpu.config.repeats', 47, 'must be >= 1'],
+  ['target plugin config key', 15, '  cpu: { plugin: node-cpu, config: { repeat: 10 } }', 'hardwareTargets.cpu.config.repeat', 38, 'did you mean "repeats"'],
+  ['target id', 16, '  Web: { plugin: wasm }', 'hardwareTargets.Web', 3, 'invalid key "Web"'],
+  ['unknown strategy', 19, '    strategy: { plugin: evolution, config: { trials: 8 } }', 'stages.baselineSearch.strategy.plugin', 25, 'known: proxyless-gradient, proxyless-reinforce, random, regularized-evolution'],
+  ['strategy config', 19, '    strategy: { plugin: random, config: { trials: 0 } }', 'stages.baselineSearch.strategy.config.trials', 51, 'must be >= 1'],
+  ['strategy config refinement', 19, '    strategy: { plugin: regularized-evolution, config: { population: 4, sampleSize: 9 } }', 'stages.baselineSearch.strategy.config.sampleSize', 85, 'must not exceed population'],
+  ['search epochs', 20, '    epochs: 0', 'stages.baselineSearch.epochs', 13, 'must be > 0'],
+  ['latency weight', 21, '    latencyWeight: -0.1', 'stages.baselineSearch.latencyWeight', 20, 'must be >= 0'],
+  ['search target reference', 22, '    target: gpu', 'stages.baselineSearch.target', 13, 'unknown hardware target "gpu" (declared: cpu, web)'],
+  ['scaling phis', 24, '    phis: []', 'stages.compoundScaling.phis', 11, 'needs at least 1 item'],
+  ['scaling cost ratio', 25, '    costRatio: 1', 'stages.compoundScaling.costRatio', 16, 'must be > 1'],
+  ['scaling unknown key', 25, '    costratio: 2', 'stages.compoundScaling.costratio', 5, 'did you mean "costRatio"'],
+  ['elastic policy', 27, '    policy: dynamic', 'stages.elasticTraining.policy', 13, 'must be one of: fixed-global-batch, immediate-linear, dynamic-sgd'],
+  ['elastic workers', 28, '    workers: { min: 5, max: 4 }', 'stages.elasticTraining.workers.min', 21, 'must not exceed workers.max'],
+  ['evaluation target reference', 30, '    targets: [cpu, tpu]', 'stages.evaluation.targets[1]', 20, 'unknown hardware target "tpu"'],
+  ['unknown stage', 29, '  evaluate:', 'stages.evaluate', 3, 'did you mean "evaluation"'],
+  ['train optimizer', 32, '    optimizer: sgd', 'stages.train.optimizer', 16, 'must be one of: adam, momentum'],
+  ['artifacts location', 34, '  location: ""', 'artifacts.location', 13, 'must not be empty'],
+  ['plugins list', 35, 'plugins: ./one.ts', 'plugins', 10, 'expected array'],
+  ['missing plugin file', 35, 'plugins: [./nowhere.ts]', 'plugins[0]', 11, 'no plugin file at ./nowhere.ts'],
+];
+
+describe.each(CASES)('%s', (_name, line, text, path, column, message) => {
+  it(`reports ${path} at ${line}:${column}`, () => {
+    const problems = problemsOf(() => parsePipelineText(withLine(line, text), '/tmp/nas-case/full.yaml'));
+    const match = problems.find((p) => p.path === path);
+    expect(match).toBeDefined();
+    expect({ line: match!.line, column: match!.column }).toEqual({ line, column });
+    expect(match!.message).toContain(message);
+    expect(formatProblem(match!)).toMatch(new RegExp(`^/tmp/nas-case/full\\.yaml:${line}:${column}: `));
+  });
+});
+
+describe('cross-stage rules', () => {
+  const yaml = (stages: string) => `version: 1\nname: x\ndataset: { name: fashion-mnist }\nstages:\n${stages}`;
+
+  it('needs at least one stage', () => {
+    const [p] = problemsOf(() => parsePipelineText(yaml('  {}\n'), 'x.yaml'));
+    expect(p).toMatchObject({ path: 'stages', line: 5, message: expect.stringContaining('at least one stage') });
+  });
+
+  it('scaling the search result needs a search', () => {
+    const [p] = problemsOf(() => parsePipelineText(yaml('  compoundScaling: {}\n'), 'x.yaml'));
+    expect(p).toMatchObject({ path: 'stages.compoundScaling.baseline', line: 5 });
+  });
+
+  it('elastic training needs models to train', () => {
+    const [p] = problemsOf(() => parsePipelineText(yaml('  elasticTraining: {}\n'), 'x.yaml'));
+    expect(p).toMatchObject({ path: 'stages.elasticTraining', line: 5 });
+  });
+
+  it('accuracy-latency scaling needs a target', () => {
+    const [p] = problemsOf(() => parsePipelineText(yaml('  compoundScaling: { baseline: efficientnet-b0, objective: accuracy-latency }\n'), 'x.yaml'));
+    expect(p).toMatchObject({ path: 'stages.compoundScaling.target', message: expect.stringContaining('needs a hardware target') });
+  });
+
+  it('an image folder needs its path', () => {
+    const [p] = problemsOf(() => parsePipelineText('version: 1\nname: x\ndataset:\n  name: image-folder\nstages: { train: {} }\n', 'x.yaml'));
+    expect(p).toMatchObject({ path: 'dataset.path', line: 4, column: 3, message: expect.stringContaining('required') });
+  });
+
+  it('a plugin of the wrong kind says what it is', () => {
+    const problems = problemsOf(() =>
+      parsePipelineText(yaml('  baselineSearch: { strategy: { plugin: macs } }\n'), 'x.yaml'),
+    );
+    expect(problems[0].message).toContain('"macs" is a hardware target');
+  });
+});
+
+it('reports every problem at once, in file order', () => {
+  const text = withLine(3, 'seed: -1').replace('    epochs: 2', '    epochs: zero').replace('    targets: [cpu, web]', '    targets: [tpu]');
+  const problems = problemsOf(() => parsePipelineText(text, 'full.yaml'));
+  expect(problems.map((p) => [p.path, p.line])).toEqual([
+    ['seed', 3],
+    ['stages.baselineSearch.epochs', 20],
+    ['stages.evaluation.targets[0]', 30],
+  ]);
+});
