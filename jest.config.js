@@ -1,7 +1,7 @@
 /** Unit tests run in-band on plain TypeScript; integration tests start real services (see test/integration). */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 120_000,
   maxWorkers: 1,

@@ -1,0 +1,185 @@
+/**
+ * The pipeline on the real stack: the Temporal CLI's dev server, MinIO on loopback, the native
+ * TensorFlow backend, and the compiled `nas` CLI in child processes, the way users run it.
+ */
+import { mkdtempSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
+import { S3ArtifactStore, getJson } from '../../artifacts';
+import { parsePipelineText } from '../../dsl/load';
+import { startS3Server, type S3Server } from '../../infra/s3-server';
+import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
+import { workflowInput } from '../../cli/commands/run';
+import { pipelineWorkflow } from '../../workflows/pipeline';
+import type { TrainProgress } from '../../activities/train-classifier';
+import { cleanEnv, runCli, startCli, waitFor } from './support/cli';
+import { writeFashionSubset } from './support/fashion-subset';
+import { freePort } from '../../infra/free-port';
+
+jest.setTimeout(600_000);
+
+const root = mkdtempSync(join(tmpdir(), 'nas-pipeline-'));
+const dataDir = writeFashionSubset(join(root, 'fashion'), 6000, 2000);
+
+function pipelineYaml(opts: { name: string; location: string; checkpointEvery?: number; heartbeat?: number; epochs?: number }): string {
+  return `version: 1
+name: ${opts.name}
+seed: 3
+dataset:
+  name: fashion-mnist
+  path: ${dataDir}
+artifacts:
+  location: ${opts.location}
+stages:
+  train:
+    model: { kind: small-cnn, filters: 16 }
+    epochs: ${opts.epochs ?? 1}
+    batchSize: 64
+    learningRate: 0.002
+    checkpointEverySteps: ${opts.checkpointEvery ?? 20}
+    heartbeatTimeoutSeconds: ${opts.heartbeat ?? 30}
+`;
+}
+
+function writePipeline(name: string, text: string): string {
+  const file = join(root, `${name}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('nas run, embedded (no TEMPORAL_ADDRESS)', () => {
+  test('starts its own Temporal dev server, trains, stores the model and prints test accuracy', async () => {
+    const workDir = join(root, 'embedded-work');
+    const artifacts = join(root, 'embedded-artifacts');
+    const file = writePipeline('embedded', pipelineYaml({ name: 'embedded', location: artifacts }));
+    const result = await runCli(['run', file, '--work-dir', workDir, '--run-id', 'embedded-1'], cleanEnv());
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.code).toBe(0);
+    const accuracy = Number(/test accuracy: ([\d.]+)/.exec(result.stdout)?.[1]);
+    // 94 steps on 6000 images: well above chance (0.1), below the full-data figure.
+    expect(accuracy).toBeGreaterThan(0.6);
+    expect(result.stdout).toMatch(/started dev server at 127\.0\.0\.1:\d+/);
+    expect(existsSync(join(workDir, 'temporal.db'))).toBe(true);
+    expect(existsSync(join(artifacts, 'runs/embedded-1/train/model/model.json'))).toBe(true);
+    expect(existsSync(join(artifacts, 'runs/embedded-1/train/metrics.json'))).toBe(true);
+    // The server is stopped when the run ends; its state file goes with it.
+    expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
+  });
+
+  test('an invalid pipeline file is reported with its line and starts nothing', async () => {
+    const workDir = join(root, 'invalid-work');
+    const file = writePipeline('invalid', pipelineYaml({ name: 'invalid', location: join(root, 'x') }).replace('epochs: 1', 'epochs: -1'));
+    const result = await runCli(['run', file, '--work-dir', workDir], cleanEnv());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(new RegExp(`${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: stages\\.train\\.epochs: `));
+    expect(existsSync(join(workDir, 'temporal.db'))).toBe(false);
+  });
+
+  test('a dead TEMPORAL_ADDRESS gives a clear error and a non-zero exit', async () => {
+    const port = await freePort();
+    const file = writePipeline('dead', pipelineYaml({ name: 'dead', location: join(root, 'dead-artifacts') }));
+    const result = await runCli(['run', file], cleanEnv({ TEMPORAL_ADDRESS: `127.0.0.1:${port}` }), 60_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot reach Temporal at 127.0.0.1:${port}`);
+  });
+});
+
+describe('cluster mode: nas worker processes against a real dev server, artifacts in MinIO', () => {
+  let temporal: DevServer;
+  let s3: S3Server;
+  let connection: Connection;
+  let client: Client;
+  const bucket = 'nas-it';
+
+  beforeAll(async () => {
+    [temporal, s3] = await Promise.all([
+      startTemporalDevServer({ workDir: join(root, 'cluster-temporal'), ui: false }),
+      startS3Server({ dataDir: join(root, 'minio') }),
+    ]);
+    const admin = new S3Client({
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
+    });
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    admin.destroy();
+    connection = await Connection.connect({ address: temporal.address });
+    client = new Client({ connection });
+  });
+
+  afterAll(async () => {
+    await connection?.close();
+    await Promise.all([temporal?.stop(), s3?.stop()]);
+  });
+
+  function workerEnv(): NodeJS.ProcessEnv {
+    return cleanEnv({
+      TEMPORAL_ADDRESS: temporal.address,
+      NAS_TASK_QUEUE: 'it-cluster',
+      AWS_ACCESS_KEY_ID: s3.accessKey,
+      AWS_SECRET_ACCESS_KEY: s3.secretKey,
+      AWS_REGION: 'us-east-1',
+      NAS_S3_ENDPOINT: s3.endpoint,
+    });
+  }
+
+  test('SIGKILL of the worker mid-training: a new worker finishes the run from the last checkpoint', async () => {
+    const location = `s3://${bucket}/cluster`;
+    const pipeline = parsePipelineText(pipelineYaml({ name: 'killed', location, checkpointEvery: 20, heartbeat: 5, epochs: 2 }), 'killed.yaml');
+    const runId = 'killed-1';
+    const env = workerEnv();
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey });
+    const store = new S3ArtifactStore(location, { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1' });
+
+    const first = startCli(['worker', '--identity', 'first'], env);
+    const handle = await client.workflow.start(pipelineWorkflow, {
+      workflowId: runId,
+      taskQueue: 'it-cluster',
+      args: [workflowInput(pipeline, runId, location)],
+    });
+
+    // Kill once the heartbeat names a checkpoint at step 40 or later, i.e. well inside the activity.
+    const progress = await waitFor(
+      'a heartbeat naming a checkpoint at step >= 40',
+      async () => {
+        const child = await client.workflow.getHandle(`${runId}.train`).describe();
+        const payload = child.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+        const details = payload ? defaultPayloadConverter.fromPayload<TrainProgress>(payload) : undefined;
+        return details?.checkpointKey && details.step >= 40 ? details : undefined;
+      },
+      240_000,
+      100,
+    );
+    first.kill('SIGKILL');
+    expect(progress.checkpointKey).toMatch(/^runs\/killed-1\/train\/checkpoints\/step-\d{9}\.ckpt$/);
+    expect(progress.totalSteps).toBe(2 * Math.ceil(6000 / 64));
+    const lastCheckpointStep = Number(/step-(\d+)/.exec(progress.checkpointKey!)![1]);
+    expect(await store.head(progress.checkpointKey!)).toBeDefined();
+
+    const second = startCli(['worker', '--identity', 'second'], env);
+    try {
+      const result = await handle.result();
+      expect(result.train).toBeDefined();
+      const train = result.train!;
+      // Resumed from a checkpoint at or after the one seen before the kill, never from scratch.
+      expect(train.resumedFromStep).toBeGreaterThanOrEqual(lastCheckpointStep);
+      expect(train.resumedFromStep % 20).toBe(0);
+      expect(train.attempt).toBeGreaterThanOrEqual(2);
+      expect(train.steps).toBe(2 * Math.ceil(6000 / 64));
+      expect(train.testAccuracy).toBeGreaterThan(0.6);
+      const metrics = await getJson<{ testAccuracy: number }>(store, train.metricsKey);
+      expect(metrics.testAccuracy).toBe(train.testAccuracy);
+      expect(await store.head(train.modelKey)).toBeDefined();
+      // Old checkpoints are pruned: the final one and the one before it remain.
+      const left = (await store.list(`runs/${runId}/train/checkpoints/`)).filter((k) => k.endsWith('.ckpt'));
+      expect(left.length).toBeLessThanOrEqual(2);
+    } finally {
+      second.kill('SIGTERM');
+      await new Promise((r) => second.once('close', r));
+    }
+  });
+
+});
