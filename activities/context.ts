@@ -4,7 +4,9 @@
  */
 import { openArtifactStore, type ArtifactStore } from '../artifacts';
 import type { ImageDataset } from '../engine/data/dataset';
+import { loadCifar10 } from '../engine/data/cifar10';
 import { fashionMnistDir, loadFashionMnist } from '../engine/data/fashion-mnist';
+import { loadImageFolder } from '../engine/data/image-folder';
 import type { DatasetConfig } from '../dsl/pipeline';
 
 const stores = new Map<string, ArtifactStore>();
@@ -19,11 +21,23 @@ export function storeFor(location: string): ArtifactStore {
   return store;
 }
 
-export function datasetFor(config: DatasetConfig): ImageDataset {
-  const key = `${config.name}:${config.path ?? ''}`;
+function load(config: DatasetConfig, seed: number): ImageDataset {
+  switch (config.name) {
+    case 'fashion-mnist':
+      return loadFashionMnist(fashionMnistDir(config.path));
+    case 'cifar10':
+      return loadCifar10(config.path);
+    case 'image-folder':
+      // Decoded images differ in size, so they are brought to the pipeline's resolution on load.
+      return loadImageFolder(config.path, { size: config.resolution, channels: 3, seed });
+  }
+}
+
+export function datasetFor(config: DatasetConfig, seed: number): ImageDataset {
+  const key = JSON.stringify([config, seed]);
   let ds = datasets.get(key);
   if (!ds) {
-    ds = loadFashionMnist(fashionMnistDir(config.path));
+    ds = load(config, seed);
     datasets.set(key, ds);
   }
   return ds;

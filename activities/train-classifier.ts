@@ -79,7 +79,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
   if (finished) return getJson<TrainClassifierResult>(store, keys.metrics);
 
   try {
-    const data = datasetFor(input.dataset);
+    const data = datasetFor(input.dataset, input.seed);
     const model = buildSmallCnn({
       height: data.height,
       width: data.width,

@@ -9,7 +9,7 @@ import type { PluginRegistry } from '../plugins/registry';
 import { loadModuleDocument, MODULE_EXTENSIONS } from './module-document';
 import { PipelineSchema, type Pipeline } from './pipeline';
 import { resolvePluginConfigs } from './plugin-configs';
-import { issuesToProblems, PipelineValidationError, sortProblems, type SourceDocument } from './problems';
+import { issuesToProblems, MAX_PROBLEMS, PipelineValidationError, sortProblems, type PipelineProblem, type SourceDocument } from './problems';
 import { decodePipelineText, readPipelineBytes } from './read-source';
 import { parseYamlDocument } from './yaml-document';
 
@@ -23,6 +23,17 @@ export interface LoadedPipeline {
   userPlugins: Plugin[];
 }
 
+/** Keeps the first MAX_PROBLEMS in file order and folds the rest, counted, into one last line. */
+function capProblems(problems: PipelineProblem[], file: string): PipelineProblem[] {
+  const countOf = (p: PipelineProblem) => Number(/^and (\d+) more problems$/.exec(p.message)?.[1] ?? 0);
+  const real = problems.filter((p) => countOf(p) === 0);
+  const omitted = problems.reduce((n, p) => n + countOf(p), 0) + Math.max(0, real.length - MAX_PROBLEMS);
+  if (omitted === 0) return real;
+  const kept = real.slice(0, MAX_PROBLEMS);
+  const last = kept[kept.length - 1] ?? { line: 1, column: 1 };
+  return [...kept, { file, line: last.line, column: last.column, path: '', message: `and ${omitted} more problems` }];
+}
+
 /** Validates a parsed document: the schema, then plugins and their configs; all problems at once. */
 export function validateDocument(doc: SourceDocument): LoadedPipeline {
   if (doc.value === null || doc.value === undefined) {
@@ -31,7 +42,7 @@ export function validateDocument(doc: SourceDocument): LoadedPipeline {
   const result = PipelineSchema.safeParse(doc.value);
   const plugins = resolvePluginConfigs(doc, result.success ? result.data : doc.value);
   const problems = [...(result.success ? [] : issuesToProblems(result.error.issues, doc, PipelineSchema)), ...plugins.problems];
-  if (!result.success || problems.length > 0) throw new PipelineValidationError(sortProblems(problems));
+  if (!result.success || problems.length > 0) throw new PipelineValidationError(capProblems(sortProblems(problems), doc.file));
 
   const pipeline = result.data;
   const strategy = plugins.configs.get('stages.baselineSearch.strategy');

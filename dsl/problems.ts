@@ -20,6 +20,9 @@ export class PipelineValidationError extends Error {
   }
 }
 
+/** More problems than this are not read by anyone; the count of the rest is. */
+export const MAX_PROBLEMS = 100;
+
 export function formatProblem(p: PipelineProblem): string {
   return `${p.file}:${p.line}:${p.column}: ${p.path || '(root)'}: ${p.message}`;
 }
@@ -147,13 +150,23 @@ function boundMessage(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall):
 export function issuesToProblems(issues: readonly z.core.$ZodIssue[], doc: SourceDocument, schema: AnySchema, base: Path = []): PipelineProblem[] {
   const rootValue = valueAt(doc.value, base);
   const problems: PipelineProblem[] = [];
+  // Past the cap problems are only counted: locating and suggesting for 60k junk keys costs seconds.
+  let omitted = 0;
   for (const issue of issues) {
+    if (problems.length >= MAX_PROBLEMS) {
+      omitted += issue.code === 'unrecognized_keys' ? issue.keys.length : 1;
+      continue;
+    }
     const path = [...base, ...issue.path];
     const actual = valueAt(doc.value, path);
     switch (issue.code) {
       case 'unrecognized_keys': {
         const known = knownKeys(schema, rootValue, issue.path);
         for (const key of issue.keys) {
+          if (problems.length >= MAX_PROBLEMS) {
+            omitted++;
+            continue;
+          }
           const match = closest(key, known);
           const hint = match ? ` (did you mean "${match}"?)` : known.length ? `; known keys: ${known.join(', ')}` : '';
           problems.push({ file: doc.file, ...doc.keyPosition(path, key), path: formatPath([...path, key]), message: `unknown key "${key}"${hint}` });
@@ -195,5 +208,6 @@ export function issuesToProblems(issues: readonly z.core.$ZodIssue[], doc: Sourc
         problems.push(problemAt(doc, path, issue.message));
     }
   }
+  if (omitted > 0) problems.push({ file: doc.file, line: Number.MAX_SAFE_INTEGER, column: 1, path: '', message: `and ${omitted} more problems` });
   return problems;
 }

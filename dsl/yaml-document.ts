@@ -4,7 +4,7 @@
  * bounded after, and duplicate keys are found in one linear pass (the parser's own `uniqueKeys`
  * check is quadratic in the number of keys).
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from 'yaml';
 import { PipelineValidationError, type Path, type PipelineProblem, type Position, type SourceDocument } from './problems';
 
 /** Far deeper than any pipeline (about 6 levels) or plugin config needs. */
@@ -106,14 +106,28 @@ export function parseYamlDocument(text: string, file: string): SourceDocument {
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (err) {
-    fail([{ file, line: 1, column: 1, path: '', message: `cannot expand the document: ${err instanceof Error ? err.message : String(err)}` }]);
+    // The parser's own limit counts expanded aliases, which the walk above (counting written ones) cannot.
+    const bomb = err instanceof ReferenceError && /alias/i.test(err.message);
+    const message = bomb ? 'aliases expand to too many nodes: refusing a possible alias bomb' : `cannot expand the document: ${err instanceof Error ? err.message : String(err)}`;
+    fail([{ file, line: 1, column: 1, path: '', message }]);
   }
 
+  // Key lookups are indexed once per mapping: a file with many thousand unknown keys asks for each.
+  const indexes = new WeakMap<object, Map<string, Pair>>();
+  const pairOf = (map: YAMLMap, key: string): Pair | undefined => {
+    let index = indexes.get(map);
+    if (!index) {
+      index = new Map();
+      for (const p of map.items) if (isScalar(p.key) && !index.has(String(p.key.value))) index.set(String(p.key.value), p);
+      indexes.set(map, index);
+    }
+    return index.get(key);
+  };
   const nodeAt = (path: Path): YamlNode | null => {
     let node = doc.contents as YamlNode | null;
     for (const key of path) {
       if (isMap(node)) {
-        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));
+        const pair = pairOf(node, String(key));
         if (!pair) return node;
         node = (pair.value as YamlNode | null) ?? (pair.key as YamlNode);
       } else if (isSeq(node) && typeof key === 'number') {
@@ -135,7 +149,7 @@ export function parseYamlDocument(text: string, file: string): SourceDocument {
     keyPosition: (path, key) => {
       const node = nodeAt(path);
       if (isMap(node)) {
-        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+        const pair = pairOf(node, key);
         if (pair) return start(pair.key as YamlNode);
       }
       return start(node);

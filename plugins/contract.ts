@@ -19,7 +19,9 @@ const Base = {
   configSchema: z.custom((v) => isZod4Schema(v), 'must be a zod 4 schema (use the `z` exported by the plugin API)'),
 };
 
-/** Which members each kind must have; optional members must be functions when present. */
+const MULTI_TRIAL_MEMBERS = ['init', 'propose', 'observe', 'best'];
+
+/** Which members each kind has; optional members must be functions when present. */
 const PluginShape = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('search-strategy'),
@@ -31,11 +33,6 @@ const PluginShape = z.discriminatedUnion('kind', [
     best: fn.optional(),
     initLogits: fn.optional(),
     updateLogits: fn.optional(),
-  }).superRefine((p, ctx) => {
-    if (p.mode !== 'multi-trial') return;
-    for (const member of ['init', 'propose', 'observe', 'best'] as const) {
-      if (!p[member]) ctx.addIssue({ code: 'custom', path: [member], message: 'a multi-trial strategy must define this function' });
-    }
   }),
   z.object({ kind: z.literal('hardware-target'), ...Base, measureOp: fn.optional(), measureModel: fn.optional() }),
 ]);
@@ -43,12 +40,19 @@ const PluginShape = z.discriminatedUnion('kind', [
 export function pluginShapeProblems(value: unknown): string[] {
   if (typeof value !== 'object' || value === null) return ['not a plugin: export definePlugin({ kind, name, version, configSchema, ... })'];
   const result = PluginShape.safeParse(value);
-  if (result.success) return [];
-  return result.error.issues.map((issue) => {
+  // Checked outside zod so it is reported together with field problems, not after them.
+  const v = value as Record<string, unknown>;
+  const missing =
+    v.kind === 'search-strategy' && v.mode === 'multi-trial'
+      ? MULTI_TRIAL_MEMBERS.filter((m) => v[m] === undefined).map((m) => `${m}: a multi-trial strategy must define this function`)
+      : [];
+  if (result.success) return missing;
+  const problems = result.error.issues.map((issue) => {
     const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
     if (issue.code === 'invalid_union' && issue.path[0] === 'kind') return `kind: must be one of ${PLUGIN_KINDS.join(', ')}`;
     return where + issue.message.replace(/^Invalid input: expected (\w+), received undefined$/, 'missing ($1 expected)');
   });
+  return [...problems, ...missing];
 }
 
 export function isPlugin(value: unknown): value is Plugin {

@@ -94,8 +94,13 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (!pipeline.stages.train) {
-    throw new CliError(`${file}: the pipeline has no stage this version can run (stages.train)`, EXIT_BAD_INPUT);
+  // Refuse rather than silently skip: a user who declared a search expects one.
+  const notYetRunnable = Object.entries(pipeline.stages)
+    .filter(([name, config]) => name !== 'train' && config !== undefined)
+    .map(([name]) => name);
+  if (notYetRunnable.length > 0 || !pipeline.stages.train) {
+    const which = notYetRunnable.length > 0 ? `stages.${notYetRunnable.join(', stages.')} cannot run yet` : 'it has no stages.train';
+    throw new CliError(`${file}: ${which}; this version runs stages.train only (validate with \`nas validate\`)`, EXIT_BAD_INPUT);
   }
 
   const runId = values['run-id'] ?? newRunId(pipeline.name);

@@ -2,6 +2,7 @@
  * The native TensorFlow backend is the one in use: not the pure-JS fallback that tfjs silently
  * takes when its addon is missing, which would be a thousand times slower.
  */
+import type { Tensor4D } from '@tensorflow/tfjs-node';
 import { backendInfo, loadTf } from '../../engine/backend';
 import { cleanEnv, runCli } from './support/cli';
 
@@ -12,9 +13,9 @@ test('tfjs runs on the native "tensorflow" backend from @tensorflow/tfjs-node', 
   expect(info.package).toBe('@tensorflow/tfjs-node');
   expect(info.backend).toBe('tensorflow');
   // A convolution executes through libtensorflow and gives the hand-computed answer.
-  const x = tf.ones([1, 3, 3, 1]);
-  const k = tf.ones([2, 2, 1, 1]);
-  const y = tf.conv2d(x as never, k as never, 1, 'valid');
+  const x = tf.ones([1, 3, 3, 1]) as Tensor4D;
+  const k = tf.ones([2, 2, 1, 1]) as Tensor4D;
+  const y = tf.conv2d(x, k, 1, 'valid');
   expect(Array.from(y.dataSync())).toEqual([4, 4, 4, 4]);
   tf.dispose([x, k, y]);
 });

@@ -8,15 +8,13 @@ import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
 import { S3ArtifactStore, getJson } from '../../artifacts';
-import { parsePipelineText } from '../../dsl/load';
 import { startS3Server, type S3Server } from '../../infra/s3-server';
 import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
-import { workflowInput } from '../../cli/commands/run';
-import { pipelineWorkflow } from '../../workflows/pipeline';
 import type { TrainProgress } from '../../activities/train-classifier';
 import { cleanEnv, runCli, startCli, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 import { freePort } from '../../infra/free-port';
+import { repoRoot } from '../../infra/paths';
 
 jest.setTimeout(600_000);
 
@@ -77,6 +75,14 @@ describe('nas run, embedded (no TEMPORAL_ADDRESS)', () => {
     expect(existsSync(join(workDir, 'temporal.db'))).toBe(false);
   });
 
+  test('stages this version cannot run yet are refused up front, not silently skipped', async () => {
+    const workDir = join(root, 'search-work');
+    const result = await runCli(['run', join(repoRoot(), 'examples/full-search.yaml'), '--work-dir', workDir], cleanEnv());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/stages\.baselineSearch.* cannot run yet/);
+    expect(existsSync(join(workDir, 'temporal.db'))).toBe(false);
+  });
+
   test('a dead TEMPORAL_ADDRESS gives a clear error and a non-zero exit', async () => {
     const port = await freePort();
     const file = writePipeline('dead', pipelineYaml({ name: 'dead', location: join(root, 'dead-artifacts') }));
@@ -128,18 +134,16 @@ describe('cluster mode: nas worker processes against a real dev server, artifact
 
   test('SIGKILL of the worker mid-training: a new worker finishes the run from the last checkpoint', async () => {
     const location = `s3://${bucket}/cluster`;
-    const pipeline = parsePipelineText(pipelineYaml({ name: 'killed', location, checkpointEvery: 20, heartbeat: 5, epochs: 2 }), 'killed.yaml');
     const runId = 'killed-1';
     const env = workerEnv();
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey });
     const store = new S3ArtifactStore(location, { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1' });
 
     const first = startCli(['worker', '--identity', 'first'], env);
-    const handle = await client.workflow.start(pipelineWorkflow, {
-      workflowId: runId,
-      taskQueue: 'it-cluster',
-      args: [workflowInput(pipeline, runId, location)],
-    });
+    // Submitted through the CLI, as a user would: with TEMPORAL_ADDRESS set it only submits and waits.
+    const file = writePipeline('killed', pipelineYaml({ name: 'killed', location, checkpointEvery: 20, heartbeat: 5, epochs: 2 }));
+    const submitter = startCli(['run', file, '--run-id', runId], env);
+    const handle = client.workflow.getHandle(runId);
 
     // Kill once the heartbeat names a checkpoint at step 40 or later, i.e. well inside the activity.
     const progress = await waitFor(
@@ -176,6 +180,11 @@ describe('cluster mode: nas worker processes against a real dev server, artifact
       // Old checkpoints are pruned: the final one and the one before it remain.
       const left = (await store.list(`runs/${runId}/train/checkpoints/`)).filter((k) => k.endsWith('.ckpt'));
       expect(left.length).toBeLessThanOrEqual(2);
+      // The submitting `nas run` saw the whole story and reports it.
+      const submitted = await new Promise<number | null>((resolve) => submitter.once('close', resolve));
+      expect(submitted).toBe(0);
+      expect(submitter.output().stdout).toContain(`training resumed from step ${train.resumedFromStep} after an interruption`);
+      expect(submitter.output().stdout).toContain(`test accuracy: ${train.testAccuracy.toFixed(4)}`);
     } finally {
       second.kill('SIGTERM');
       await new Promise((r) => second.once('close', r));

@@ -35,7 +35,8 @@ it('parses a file just under the cap with many keys in bounded time', () => {
   let text = 'version: 1\n';
   for (let i = 0; text.length < MAX_PIPELINE_BYTES - 100; i++) text += `key${i}: ${i}\n`;
   const { problems, ms } = load('many-keys.yaml', text);
-  expect(problems.length).toBeGreaterThan(1000);
+  expect(problems).toHaveLength(101);
+  expect(problems[100].message).toMatch(/^and \d+ more problems$/);
   expect(ms).toBeLessThan(8000);
 });
 
@@ -59,7 +60,7 @@ it('refuses deep JSON nesting', () => {
 
 it('refuses binary garbage with NUL bytes, naming where', () => {
   const { problems } = load('garbage.yaml', Buffer.from([0x76, 0x3a, 0x0a, 0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0xff]));
-  expect(problems[0]).toMatchObject({ line: 2, column: 5, message: expect.stringContaining('NUL bytes') });
+  expect(problems[0]).toMatchObject({ line: 2, message: expect.stringContaining('NUL bytes') });
 });
 
 it('refuses random bytes without NULs as not UTF-8', () => {
