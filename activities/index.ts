@@ -1,2 +1,3 @@
 /** Every activity a worker registers. Workflows import only the *type* of this module. */
 export { trainClassifier } from './train-classifier';
+export { measureLatency } from './measure-latency';

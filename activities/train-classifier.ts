@@ -25,6 +25,9 @@ export interface TrainClassifierInput {
 
 export interface TrainClassifierResult {
   modelKey: string;
+  modelWeightsKey: string;
+  /** One example's shape as the model takes it, e.g. [28, 28, 1]. */
+  inputShape: number[];
   metricsKey: string;
   testAccuracy: number;
   testLoss: number;
@@ -147,6 +150,8 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
     await exportTfjsModel(model, store, keys.modelJson, keys.modelWeights);
     const result: TrainClassifierResult = {
       modelKey: keys.modelJson,
+      modelWeightsKey: keys.modelWeights,
+      inputShape: [data.height, data.width, data.channels],
       metricsKey: keys.metrics,
       testAccuracy: evaluation.accuracy,
       testLoss: evaluation.loss,

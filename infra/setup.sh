@@ -85,4 +85,4 @@ if (tf.getBackend() !== 'tensorflow') { console.error('tfjs-node loaded backend 
 console.log('tfjs-node backend: ' + tf.getBackend() + ', libtensorflow ' + tf.version['tfjs-node']);
 "
 echo
-echo "setup complete. Next: npx nas doctor"
+echo "setup complete. Next: ./bin/nas.js doctor, then ./bin/nas.js run examples/quickstart.yaml"

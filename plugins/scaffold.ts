@@ -98,8 +98,9 @@ describe('${name}', () => {
 
 const TARGET_BODY = (name: string) => `
 /**
- * A hardware target. measureOp runs in an activity, where clocks, I/O and native code are fine.
- * Replace the estimate below with a measurement on your device.
+ * A hardware target. Its functions run in activities, where clocks, I/O and native code are fine.
+ * Replace the estimates below with measurements on your device: measureOp prices one op of the
+ * search space (for latency tables), measureModel a whole trained model in tfjs format.
  */
 export default definePlugin({
   kind: 'hardware-target',
@@ -109,6 +110,7 @@ export default definePlugin({
   configSchema: z
     .object({
       msPerMegaMac: z.number().positive().default(0.01).describe('Milliseconds per million multiply-adds.'),
+      msPerMegabyte: z.number().positive().default(0.5).describe('Milliseconds per megabyte of weights read, for whole models.'),
     })
     .strict(),
   async measureOp(op, { config }) {
@@ -116,6 +118,12 @@ export default definePlugin({
     const expanded = op.inChannels * (op.expansion ?? 1);
     const macs = outputSize * outputSize * (expanded * op.kernel * op.kernel + expanded * op.outChannels);
     return { medianMs: (macs / 1e6) * config.msPerMegaMac, repeats: 1 };
+  },
+  async measureModel(modelDir, _inputShape, { config }) {
+    // A memory-bound device pays for every weight it streams: charge by the weight files' size.
+    const manifest = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+    const bytes = manifest.weightsManifest.flatMap((group) => group.paths).reduce((sum, file) => sum + statSync(join(modelDir, file)).size, 0);
+    return { medianMs: (bytes / 1e6) * config.msPerMegabyte, repeats: 1 };
   },
 });
 `;
@@ -154,6 +162,10 @@ export function scaffoldPlugin(kind: string, name: string, parentDir: string): S
   const strategy = kind === 'search-strategy';
 
   const plugin = project.createSourceFile(pluginFile, '');
+  if (!strategy) {
+    plugin.addImportDeclaration({ moduleSpecifier: 'node:fs', namedImports: ['readFileSync', 'statSync'] });
+    plugin.addImportDeclaration({ moduleSpecifier: 'node:path', namedImports: ['join'] });
+  }
   plugin.addImportDeclaration({
     moduleSpecifier: api,
     namedImports: strategy ? ['definePlugin', 'z', { name: 'Choices', isTypeOnly: true }, { name: 'Rng', isTypeOnly: true }, { name: 'TrialResult', isTypeOnly: true }] : ['definePlugin', 'z'],

@@ -3,9 +3,8 @@
  * are small (keys and numbers), and every byte of work happens in activities.
  */
 import { defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { TrainClassifierResult } from '../activities/train-classifier';
 import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
-import { trainStageWorkflow } from './train-stage';
+import { trainStageWorkflow, type HardwareTargetRef, type TrainStageResult } from './train-stage';
 
 export interface PipelineWorkflowInput {
   runId: string;
@@ -14,6 +13,8 @@ export interface PipelineWorkflowInput {
   dataset: DatasetConfig;
   artifactLocation: string;
   stages: { train?: TrainStage };
+  targets: HardwareTargetRef[];
+  pluginFiles: string[];
 }
 
 export interface StageOutcome {
@@ -25,7 +26,7 @@ export interface StageOutcome {
 export interface PipelineWorkflowResult {
   runId: string;
   stages: StageOutcome[];
-  train?: TrainClassifierResult;
+  train?: TrainStageResult;
 }
 
 export interface PipelineStatus {
@@ -61,6 +62,8 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
           seed: input.seed,
           dataset: input.dataset,
           train: input.stages.train,
+          targets: input.targets,
+          pluginFiles: input.pluginFiles,
         },
       ],
     });

@@ -1,23 +1,62 @@
 /**
- * The fixed-model training stage: one long activity that checkpoints and resumes. The retry
- * policy sits here, next to the call, so the failure model is visible where it applies.
+ * The fixed-model training stage: one long activity that checkpoints and resumes, then the trained
+ * model measured on every hardware target the pipeline declares. Retry policies sit here, next to
+ * the calls, so the failure model is visible where it applies.
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
+import type { MeasureLatencyResult } from '../activities/measure-latency';
 import type { TrainClassifierInput, TrainClassifierResult } from '../activities/train-classifier';
 
-export async function trainStageWorkflow(input: TrainClassifierInput): Promise<TrainClassifierResult> {
+export interface HardwareTargetRef {
+  id: string;
+  plugin: string;
+  config: unknown;
+}
+
+export interface TrainStageInput extends TrainClassifierInput {
+  targets: HardwareTargetRef[];
+  /** Absolute paths of the user plugin modules the pipeline declared; workers load only these. */
+  pluginFiles: string[];
+}
+
+export interface TrainStageResult extends TrainClassifierResult {
+  latency: MeasureLatencyResult[];
+}
+
+const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'PluginLoadError'];
+
+export async function trainStageWorkflow(input: TrainStageInput): Promise<TrainStageResult> {
   const { trainClassifier } = proxyActivities<typeof activities>({
     // Generous: the heartbeat, not this, is what detects a dead worker.
     startToCloseTimeout: '12h',
     heartbeatTimeout: `${input.train.heartbeatTimeoutSeconds}s`,
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts: 25,
-      nonRetryableErrorTypes: ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'PipelineValidationError'],
-    },
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 25, nonRetryableErrorTypes: PERMANENT_ERRORS },
   });
-  return trainClassifier(input);
+  const { measureLatency } = proxyActivities<typeof activities>({
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '2m',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: PERMANENT_ERRORS },
+  });
+
+  const { targets, pluginFiles, ...trainInput } = input;
+  const trained = await trainClassifier(trainInput);
+  // One target at a time: measurements that share a CPU would disturb each other's timings.
+  const latency: MeasureLatencyResult[] = [];
+  for (const target of targets) {
+    latency.push(
+      await measureLatency({
+        artifactLocation: input.artifactLocation,
+        modelJsonKey: trained.modelKey,
+        modelWeightsKey: trained.modelWeightsKey,
+        resultKey: `runs/${input.runId}/${input.stage}/latency/${target.id}.json`,
+        targetId: target.id,
+        plugin: target.plugin,
+        config: target.config,
+        pluginFiles,
+        inputShape: trained.inputShape,
+      }),
+    );
+  }
+  return { ...trained, latency };
 }

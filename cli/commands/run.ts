@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { openArtifactStore, putJson } from '../../artifacts';
-import { loadPipelineFile, PipelineValidationError } from '../../dsl/load';
+import { resolvePipelineFile, PipelineValidationError, type LoadedPipeline } from '../../dsl/load';
 import type { Pipeline } from '../../dsl/pipeline';
 import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../../infra/temporal-connection';
@@ -42,7 +42,8 @@ function resolveLocation(location: string, baseDir: string): string {
   return path.resolve(baseDir, location);
 }
 
-export function workflowInput(pipeline: Pipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
+export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
+  const { pipeline } = loaded;
   return {
     runId,
     pipelineName: pipeline.name,
@@ -50,7 +51,25 @@ export function workflowInput(pipeline: Pipeline, runId: string, artifactLocatio
     dataset: pipeline.dataset,
     artifactLocation,
     stages: { train: pipeline.stages.train },
+    targets: Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config })),
+    pluginFiles: [...new Set(loaded.plugins.list().map((e) => e.source).filter((s) => s !== 'built-in'))],
   };
+}
+
+/** Problems that validation cannot see because they depend on what this version implements. */
+function unrunnable(loaded: LoadedPipeline): string[] {
+  const { pipeline } = loaded;
+  const problems: string[] = [];
+  // Refuse rather than silently skip: a user who declared a search expects one.
+  const notYet = Object.entries(pipeline.stages).filter(([name, config]) => name !== 'train' && config !== undefined).map(([name]) => `stages.${name}`);
+  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.train only`);
+  else if (!pipeline.stages.train) problems.push('it has no stages.train, the one stage this version runs');
+  for (const [id, ref] of Object.entries(pipeline.hardwareTargets)) {
+    if (!loaded.plugins.get('hardware-target', ref.plugin)?.measureModel) {
+      problems.push(`hardwareTargets.${id}: target "${ref.plugin}" cannot measure whole models yet`);
+    }
+  }
+  return problems;
 }
 
 function printResult(result: PipelineWorkflowResult, artifactLocation: string, started: number): void {
@@ -61,6 +80,7 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     console.log(`  model:   ${artifactLocation}/${t.modelKey}`);
     console.log(`  metrics: ${artifactLocation}/${t.metricsKey}`);
     if (t.resumedFromStep > 0) console.log(`  (training resumed from step ${t.resumedFromStep} after an interruption)`);
+    for (const l of t.latency) console.log(`  latency on ${l.targetId} (${l.plugin}): median ${l.medianMs.toFixed(3)} ms, p90 ${(l.p90Ms ?? l.medianMs).toFixed(3)} ms`);
     console.log(`test accuracy: ${t.testAccuracy.toFixed(4)}`);
   }
 }
@@ -83,9 +103,9 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new CliError(`expected one pipeline file\n\n${HELP}`, EXIT_BAD_INPUT);
   const file = positionals[0];
 
-  let pipeline: Pipeline;
+  let loaded: LoadedPipeline;
   try {
-    pipeline = loadPipelineFile(file);
+    loaded = resolvePipelineFile(file);
   } catch (err) {
     if (err instanceof PipelineValidationError) {
       console.error(err.message);
@@ -94,13 +114,12 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  // Refuse rather than silently skip: a user who declared a search expects one.
-  const notYetRunnable = Object.entries(pipeline.stages)
-    .filter(([name, config]) => name !== 'train' && config !== undefined)
-    .map(([name]) => name);
-  if (notYetRunnable.length > 0 || !pipeline.stages.train) {
-    const which = notYetRunnable.length > 0 ? `stages.${notYetRunnable.join(', stages.')} cannot run yet` : 'it has no stages.train';
-    throw new CliError(`${file}: ${which}; this version runs stages.train only (validate with \`nas validate\`)`, EXIT_BAD_INPUT);
+  const pipeline: Pipeline = loaded.pipeline;
+  const problems = unrunnable(loaded);
+  if (problems.length > 0) {
+    for (const p of problems) console.error(`${file}: ${p}`);
+    console.error('nas run: nothing was started');
+    return EXIT_BAD_INPUT;
   }
 
   const runId = values['run-id'] ?? newRunId(pipeline.name);
@@ -114,7 +133,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const cluster = clusterFromEnv();
-  const input = workflowInput(pipeline, runId, artifactLocation);
+  const input = workflowInput(loaded, runId, artifactLocation);
   const started = Date.now();
   console.log(`run ${runId}: pipeline "${pipeline.name}" from ${file}`);
   console.log(`artifacts: ${artifactLocation}/runs/${runId}`);

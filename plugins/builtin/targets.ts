@@ -1,8 +1,17 @@
 /**
- * Built-in hardware targets. Declarations for now: measurement runs in activities and arrives with
- * the latency-table issue; their configs are final so pipelines can already name them.
+ * Built-in hardware targets. `node-cpu` and `macs` measure whole models (what the training stage
+ * reports); per-op latency tables (`measureOp`), `wasm` and `lut` arrive with the search issue.
+ *
+ * The engine is required lazily inside the measuring functions: this module is also read where
+ * only configs matter (validation, workflow bundles), which must not load TensorFlow.
  */
 import { definePlugin, z } from '../api';
+
+type Engine = typeof import('../../engine/latency') & typeof import('../../engine/macs');
+
+function engine(): Engine {
+  return { ...(require('../../engine/latency') as typeof import('../../engine/latency')), ...(require('../../engine/macs') as typeof import('../../engine/macs')) };
+}
 
 const warmupRuns = z.number().int().min(0).max(1000).default(5).describe('Untimed runs first, so JIT and caches settle.');
 const repeats = z.number().int().min(1).max(10_000).default(20).describe('Timed runs; the median is reported.');
@@ -15,12 +24,20 @@ export const nodeCpu = definePlugin({
   configSchema: z
     .object({
       backend: z.enum(['tensorflow', 'cpu']).default('tensorflow').describe('tfjs-node (native) or the pure-JavaScript cpu backend.'),
-      threads: z.number().int().min(1).max(256).optional().describe('Intra-op threads; default: what TensorFlow picks.'),
       batchSize: z.number().int().min(1).max(1024).default(1).describe('Images per timed inference.'),
       warmupRuns,
       repeats,
     })
     .strict(),
+  async measureModel(modelDir, inputShape, ctx) {
+    const { loadSavedModel, measureLatency } = engine();
+    const model = await loadSavedModel(modelDir);
+    try {
+      return await measureLatency(model, inputShape, { ...ctx.config, onProgress: (done, total) => ctx.heartbeat({ done, total }) });
+    } finally {
+      model.dispose();
+    }
+  },
 });
 
 export const wasm = definePlugin({
@@ -61,6 +78,16 @@ export const macs = definePlugin({
       msPerMegaMac: z.number().positive().default(0.01).describe('Milliseconds charged per million multiply-adds.'),
     })
     .strict(),
+  async measureModel(modelDir, _inputShape, ctx) {
+    const { loadSavedModel, countMacs } = engine();
+    const model = await loadSavedModel(modelDir);
+    try {
+      const ms = (countMacs(model) / 1e6) * ctx.config.msPerMegaMac;
+      return { medianMs: ms, p90Ms: ms, repeats: 1 };
+    } finally {
+      model.dispose();
+    }
+  },
 });
 
 /** One module may declare several plugins, as user modules may. */

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
-import { S3ArtifactStore, getJson } from '../../artifacts';
+import { LocalArtifactStore, S3ArtifactStore, getJson } from '../../artifacts';
 import { startS3Server, type S3Server } from '../../infra/s3-server';
 import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import type { TrainProgress } from '../../activities/train-classifier';
-import { cleanEnv, runCli, startCli, waitFor } from './support/cli';
+import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 import { freePort } from '../../infra/free-port';
 import { repoRoot } from '../../infra/paths';
@@ -21,8 +21,9 @@ jest.setTimeout(600_000);
 const root = mkdtempSync(join(tmpdir(), 'nas-pipeline-'));
 const dataDir = writeFashionSubset(join(root, 'fashion'), 6000, 2000);
 
-function pipelineYaml(opts: { name: string; location: string; checkpointEvery?: number; heartbeat?: number; epochs?: number }): string {
-  return `version: 1
+function pipelineYaml(opts: { name: string; location: string; checkpointEvery?: number; heartbeat?: number; epochs?: number; extra?: string }): string {
+  return `${opts.extra ?? ''}
+version: 1
 name: ${opts.name}
 seed: 3
 dataset:
@@ -48,10 +49,21 @@ function writePipeline(name: string, text: string): string {
 }
 
 describe('nas run, embedded (no TEMPORAL_ADDRESS)', () => {
-  test('starts its own Temporal dev server, trains, stores the model and prints test accuracy', async () => {
+  test('starts its own Temporal dev server, trains, measures on each target (one a freshly scaffolded plugin), prints test accuracy', async () => {
+    // The plugin path: scaffold with ts-morph, pass the static checks, declare it, use it in the run.
+    const scaffolded = await runCli(['plugin', 'new', 'hardware-target', 'weights-meter', '--dir', root], cleanEnv());
+    expect(scaffolded.code).toBe(0);
+    const checked = await runCli(['plugin', 'check', join(root, 'weights-meter', 'index.ts')], cleanEnv());
+    expect(checked.stdout).toContain('ok (hardware target weights-meter 0.1.0)');
+    expect(checked.code).toBe(0);
+
     const workDir = join(root, 'embedded-work');
     const artifacts = join(root, 'embedded-artifacts');
-    const file = writePipeline('embedded', pipelineYaml({ name: 'embedded', location: artifacts }));
+    const extra = `plugins: [./weights-meter]
+hardwareTargets:
+  meter: { plugin: weights-meter, config: { msPerMegabyte: 2 } }
+  this-cpu: { plugin: node-cpu, config: { warmupRuns: 2, repeats: 5 } }`;
+    const file = writePipeline('embedded', pipelineYaml({ name: 'embedded', location: artifacts, extra }));
     const result = await runCli(['run', file, '--work-dir', workDir, '--run-id', 'embedded-1'], cleanEnv());
     expect(result.stderr).not.toMatch(/Error/);
     expect(result.code).toBe(0);
@@ -62,6 +74,11 @@ describe('nas run, embedded (no TEMPORAL_ADDRESS)', () => {
     expect(existsSync(join(workDir, 'temporal.db'))).toBe(true);
     expect(existsSync(join(artifacts, 'runs/embedded-1/train/model/model.json'))).toBe(true);
     expect(existsSync(join(artifacts, 'runs/embedded-1/train/metrics.json'))).toBe(true);
+    // The scaffolded plugin charges 2 ms per megabyte of weights; the stored file's header line is not weights.
+    const weights = await new LocalArtifactStore(artifacts).get('runs/embedded-1/train/model/weights.bin');
+    const meter = /latency on meter \(weights-meter\): median ([\d.]+) ms/.exec(result.stdout);
+    expect(Number(meter?.[1])).toBeCloseTo((weights.byteLength / 1e6) * 2, 3);
+    expect(result.stdout).toMatch(/latency on this-cpu \(node-cpu\): median [\d.]+ ms, p90 [\d.]+ ms/);
     // The server is stopped when the run ends; its state file goes with it.
     expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
   });
@@ -143,6 +160,8 @@ describe('cluster mode: nas worker processes against a real dev server, artifact
     // Submitted through the CLI, as a user would: with TEMPORAL_ADDRESS set it only submits and waits.
     const file = writePipeline('killed', pipelineYaml({ name: 'killed', location, checkpointEvery: 20, heartbeat: 5, epochs: 2 }));
     const submitter = startCli(['run', file, '--run-id', runId], env);
+    // Listen now: the submitter exits as soon as the workflow completes, maybe before we look.
+    const submitterExit = new Promise<number | null>((resolve) => submitter.once('close', resolve));
     const handle = client.workflow.getHandle(runId);
 
     // Kill once the heartbeat names a checkpoint at step 40 or later, i.e. well inside the activity.
@@ -181,13 +200,12 @@ describe('cluster mode: nas worker processes against a real dev server, artifact
       const left = (await store.list(`runs/${runId}/train/checkpoints/`)).filter((k) => k.endsWith('.ckpt'));
       expect(left.length).toBeLessThanOrEqual(2);
       // The submitting `nas run` saw the whole story and reports it.
-      const submitted = await new Promise<number | null>((resolve) => submitter.once('close', resolve));
-      expect(submitted).toBe(0);
+      expect(await submitterExit).toBe(0);
       expect(submitter.output().stdout).toContain(`training resumed from step ${train.resumedFromStep} after an interruption`);
       expect(submitter.output().stdout).toContain(`test accuracy: ${train.testAccuracy.toFixed(4)}`);
     } finally {
-      second.kill('SIGTERM');
-      await new Promise((r) => second.once('close', r));
+      await stopChild(second);
+      await stopChild(first);
     }
   });
 
