@@ -1,3 +1,5 @@
 /** Every activity a worker registers. Workflows import only the *type* of this module. */
 export { trainClassifier } from './train-classifier';
 export { measureLatency } from './measure-latency';
+export { trainTrial } from './train-trial';
+export { writeJson } from './write-json';

@@ -4,10 +4,12 @@
  */
 import { defaultPayloadConverter, type WorkflowClient } from '@temporalio/client';
 import type { TrainProgress } from '../activities/train-classifier';
+import type { SearchProgress } from '../workflows/multi-trial-search';
 import type { PipelineStatus } from '../workflows/pipeline';
 
 export interface ProgressSnapshot {
   stage?: string;
+  search?: SearchProgress;
   activity?: TrainProgress;
   attempt?: number;
 }
@@ -15,6 +17,9 @@ export interface ProgressSnapshot {
 export async function readProgress(client: WorkflowClient, runId: string): Promise<ProgressSnapshot> {
   const status = await client.getHandle(runId).query<PipelineStatus>('status');
   if (!status.current) return {};
+  if (status.current.stage === 'search') {
+    return { stage: 'search', search: await client.getHandle(status.current.workflowId).query<SearchProgress>('searchProgress') };
+  }
   const description = await client.getHandle(status.current.workflowId).describe();
   const pending = description.raw.pendingActivities?.[0];
   const payload = pending?.heartbeatDetails?.payloads?.[0];
@@ -34,6 +39,11 @@ function duration(seconds: number): string {
 
 export function formatProgress(p: ProgressSnapshot, batchSize?: number): string | undefined {
   if (!p.stage) return undefined;
+  if (p.search) {
+    const b = p.search.best;
+    const best = b ? `; best trial ${b.trial}: accuracy ${b.validationAccuracy.toFixed(4)}${b.latencyMs !== undefined ? `, ${b.latencyMs.toFixed(3)} ms` : ''}` : '';
+    return `[${p.stage}] ${p.search.trialsDone} trials done, ${p.search.trialsRunning} running${best}`;
+  }
   const a = p.activity;
   if (!a) return `[${p.stage}] starting${p.attempt && p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;
   const parts = [`[${p.stage}] epoch ${Math.min(a.epoch + 1, a.epochs)}/${a.epochs}`, `step ${a.step}/${a.totalSteps}`];

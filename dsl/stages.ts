@@ -64,6 +64,10 @@ export const BaselineSearchSchema = z
     targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at; the latency term is measured relative to it.'),
     batchSize: positiveInt.max(8192).default(64),
     learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate of the network weights.'),
+    parallelTrials: positiveInt
+      .max(256)
+      .default(4)
+      .describe('Multi-trial strategies: trials dispatched at once; the worker pool decides how many really run together.'),
     checkpointEverySteps,
     heartbeatTimeoutSeconds,
   })

@@ -1,3 +1,4 @@
 /** The workflow bundle's entry point: every workflow type a worker can run. */
 export { pipelineWorkflow, pipelineStatusQuery } from './pipeline';
 export { trainStageWorkflow } from './train-stage';
+export { multiTrialSearchWorkflow, searchProgressQuery } from './multi-trial-search';

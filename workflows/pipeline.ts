@@ -4,6 +4,7 @@
  */
 import { defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
+import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
 import { trainStageWorkflow, type HardwareTargetRef, type TrainStageResult } from './train-stage';
 
 export interface PipelineWorkflowInput {
@@ -12,7 +13,7 @@ export interface PipelineWorkflowInput {
   seed: number;
   dataset: DatasetConfig;
   artifactLocation: string;
-  stages: { train?: TrainStage };
+  stages: { search?: MultiTrialSearchInput; train?: TrainStage };
   targets: HardwareTargetRef[];
   pluginFiles: string[];
 }
@@ -26,6 +27,7 @@ export interface StageOutcome {
 export interface PipelineWorkflowResult {
   runId: string;
   stages: StageOutcome[];
+  search?: MultiTrialSearchResult;
   train?: TrainStageResult;
 }
 
@@ -47,29 +49,43 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
   setHandler(pipelineStatusQuery, () => status);
   const result: PipelineWorkflowResult = { runId: input.runId, stages: status.completed };
 
-  if (input.stages.train) {
-    const workflowId = stageWorkflowId(input.runId, 'train');
-    status.current = { stage: 'train', workflowId };
-    const started = Date.now();
-    result.train = await executeChild(trainStageWorkflow, {
-      workflowId,
-      taskQueue: workflowInfo().taskQueue,
-      args: [
-        {
-          runId: input.runId,
-          stage: 'train',
-          artifactLocation: input.artifactLocation,
-          seed: input.seed,
-          dataset: input.dataset,
-          train: input.stages.train,
-          targets: input.targets,
-          pluginFiles: input.pluginFiles,
-        },
-      ],
-    });
+  /** Runs one stage as a child workflow and records how long it took. */
+  async function stage<T>(name: string, run: (workflowId: string) => Promise<T>): Promise<T> {
+    const workflowId = stageWorkflowId(input.runId, name);
+    status.current = { stage: name, workflowId };
     // Date.now() is deterministic in workflow code: it is the time of the current workflow task.
-    status.completed.push({ stage: 'train', workflowId, seconds: (Date.now() - started) / 1000 });
+    const started = Date.now();
+    const value = await run(workflowId);
+    status.completed.push({ stage: name, workflowId, seconds: (Date.now() - started) / 1000 });
     status.current = undefined;
+    return value;
+  }
+  const taskQueue = workflowInfo().taskQueue;
+
+  if (input.stages.search) {
+    const search = input.stages.search;
+    result.search = await stage('search', (workflowId) => executeChild(multiTrialSearchWorkflow, { workflowId, taskQueue, args: [search] }));
+  }
+  if (input.stages.train) {
+    const train = input.stages.train;
+    result.train = await stage('train', (workflowId) =>
+      executeChild(trainStageWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [
+          {
+            runId: input.runId,
+            stage: 'train',
+            artifactLocation: input.artifactLocation,
+            seed: input.seed,
+            dataset: input.dataset,
+            train,
+            targets: input.targets,
+            pluginFiles: input.pluginFiles,
+          },
+        ],
+      }),
+    );
   }
   return result;
 }

@@ -14,6 +14,7 @@ import type { Pipeline } from '../../dsl/pipeline';
 import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../../infra/temporal-connection';
 import { createNasWorker, installRuntime } from '../../infra/worker';
+import { WORKFLOW_STRATEGIES, type MultiTrialSearchInput } from '../../workflows/multi-trial-search';
 import { pipelineWorkflow, type PipelineWorkflowInput, type PipelineWorkflowResult } from '../../workflows/pipeline';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { followProgress } from '../progress';
@@ -42,17 +43,45 @@ function resolveLocation(location: string, baseDir: string): string {
   return path.resolve(baseDir, location);
 }
 
+/** The strategies the search workflow can run, by name; user strategies are not bundled yet. */
+const RUNNABLE_STRATEGIES = Object.keys(WORKFLOW_STRATEGIES);
+
+function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: string, pluginFiles: string[]): MultiTrialSearchInput | undefined {
+  const { pipeline } = loaded;
+  const search = pipeline.stages.baselineSearch;
+  if (!search) return undefined;
+  const ids = Object.keys(pipeline.hardwareTargets);
+  // No target named: the only one declared, else latency plays no part.
+  const targetId = search.target ?? (ids.length === 1 ? ids[0] : undefined);
+  const target = targetId ? { id: targetId, plugin: pipeline.hardwareTargets[targetId].plugin, config: pipeline.hardwareTargets[targetId].config } : undefined;
+  return {
+    runId,
+    artifactLocation,
+    seed: pipeline.seed,
+    dataset: pipeline.dataset,
+    space: pipeline.searchSpace,
+    strategy: search.strategy,
+    epochs: search.epochs,
+    batchSize: search.batchSize,
+    learningRate: search.learningRate,
+    parallelTrials: search.parallelTrials,
+    latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1 } : undefined,
+    pluginFiles,
+  };
+}
+
 export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
   const { pipeline } = loaded;
+  const pluginFiles = [...new Set(loaded.plugins.list().map((e) => e.source).filter((s) => s !== 'built-in'))];
   return {
     runId,
     pipelineName: pipeline.name,
     seed: pipeline.seed,
     dataset: pipeline.dataset,
     artifactLocation,
-    stages: { train: pipeline.stages.train },
+    stages: { search: searchInput(loaded, runId, artifactLocation, pluginFiles), train: pipeline.stages.train },
     targets: Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config })),
-    pluginFiles: [...new Set(loaded.plugins.list().map((e) => e.source).filter((s) => s !== 'built-in'))],
+    pluginFiles,
   };
 }
 
@@ -60,10 +89,14 @@ export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLoc
 function unrunnable(loaded: LoadedPipeline): string[] {
   const { pipeline } = loaded;
   const problems: string[] = [];
-  // Refuse rather than silently skip: a user who declared a search expects one.
-  const notYet = Object.entries(pipeline.stages).filter(([name, config]) => name !== 'train' && config !== undefined).map(([name]) => `stages.${name}`);
-  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.train only`);
-  else if (!pipeline.stages.train) problems.push('it has no stages.train, the one stage this version runs');
+  // Refuse rather than silently skip: a user who declared a stage expects it to run.
+  const runnable = new Set(['train', 'baselineSearch']);
+  const notYet = Object.entries(pipeline.stages).filter(([name, config]) => !runnable.has(name) && config !== undefined).map(([name]) => `stages.${name}`);
+  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch (multi-trial) and stages.train`);
+  const search = pipeline.stages.baselineSearch;
+  if (search && !RUNNABLE_STRATEGIES.includes(search.strategy.plugin)) {
+    problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);
+  }
   for (const [id, ref] of Object.entries(pipeline.hardwareTargets)) {
     if (!loaded.plugins.get('hardware-target', ref.plugin)?.measureModel) {
       problems.push(`hardwareTargets.${id}: target "${ref.plugin}" cannot measure whole models yet`);
@@ -75,6 +108,14 @@ function unrunnable(loaded: LoadedPipeline): string[] {
 function printResult(result: PipelineWorkflowResult, artifactLocation: string, started: number): void {
   console.log(`\nrun ${result.runId} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   for (const s of result.stages) console.log(`  stage ${s.stage}: ${s.seconds.toFixed(1)} s`);
+  if (result.search) {
+    const b = result.search.best;
+    const latency = b.latencyMs !== undefined ? `, latency ${b.latencyMs.toFixed(3)} ms` : '';
+    console.log(`  search: ${result.search.trials} trials; best trial ${b.trial}: validation accuracy ${b.validationAccuracy.toFixed(4)}${latency}, ${(b.macs / 1e6).toFixed(2)}M MACs, score ${b.score.toFixed(4)}`);
+    console.log(`    blocks: ${b.blocks.join(' ')}`);
+    console.log(`    architecture: ${artifactLocation}/${b.archKey}`);
+    console.log(`    all trials:   ${artifactLocation}/${result.search.summaryKey}`);
+  }
   if (result.train) {
     const t = result.train;
     console.log(`  model:   ${artifactLocation}/${t.modelKey}`);

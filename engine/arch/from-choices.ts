@@ -1,0 +1,43 @@
+/**
+ * A point of the search space as a concrete architecture: one choice per decision (mixed op)
+ * becomes one block, the zero op becomes no block. Multi-trial trials and the one-shot derivation
+ * both go through here, so a choice vector always means the same network.
+ */
+import { decodeChoices, type SearchSpace } from '../../dsl/search-space';
+import { ArchSpecSchema, type ArchSpec, type BlockSpec } from './spec';
+
+/** SE reduces to a quarter of the block's input channels, as in EfficientNet and the brief. */
+const SE_RATIO = 0.25;
+
+export interface ArchDims {
+  resolution: number;
+  inputChannels: number;
+  numClasses: number;
+  name?: string;
+}
+
+export function archFromChoices(space: SearchSpace, choices: readonly number[], dims: ArchDims): ArchSpec {
+  const blocks: BlockSpec[] = [];
+  for (const { decision, option } of decodeChoices(space, choices)) {
+    if (option === 'zero') continue;
+    const stage = space.stages[decision.stage];
+    blocks.push({
+      expansion: option.expansion,
+      kernel: option.kernel,
+      stride: decision.block === 0 ? stage.stride : 1,
+      outChannels: stage.channels,
+      seRatio: option.se ? SE_RATIO : 0,
+      repeats: 1,
+    });
+  }
+  return ArchSpecSchema.parse({
+    name: dims.name ?? 'searched',
+    resolution: dims.resolution,
+    inputChannels: dims.inputChannels,
+    numClasses: dims.numClasses,
+    stem: { channels: space.stem.channels, kernel: space.stem.kernel, stride: space.stem.stride },
+    blocks,
+    headChannels: space.head.channels,
+    dropout: space.head.dropout,
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * Multi-trial baseline search: the strategy's decision code (random search, regularized evolution)
+ * runs here, in workflow code, and every candidate is trained as its own trial activity on whatever
+ * workers exist. Strategy state and trial results are small; architectures and weights stay in the
+ * artifact store.
+ */
+import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { TrainTrialInput, TrialMetrics, TrialTarget } from '../activities/train-trial';
+import type { DatasetConfig } from '../dsl/dataset';
+import { spaceShape, type SearchSpace } from '../dsl/search-space';
+import type { MultiTrialStrategyPlugin, TrialResult } from '../plugins/api';
+import random from '../plugins/builtin/random';
+import regularizedEvolution from '../plugins/builtin/regularized-evolution';
+import { seededRng } from '../plugins/rng';
+
+/**
+ * Strategies whose decision code is bundled into the workflow code. User strategies pass `nas
+ * plugin check` but are not bundled yet, so the run command refuses them up front.
+ */
+// any: each strategy's state type is private to it; the loop below only passes it back.
+export const WORKFLOW_STRATEGIES: Record<string, MultiTrialStrategyPlugin<any, any>> = {
+  [random.name]: random,
+  [regularizedEvolution.name]: regularizedEvolution,
+};
+
+export interface MultiTrialSearchInput {
+  runId: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  space: SearchSpace;
+  strategy: { plugin: string; config: unknown };
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  parallelTrials: number;
+  /** The target whose latency enters the score, with lambda and the reference latency. */
+  latency?: { target: TrialTarget; weight: number; referenceMs: number };
+  pluginFiles: string[];
+}
+
+export interface TrialSummary extends TrialMetrics {
+  score: number;
+}
+
+export interface MultiTrialSearchResult {
+  best: TrialSummary;
+  trials: number;
+  summaryKey: string;
+}
+
+export interface SearchProgress {
+  trialsDone: number;
+  trialsRunning: number;
+  best?: { trial: number; score: number; validationAccuracy: number; latencyMs?: number };
+}
+
+export const searchProgressQuery = defineQuery<SearchProgress>('searchProgress');
+
+/** Accuracy traded against latency relative to a reference: lambda * LAT / LAT_ref, as a penalty. */
+export function trialScore(m: TrialMetrics, latency: MultiTrialSearchInput['latency']): number {
+  if (!latency || m.latencyMs === undefined) return m.validationAccuracy;
+  return m.validationAccuracy - latency.weight * (m.latencyMs / latency.referenceMs);
+}
+
+export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Promise<MultiTrialSearchResult> {
+  const strategy = WORKFLOW_STRATEGIES[input.strategy.plugin];
+  if (!strategy) {
+    throw ApplicationFailure.nonRetryable(
+      `strategy "${input.strategy.plugin}" cannot run inside workflows; built in: ${Object.keys(WORKFLOW_STRATEGIES).join(', ')}`,
+      'PluginLoadError',
+    );
+  }
+  const { trainTrial, writeJson } = proxyActivities<typeof activities>({
+    startToCloseTimeout: '6h',
+    // Trials heartbeat every step; two silent minutes means the worker is gone.
+    heartbeatTimeout: '2m',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError'] },
+  });
+
+  const ctx = { config: strategy.configSchema.parse(input.strategy.config), space: spaceShape(input.space) };
+  let state = strategy.init(ctx);
+  const summaries: TrialSummary[] = [];
+  const running = new Map<number, Promise<void>>();
+  let call = 0;
+  let exhausted = false;
+  setHandler(searchProgressQuery, () => {
+    const best = summaries.reduce<TrialSummary | undefined>((b, t) => (!b || t.score > b.score ? t : b), undefined);
+    return {
+      trialsDone: summaries.length,
+      trialsRunning: running.size,
+      best: best && { trial: best.trial, score: best.score, validationAccuracy: best.validationAccuracy, latencyMs: best.latencyMs },
+    };
+  });
+
+  const startTrial = (trial: number, choices: number[]): Promise<void> => {
+    const trialInput: TrainTrialInput = {
+      runId: input.runId,
+      artifactLocation: input.artifactLocation,
+      seed: input.seed,
+      dataset: input.dataset,
+      space: input.space,
+      trial,
+      choices,
+      epochs: input.epochs,
+      batchSize: input.batchSize,
+      learningRate: input.learningRate,
+      target: input.latency?.target,
+      pluginFiles: input.pluginFiles,
+    };
+    return trainTrial(trialInput).then((metrics) => {
+      const score = trialScore(metrics, input.latency);
+      summaries.push({ ...metrics, score });
+      const result: TrialResult = { trial, choices, score };
+      state = strategy.observe(state, result, ctx);
+      running.delete(trial);
+    });
+  };
+
+  for (;;) {
+    while (!exhausted && running.size < input.parallelTrials) {
+      // A fresh generator per call, from (seed, call number): nothing random lives in the state.
+      const proposal = strategy.propose(state, seededRng(input.seed, call++), ctx);
+      state = proposal.state;
+      exhausted = proposal.done;
+      if (!proposal.candidate) break;
+      running.set(proposal.candidate.trial, startTrial(proposal.candidate.trial, proposal.candidate.choices));
+    }
+    if (running.size === 0) {
+      if (exhausted) break;
+      throw ApplicationFailure.nonRetryable(`strategy "${strategy.name}" proposed nothing while no trial was running`);
+    }
+    await Promise.race(running.values());
+  }
+
+  const bestResult = strategy.best(state);
+  const best = summaries.find((s) => s.trial === bestResult?.trial);
+  if (!best) throw ApplicationFailure.nonRetryable(`strategy "${strategy.name}" finished without a best trial`);
+  summaries.sort((a, b) => a.trial - b.trial);
+  const summaryKey = await writeJson({
+    artifactLocation: input.artifactLocation,
+    key: `runs/${input.runId}/search/summary.json`,
+    value: { strategy: input.strategy, best, trials: summaries },
+  });
+  return { best, trials: summaries.length, summaryKey };
+}
