@@ -4,16 +4,17 @@
  * both go through here, so a choice vector always means the same network.
  */
 import { decodeChoices, type SearchSpace } from '../../dsl/search-space';
-import { ArchSpecSchema, type ArchSpec, type BlockSpec } from './spec';
+import { ArchSpecSchema, type Activation, type ArchSpec, type BlockSpec } from './spec';
 
 /** SE reduces to a quarter of the block's input channels, as in EfficientNet and the brief. */
-const SE_RATIO = 0.25;
+export const SE_RATIO = 0.25;
 
 export interface ArchDims {
   resolution: number;
   inputChannels: number;
   numClasses: number;
   name?: string;
+  activation?: Activation;
 }
 
 export function archFromChoices(space: SearchSpace, choices: readonly number[], dims: ArchDims): ArchSpec {
@@ -35,6 +36,7 @@ export function archFromChoices(space: SearchSpace, choices: readonly number[], 
     resolution: dims.resolution,
     inputChannels: dims.inputChannels,
     numClasses: dims.numClasses,
+    activation: dims.activation ?? 'swish',
     stem: { channels: space.stem.channels, kernel: space.stem.kernel, stride: space.stem.stride },
     blocks,
     headChannels: space.head.channels,

@@ -1,0 +1,184 @@
+/** The supernet with tensors: which weights a step touches, the architecture steps, derivation and resume. */
+import type { Tensor } from '@tensorflow/tfjs-node';
+import { decisionsOf, SearchSpaceSchema } from '../../dsl/search-space';
+import { loadTf } from '../../engine/backend';
+import { buildArchModel } from '../../engine/models/arch-model';
+import { mulberry32 } from '../../engine/random';
+import { softmax, Supernet, type SupernetOptions, type TrainBatch } from '../../engine/supernet';
+
+const tf = loadTf();
+
+const space = SearchSpaceSchema.parse({
+  inputResolution: 8,
+  stem: { channels: 4, stride: 1 },
+  stages: [
+    { channels: 4, repeats: 2, stride: 1, kernels: [3, 5], expansions: [1, 2], skip: true },
+    { channels: 8, repeats: 2, stride: 2, kernels: [3], expansions: [2, 3], se: [true, false], skip: true },
+  ],
+  head: { channels: 8, dropout: 0 },
+});
+const decisions = decisionsOf(space);
+const table = decisions.map((d, i) => d.options.map((_, j) => 0.5 + 0.25 * i + 0.1 * j));
+
+function batch(seed: number, n = 6): TrainBatch {
+  const rand = mulberry32(seed);
+  const xs = tf.tensor4d(Float32Array.from({ length: n * 64 }, () => rand()), [n, 8, 8, 1]);
+  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: n }, () => Math.floor(rand() * 3)), 'int32'), 3).toFloat();
+  return { xs, ys };
+}
+
+function make(o: Partial<SupernetOptions> = {}): Supernet {
+  return new Supernet({ space, numClasses: 3, inputChannels: 1, seed: 1, latencyTable: table, latencyWeight: 0.05, ...o });
+}
+
+function snapshot(net: Supernet): Map<string, Float32Array> {
+  return new Map(net.allWeights().map((w) => [w.originalName, (w.read() as Tensor).dataSync() as Float32Array]));
+}
+
+const train = batch(1);
+const valid = batch(2);
+
+describe('supernet weight step', () => {
+  it('changes stem, head and the active paths only, and leaks no tensors', async () => {
+    const net = make();
+    await net.weightStep(train); // creates the active paths' momentum slots
+    const gates = net.weightGates();
+    const before = snapshot(net);
+    const report = await net.weightStep(train);
+    expect(report.gates).toEqual(gates);
+    expect(Number.isFinite(report.loss)).toBe(true);
+    const after = snapshot(net);
+    let activeKernels = 0;
+    net.ops.forEach((op, d) =>
+      op.paths.forEach((path, j) => {
+        if (!path) return;
+        for (const w of path.model.weights) {
+          const same = Buffer.from(before.get(w.originalName)!.buffer).equals(Buffer.from(after.get(w.originalName)!.buffer));
+          if (j !== gates[d]) expect({ w: w.originalName, same }).toEqual({ w: w.originalName, same: true });
+          else if (/kernel$/.test(w.originalName)) {
+            activeKernels++;
+            expect({ w: w.originalName, same }).toEqual({ w: w.originalName, same: false });
+          }
+        }
+      }),
+    );
+    expect(activeKernels).toBeGreaterThan(0);
+    const stemKernel = net.allWeights().find((w) => w.originalName === 'stem_conv/kernel')!;
+    expect(before.get(stemKernel.originalName)).not.toEqual(after.get(stemKernel.originalName));
+    // A further step with the same paths active allocates nothing that outlives it.
+    net.alpha = decisions.map((d) => d.options.map((_, j) => (j === gates[decisions.indexOf(d)] ? 60 : 0)));
+    const settled = tf.memory().numTensors;
+    await net.weightStep(train);
+    expect(tf.memory().numTensors).toBe(settled);
+    net.dispose();
+  });
+});
+
+describe('supernet architecture step', () => {
+  it('proxyless-gradient: updates only the sampled pair, keeping the other paths probabilities to 1e-9', async () => {
+    const net = make();
+    const rand = mulberry32(3);
+    net.setAlpha(decisions.map((d) => d.options.map(() => rand() * 2 - 1)));
+    await net.weightStep(train);
+    for (let step = 0; step < 3; step++) {
+      const before = net.probabilities();
+      const tensors = tf.memory().numTensors;
+      const report = await net.architectureStep(valid);
+      expect(tf.memory().numTensors).toBe(tensors);
+      expect(Number.isFinite(report.loss!)).toBe(true);
+      const after = net.probabilities();
+      report.sampled.forEach((set, d) => {
+        expect(set.length).toBe(2);
+        expect(set).toContain(report.gates[d]);
+        decisions[d].options.forEach((_, i) => {
+          if (set.includes(i)) return;
+          expect(Math.abs(after[d][i] - before[d][i])).toBeLessThan(1e-9);
+          expect(report.alphaGradient[d][i]).toBe(0);
+        });
+        const moved = Math.abs(after[d][set[0]] - before[d][set[0]]);
+        expect(moved).toBeGreaterThan(0);
+        expect(after[d][set[0]] + after[d][set[1]]).toBeCloseTo(before[d][set[0]] + before[d][set[1]], 9);
+      });
+      expect(report.expectedLatency).toBeCloseTo(net.expectedLatency().expected, 12);
+    }
+    net.dispose();
+  });
+  it('proxyless-gradient: a heavy latency weight lowers the expected latency step by step', async () => {
+    const net = make({ latencyWeight: 10, archOptimizer: { learningRate: 0.1 } });
+    const start = net.expectedLatency().expected;
+    let last = start;
+    for (let step = 0; step < 4; step++) {
+      const report = await net.architectureStep(valid);
+      expect(report.expectedLatency!).toBeLessThan(last);
+      last = report.expectedLatency!;
+    }
+    expect(last).toBeLessThan(start);
+    net.dispose();
+  });
+  it('proxyless-reinforce: moves alpha toward the sampled architecture when it beats the baseline', async () => {
+    const net = make({ mode: 'proxyless-reinforce', archOptimizer: { kind: 'sgd', learningRate: 0.5 } });
+    const first = await net.architectureStep(valid);
+    // The first reward seeds the baseline: no advantage, no move.
+    expect(net.alpha.flat().every((a) => a === 0)).toBe(true);
+    expect(net.baseline).toBeCloseTo(first.reward!, 12);
+    net.baseline = first.reward! - 1; // pretend the next sample is much better than average
+    const p0 = net.probabilities();
+    const report = await net.architectureStep(valid);
+    const advantage = report.reward! - report.baseline!;
+    expect(advantage).toBeGreaterThan(0);
+    report.gates.forEach((g, d) => {
+      const expected = p0[d].map((p, i) => 0.5 * advantage * ((i === g ? 1 : 0) - p));
+      net.alpha[d].forEach((a, i) => expect(a).toBeCloseTo(expected[i], 12));
+      expect(softmax(net.alpha[d])[g]).toBeGreaterThan(p0[d][g]);
+    });
+    net.dispose();
+  });
+});
+
+describe('supernet derivation', () => {
+  it('derives the argmax as an ArchSpec that buildArchModel builds with the chosen paths parameters', () => {
+    const net = make();
+    const choices = [2, 4, 3, 1];
+    net.setAlpha(decisions.map((d, i) => d.options.map((_, j) => (j === choices[i] ? 1 : 0))));
+    const derived = net.derive();
+    expect(derived.choices).toEqual(choices);
+    const model = buildArchModel(derived.arch, { inferenceOnly: true });
+    expect(model.outputs[0].shape).toEqual([null, 3]);
+    const count = (ws: { shape: readonly (number | null)[] }[]) => ws.reduce((s, w) => s + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+    const pieces = net.ops.map((op, d) => op.paths[choices[d]]?.model.weights ?? []).flat();
+    const stemHead = net.allWeights().filter((w) => /^(stem|head|predictions)_?/.test(w.originalName));
+    expect(count(model.weights)).toBe(count(pieces) + count(stemHead));
+    model.dispose();
+    net.dispose();
+  });
+});
+
+describe('supernet checkpoint', () => {
+  it('restores weights, slots, alpha, baseline and RNG position so training continues identically', async () => {
+    const run = async (net: Supernet, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        out.push((await net.weightStep(train)).loss);
+        out.push((await net.architectureStep(valid)).loss!);
+      }
+      return out;
+    };
+    const a = make();
+    await run(a, 2);
+    const bytes = await a.checkpoint();
+    const straight = await run(a, 2);
+    // A different seed: the restored seed must win, for the weights and for the gate streams.
+    const b = make({ seed: 99 });
+    await b.restore(bytes);
+    const resumed = await run(b, 2);
+    expect(resumed).toEqual(straight);
+    expect(b.alpha).toEqual(a.alpha);
+    expect([b.weightSteps, b.archSteps]).toEqual([a.weightSteps, a.archSteps]);
+    const wa = snapshot(a);
+    const wb = snapshot(b);
+    for (const [name, v] of wa) expect({ name, same: Buffer.from(v.buffer).equals(Buffer.from(wb.get(name)!.buffer)) }).toEqual({ name, same: true });
+    const other = new Supernet({ space: { ...space, head: { ...space.head, channels: 16 } }, numClasses: 3, inputChannels: 1 });
+    await expect(other.restore(bytes)).rejects.toThrow(/different search space/);
+    [a, b, other].forEach((n) => n.dispose());
+  });
+});
