@@ -3,3 +3,5 @@ export { trainClassifier } from './train-classifier';
 export { measureLatency } from './measure-latency';
 export { trainTrial } from './train-trial';
 export { writeJson } from './write-json';
+export { buildLatencyTable } from './latency-table';
+export { supernetEpoch } from './supernet-epoch';

@@ -129,6 +129,8 @@ export interface TargetContext<C> {
   /** Activity heartbeat: long measurements call it so a dead worker is noticed. */
   heartbeat(details?: unknown): void;
   signal?: AbortSignal;
+  /** Reads an object of the run's artifact store (e.g. a latency table a `lut` config names by key); absent outside activities. */
+  readArtifact?(key: string): Promise<Uint8Array>;
 }
 
 /**
