@@ -2,6 +2,7 @@
 import type { Activation } from '../arch/spec';
 import { activation } from './activation';
 import { convInit, type BlockContext, type Sym } from './context';
+import { withNativeBatchNorm } from './native-ops';
 
 export interface ConvBnActOptions {
   filters: number;
@@ -13,7 +14,8 @@ export interface ConvBnActOptions {
 }
 
 function batchNorm(ctx: BlockContext, x: Sym, name: string): Sym {
-  return ctx.tf.layers.batchNormalization({ axis: -1, momentum: ctx.bn.momentum, epsilon: ctx.bn.epsilon, name }).apply(x) as Sym;
+  const layer = ctx.tf.layers.batchNormalization({ axis: -1, momentum: ctx.bn.momentum, epsilon: ctx.bn.epsilon, name });
+  return withNativeBatchNorm(layer).apply(x) as Sym;
 }
 
 /** No conv bias: the BatchNorm right after it has its own shift, so a bias would be redundant. */
