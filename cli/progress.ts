@@ -18,7 +18,17 @@ export async function readProgress(client: WorkflowClient, runId: string): Promi
   const status = await client.getHandle(runId).query<PipelineStatus>('status');
   if (!status.current) return {};
   if (status.current.stage === 'search') {
-    return { stage: 'search', search: await client.getHandle(status.current.workflowId).query<SearchProgress>('searchProgress') };
+    const handle = client.getHandle(status.current.workflowId);
+    const type = (await handle.describe()).type;
+    if (type === 'oneShotSearchWorkflow') {
+      const oneShot = await handle.query<{ epochsDone: number; epochs: number }>('oneShotProgress');
+      const description = await handle.describe();
+      const pending = description.raw.pendingActivities?.[0];
+      const payload = pending?.heartbeatDetails?.payloads?.[0];
+      const activity = payload ? defaultPayloadConverter.fromPayload<TrainProgress>(payload) : undefined;
+      return { stage: 'search', activity: activity && { ...activity, epochs: oneShot.epochs }, attempt: pending?.attempt ?? undefined };
+    }
+    return { stage: 'search', search: await handle.query<SearchProgress>('searchProgress') };
   }
   const description = await client.getHandle(status.current.workflowId).describe();
   const pending = description.raw.pendingActivities?.[0];

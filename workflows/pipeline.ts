@@ -5,6 +5,11 @@
 import { defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
+import { oneShotSearchWorkflow, type OneShotSearchInput, type OneShotSearchResult } from './one-shot-search';
+
+/** The baseline search runs one of two workflows, by the strategy's mode. */
+export type SearchStageInput = { mode: 'multi-trial'; input: MultiTrialSearchInput } | { mode: 'one-shot'; input: OneShotSearchInput };
+export type SearchStageResult = { mode: 'multi-trial'; result: MultiTrialSearchResult } | { mode: 'one-shot'; result: OneShotSearchResult };
 import { trainStageWorkflow, type HardwareTargetRef, type TrainStageResult } from './train-stage';
 
 export interface PipelineWorkflowInput {
@@ -13,7 +18,7 @@ export interface PipelineWorkflowInput {
   seed: number;
   dataset: DatasetConfig;
   artifactLocation: string;
-  stages: { search?: MultiTrialSearchInput; train?: TrainStage };
+  stages: { search?: SearchStageInput; train?: TrainStage };
   targets: HardwareTargetRef[];
   pluginFiles: string[];
 }
@@ -27,7 +32,7 @@ export interface StageOutcome {
 export interface PipelineWorkflowResult {
   runId: string;
   stages: StageOutcome[];
-  search?: MultiTrialSearchResult;
+  search?: SearchStageResult;
   train?: TrainStageResult;
 }
 
@@ -64,7 +69,11 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
 
   if (input.stages.search) {
     const search = input.stages.search;
-    result.search = await stage('search', (workflowId) => executeChild(multiTrialSearchWorkflow, { workflowId, taskQueue, args: [search] }));
+    result.search = await stage('search', async (workflowId): Promise<SearchStageResult> =>
+      search.mode === 'multi-trial'
+        ? { mode: search.mode, result: await executeChild(multiTrialSearchWorkflow, { workflowId, taskQueue, args: [search.input] }) }
+        : { mode: search.mode, result: await executeChild(oneShotSearchWorkflow, { workflowId, taskQueue, args: [search.input] }) },
+    );
   }
   if (input.stages.train) {
     const train = input.stages.train;

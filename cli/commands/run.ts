@@ -14,8 +14,9 @@ import type { Pipeline } from '../../dsl/pipeline';
 import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../../infra/temporal-connection';
 import { createNasWorker, installRuntime } from '../../infra/worker';
-import { WORKFLOW_STRATEGIES, type MultiTrialSearchInput } from '../../workflows/multi-trial-search';
-import { pipelineWorkflow, type PipelineWorkflowInput, type PipelineWorkflowResult } from '../../workflows/pipeline';
+import { WORKFLOW_STRATEGIES } from '../../workflows/multi-trial-search';
+import { ONE_SHOT_STRATEGIES } from '../../workflows/one-shot-search';
+import { pipelineWorkflow, type PipelineWorkflowInput, type PipelineWorkflowResult, type SearchStageInput } from '../../workflows/pipeline';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { followProgress } from '../progress';
 
@@ -43,10 +44,10 @@ function resolveLocation(location: string, baseDir: string): string {
   return path.resolve(baseDir, location);
 }
 
-/** The strategies the search workflow can run, by name; user strategies are not bundled yet. */
-const RUNNABLE_STRATEGIES = Object.keys(WORKFLOW_STRATEGIES);
+/** The strategies the search workflows can run, by name; user strategies are not bundled yet. */
+const RUNNABLE_STRATEGIES = [...Object.keys(WORKFLOW_STRATEGIES), ...ONE_SHOT_STRATEGIES];
 
-function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: string, pluginFiles: string[]): MultiTrialSearchInput | undefined {
+function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: string, pluginFiles: string[]): SearchStageInput | undefined {
   const { pipeline } = loaded;
   const search = pipeline.stages.baselineSearch;
   if (!search) return undefined;
@@ -54,7 +55,7 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
   // No target named: the only one declared, else latency plays no part.
   const targetId = search.target ?? (ids.length === 1 ? ids[0] : undefined);
   const target = targetId ? { id: targetId, plugin: pipeline.hardwareTargets[targetId].plugin, config: pipeline.hardwareTargets[targetId].config } : undefined;
-  return {
+  const common = {
     runId,
     artifactLocation,
     seed: pipeline.seed,
@@ -64,9 +65,28 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
     epochs: search.epochs,
     batchSize: search.batchSize,
     learningRate: search.learningRate,
-    parallelTrials: search.parallelTrials,
-    latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1 } : undefined,
     pluginFiles,
+  };
+  if ((ONE_SHOT_STRATEGIES as readonly string[]).includes(search.strategy.plugin)) {
+    return {
+      mode: 'one-shot',
+      input: {
+        ...common,
+        warmupEpochs: search.warmupEpochs,
+        latencyWeight: search.latencyWeight,
+        target,
+        checkpointEverySteps: search.checkpointEverySteps,
+        heartbeatTimeoutSeconds: search.heartbeatTimeoutSeconds,
+      },
+    };
+  }
+  return {
+    mode: 'multi-trial',
+    input: {
+      ...common,
+      parallelTrials: search.parallelTrials,
+      latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1 } : undefined,
+    },
   };
 }
 
@@ -92,9 +112,9 @@ function unrunnable(loaded: LoadedPipeline): string[] {
   // Refuse rather than silently skip: a user who declared a stage expects it to run.
   const runnable = new Set(['train', 'baselineSearch']);
   const notYet = Object.entries(pipeline.stages).filter(([name, config]) => !runnable.has(name) && config !== undefined).map(([name]) => `stages.${name}`);
-  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch (multi-trial) and stages.train`);
+  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch and stages.train`);
   const search = pipeline.stages.baselineSearch;
-  if (search && !RUNNABLE_STRATEGIES.includes(search.strategy.plugin)) {
+  if (search && !(RUNNABLE_STRATEGIES as string[]).includes(search.strategy.plugin)) {
     problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);
   }
   for (const [id, ref] of Object.entries(pipeline.hardwareTargets)) {
@@ -108,13 +128,22 @@ function unrunnable(loaded: LoadedPipeline): string[] {
 function printResult(result: PipelineWorkflowResult, artifactLocation: string, started: number): void {
   console.log(`\nrun ${result.runId} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   for (const s of result.stages) console.log(`  stage ${s.stage}: ${s.seconds.toFixed(1)} s`);
-  if (result.search) {
-    const b = result.search.best;
+  if (result.search?.mode === 'one-shot') {
+    const r = result.search.result;
+    for (const e of r.epochs) {
+      const lat = e.expectedLatencyMs !== undefined ? `, E[latency] ${e.expectedLatencyMs.toFixed(3)} ms` : '';
+      console.log(`  search epoch ${e.epoch + 1}: loss ${e.meanLoss.toFixed(4)}, entropy ${e.meanEntropy.toFixed(3)}, argmax validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
+    }
+    console.log(`    derived: ${r.blocks.join(' ')}`);
+    console.log(`    architecture: ${artifactLocation}/${r.derivedArchKey}`);
+  }
+  if (result.search?.mode === 'multi-trial') {
+    const b = result.search.result.best;
     const latency = b.latencyMs !== undefined ? `, latency ${b.latencyMs.toFixed(3)} ms` : '';
-    console.log(`  search: ${result.search.trials} trials; best trial ${b.trial}: validation accuracy ${b.validationAccuracy.toFixed(4)}${latency}, ${(b.macs / 1e6).toFixed(2)}M MACs, score ${b.score.toFixed(4)}`);
+    console.log(`  search: ${result.search.result.trials} trials; best trial ${b.trial}: validation accuracy ${b.validationAccuracy.toFixed(4)}${latency}, ${(b.macs / 1e6).toFixed(2)}M MACs, score ${b.score.toFixed(4)}`);
     console.log(`    blocks: ${b.blocks.join(' ')}`);
     console.log(`    architecture: ${artifactLocation}/${b.archKey}`);
-    console.log(`    all trials:   ${artifactLocation}/${result.search.summaryKey}`);
+    console.log(`    all trials:   ${artifactLocation}/${result.search.result.summaryKey}`);
   }
   if (result.train) {
     const t = result.train;

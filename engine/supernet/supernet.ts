@@ -240,9 +240,22 @@ export class Supernet {
     return sampleGates(this.alpha, this.rng(WEIGHT_SALT, step));
   }
 
-  private forward(xs: Tensor, plans: readonly OpPlan[]): Tensor {
+  /**
+   * Accuracy of one architecture of the space (default: the current argmax) on a batch, in
+   * inference mode, so BatchNorm uses its moving statistics as the derived network would.
+   */
+  accuracy(batch: TrainBatch, choices: readonly number[] = this.alpha.map((a) => a.indexOf(Math.max(...a)))): number {
     const tf = loadTf();
-    const kwargs = { training: true };
+    return tf.tidy(() => {
+      const logits = this.forward(batch.xs, choices.map((c) => ({ paths: [c] })), false);
+      const hits = tf.equal(logits.argMax(-1), batch.ys.argMax(-1)).sum().dataSync()[0];
+      return hits / batch.xs.shape[0];
+    });
+  }
+
+  private forward(xs: Tensor, plans: readonly OpPlan[], training = true): Tensor {
+    const tf = loadTf();
+    const kwargs = { training };
     let x = this.pieces.stem.model.apply(xs, kwargs) as Tensor;
     plans.forEach((plan, d) => {
       const op = this.pieces.ops[d];

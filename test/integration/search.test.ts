@@ -6,14 +6,14 @@
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { LocalArtifactStore, getJson } from '../../artifacts';
 import { workflowInput } from '../../cli/commands/run';
 import { resolvePipelineFile } from '../../dsl/load';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { multiTrialSearchWorkflow, type TrialSummary } from '../../workflows/multi-trial-search';
-import { cleanEnv, runCli, startCli, stopChild } from './support/cli';
+import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(600_000);
@@ -86,7 +86,9 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
 
     const store = new LocalArtifactStore(artifacts);
     const first = await getJson<Summary>(store, 'runs/search-1/search/summary.json');
-    const input = workflowInput(resolvePipelineFile(file), 'search-1', artifacts).stages.search!;
+    const search = workflowInput(resolvePipelineFile(file), 'search-1', artifacts).stages.search;
+    if (search?.mode !== 'multi-trial') throw new Error('expected a multi-trial search input');
+    const input = search.input;
     const again = await client.workflow.execute(multiTrialSearchWorkflow, {
       workflowId: 'search-1.search-again',
       taskQueue: 'search-rerun',
@@ -98,6 +100,80 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
     expect(second.trials).toEqual(first.trials);
   } finally {
     await stopChild(worker);
+    await connection.close();
+    await server.stop();
+  }
+});
+
+test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet checkpoint on another worker', async () => {
+  const oneShotFile = join(root, 'one-shot.yaml');
+  const oneShotArtifacts = join(root, 'one-shot-artifacts');
+  writeFileSync(
+    oneShotFile,
+    `version: 1
+name: tiny-oneshot
+seed: 4
+dataset: { name: fashion-mnist, path: ${dataDir} }
+searchSpace:
+  stem: { channels: 8, stride: 2 }
+  stages:
+    - { channels: 8, repeats: 1, kernels: [3], expansions: [1] }
+    - { channels: 16, repeats: 2, stride: 2, kernels: [3, 5], expansions: [2, 4], skip: true }
+  head: { channels: 32, dropout: 0 }
+hardwareTargets:
+  proxy: { plugin: macs }
+stages:
+  baselineSearch:
+    strategy: { plugin: proxyless-gradient }
+    epochs: 2
+    warmupEpochs: 1
+    batchSize: 32
+    latencyWeight: 0.1
+    checkpointEverySteps: 10
+    heartbeatTimeoutSeconds: 5
+artifacts: { location: ${oneShotArtifacts} }
+`,
+  );
+  const server = await startTemporalDevServer({ workDir: join(root, 'one-shot-work'), ui: false });
+  const connection = await Connection.connect({ address: server.address });
+  const env = cleanEnv({ TEMPORAL_ADDRESS: server.address, NAS_TASK_QUEUE: 'one-shot' });
+  const first = startCli(['worker', '--identity', 'first'], env);
+  const submitter = startCli(['run', oneShotFile, '--run-id', 'one-shot-1'], env);
+  const submitterExit = new Promise<number | null>((resolve) => submitter.once('close', resolve));
+  let second: ReturnType<typeof startCli> | undefined;
+  try {
+    const client = new Client({ connection });
+    // Epoch 2 (index 1) has architecture steps; kill once it has checkpointed inside that epoch.
+    const stepsPerEpoch = Math.ceil((3000 - 300) / 32);
+    const progress = await waitFor(
+      'a supernet checkpoint inside the second epoch',
+      async () => {
+        const d = await client.workflow.getHandle('one-shot-1.search').describe();
+        const payload = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+        const details = payload ? defaultPayloadConverter.fromPayload<{ epoch: number; step: number; checkpointKey: string }>(payload) : undefined;
+        const at = details?.checkpointKey ? Number(/step-(\d+)/.exec(details.checkpointKey)?.[1]) : 0;
+        return details && details.epoch === 1 && at >= stepsPerEpoch + 10 ? { ...details, at } : undefined;
+      },
+      300_000,
+      100,
+    );
+    first.kill('SIGKILL');
+    second = startCli(['worker', '--identity', 'second'], env);
+    expect(await submitterExit).toBe(0);
+    const out = submitter.output().stdout;
+    expect(out).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] [\d.]+ ms/);
+    const store = new LocalArtifactStore(oneShotArtifacts);
+    const epoch2 = await getJson<{ resumedFromStep: number; steps: number }>(store, 'runs/one-shot-1/search/epochs/epoch-0001.json');
+    // The retry started from a checkpoint at or after the one seen before the kill, not from the epoch's start.
+    expect(epoch2.resumedFromStep).toBeGreaterThanOrEqual(progress.at);
+    expect(epoch2.steps).toBe(2 * stepsPerEpoch);
+    expect(await store.head('runs/one-shot-1/search/derived.arch.json')).toBeDefined();
+    const table = (await store.list('latency-tables/macs/')).filter((k) => k.endsWith('.json'));
+    expect(table).toHaveLength(1);
+  } finally {
+    if (second) await stopChild(second);
+    await stopChild(first);
+    await stopChild(submitter);
     await connection.close();
     await server.stop();
   }

@@ -1,0 +1,219 @@
+/**
+ * One epoch of ProxylessNAS: weight steps on the training split with sampled binary gates, and,
+ * after the warm-up epochs, an architecture step on the held-out validation split every few weight
+ * steps. The supernet checkpoint (all path weights, alpha, optimizer slots, counters) goes to the
+ * artifact store every N steps; a retried attempt resumes from the newest one that verifies, and the
+ * step counter inside it says exactly which batch comes next.
+ */
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { CorruptArtifactError, getJson, putJson, type ArtifactStore } from '../artifacts';
+import { epochOrder, makeBatch } from '../engine/data/batches';
+import type { ImageDataset } from '../engine/data/dataset';
+import { splitIndices } from '../engine/data/split';
+import { encodeBlock } from '../engine/arch/block-string';
+import { enumerateSpaceOps, latencyMatrix } from '../engine/latency-table';
+import { CheckpointFormatError } from '../engine/train/checkpoint';
+import { learningRateAt } from '../engine/train/schedule';
+import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
+import type { DatasetConfig } from '../dsl/dataset';
+import type { SearchSpace } from '../dsl/search-space';
+import { datasetFor, storeFor } from './context';
+import { loadLatencyTable } from './latency-table';
+
+/** Validation examples scored at each epoch's end for the argmax architecture. */
+const EPOCH_EVAL_EXAMPLES = 1000;
+
+export interface SupernetEpochInput {
+  runId: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  space: SearchSpace;
+  mode: ArchMode;
+  epoch: number;
+  epochs: number;
+  warmupEpochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** The strategy plugin's validated config (defaults filled): arch learning rate, sampled paths, ... */
+  strategyConfig: Record<string, unknown>;
+  /** Artifact key of the target's per-op latency table, or undefined when latency plays no part. */
+  latencyTableKey?: string;
+  latencyWeight: number;
+  checkpointEverySteps: number;
+}
+
+export interface SupernetEpochMetrics {
+  epoch: number;
+  steps: number;
+  meanLoss: number;
+  /** Mean entropy (nats) of the decisions' path distributions: falls as the search settles. */
+  meanEntropy: number;
+  expectedLatencyMs?: number;
+  /** Validation accuracy of the current argmax architecture (a sample of the split). */
+  validationAccuracy: number;
+  blocks: string[];
+  choices: number[];
+  resumedFromStep: number;
+  checkpointKey: string;
+}
+
+export function searchKeys(runId: string) {
+  const base = `runs/${runId}/search`;
+  return {
+    checkpoints: `${base}/supernet/`,
+    checkpoint: (step: number) => `${base}/supernet/step-${String(step).padStart(9, '0')}.ckpt`,
+    epoch: (epoch: number) => `${base}/epochs/epoch-${String(epoch).padStart(4, '0')}.json`,
+    derived: `${base}/derived.arch.json`,
+  };
+}
+
+async function restoreNewest(net: Supernet, store: ArtifactStore, prefix: string): Promise<string | undefined> {
+  const keys = (await store.list(prefix)).filter((k) => k.endsWith('.ckpt')).sort().reverse();
+  for (const key of keys) {
+    try {
+      await net.restore(await store.get(key));
+      return key;
+    } catch (err) {
+      if (err instanceof CorruptArtifactError || err instanceof CheckpointFormatError) {
+        log.warn(`supernet checkpoint ${key} is unusable (${err.message}); falling back to the one before it`);
+        continue;
+      }
+      throw err;
+    }
+  }
+  return undefined;
+}
+
+/** The (decision, option) -> ms matrix of the stored table, at this data set's resolution. */
+async function latencyMatrixOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<number[][] | undefined> {
+  if (!input.latencyTableKey) return undefined;
+  const table = await loadLatencyTable(store, input.latencyTableKey);
+  return latencyMatrix(table, enumerateSpaceOps(input.space, { inputResolution: data.height }));
+}
+
+function num(value: unknown, fallback: number): number {
+  return typeof value === 'number' ? value : fallback;
+}
+
+export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, latencyTable?: number[][]): Supernet {
+  return new Supernet({
+    space: input.space,
+    numClasses: data.numClasses,
+    inputChannels: data.channels,
+    resolution: data.height,
+    seed: input.seed,
+    mode: input.mode,
+    // Each path sees only the batches that sample it: BatchNorm's usual 0.99 would leave its
+    // moving statistics near their start and the argmax network would evaluate near chance.
+    bn: { momentum: 0.9, epsilon: 1e-3 },
+    weightOptimizer: { learningRate: input.learningRate },
+    archOptimizer: { learningRate: num(input.strategyConfig.archLearningRate, 0.006), weightDecay: num(input.strategyConfig.archWeightDecay, 0) },
+    sampledPaths: num(input.strategyConfig.sampledPaths, 2),
+    baselineDecay: num(input.strategyConfig.baselineDecay, 0.99),
+    entropyWeight: num(input.strategyConfig.entropyWeight, 0),
+    latencyTable,
+    latencyWeight: latencyTable ? input.latencyWeight : 0,
+  });
+}
+
+export async function supernetEpoch(input: SupernetEpochInput): Promise<SupernetEpochMetrics> {
+  const ctx = Context.current();
+  const store = storeFor(input.artifactLocation);
+  const keys = searchKeys(input.runId);
+  if (await store.head(keys.epoch(input.epoch))) return getJson<SupernetEpochMetrics>(store, keys.epoch(input.epoch));
+
+  const data = datasetFor(input.dataset, input.seed);
+  const split = splitIndices(data.train.count, input.dataset.validationFraction, input.seed);
+  if (split.validation.length === 0) {
+    throw ApplicationFailure.nonRetryable('the search needs a validation split: set dataset.validationFraction above 0', 'PipelineValidationError');
+  }
+  const stepsPerEpoch = Math.ceil(split.train.length / input.batchSize);
+  const latencyTable = await latencyMatrixOf(store, input, data);
+  const net = buildSupernet(input, data, latencyTable);
+  try {
+    let restoredFrom: string | undefined;
+    try {
+      restoredFrom = await restoreNewest(net, store, keys.checkpoints);
+    } catch (err) {
+      if (err instanceof SupernetCheckpointError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+      throw err;
+    }
+    const epochStart = input.epoch * stepsPerEpoch;
+    const epochEnd = epochStart + stepsPerEpoch;
+    if (net.weightSteps < epochStart) {
+      throw ApplicationFailure.nonRetryable(
+        `epoch ${input.epoch} needs the supernet at step ${epochStart}, but the newest checkpoint (${restoredFrom ?? 'none'}) is at step ${net.weightSteps}`,
+        'CheckpointMismatchError',
+      );
+    }
+    const resumedFromStep = net.weightSteps;
+    const order = epochOrder(split.train.length, input.seed, input.epoch);
+    const valOrder = epochOrder(split.validation.length, input.seed ^ 0x7a1, 0);
+    const schedule = { kind: 'cosine' as const, baseRate: input.learningRate, totalSteps: stepsPerEpoch * input.epochs, warmupSteps: 0, minRate: 0, decaySteps: 1, decayFactor: 1 };
+    const archActive = input.epoch >= input.warmupEpochs;
+    const archEvery = num(input.strategyConfig.weightStepsPerArchStep, 1);
+
+    let lossSum = 0;
+    let lossCount = 0;
+    let checkpointKey = restoredFrom ?? '';
+    const saveCheckpoint = async (): Promise<void> => {
+      const key = keys.checkpoint(net.weightSteps);
+      await store.put(key, await net.checkpoint());
+      checkpointKey = key;
+      const older = (await store.list(keys.checkpoints)).filter((k) => k.endsWith('.ckpt') && k < key).sort();
+      // Keep the newest and the one before it, so a corrupt newest still leaves a way back.
+      for (const stale of older.slice(0, Math.max(0, older.length - 1))) await store.delete(stale);
+    };
+
+    while (net.weightSteps < epochEnd) {
+      if (ctx.cancellationSignal.aborted) break;
+      const inEpoch = net.weightSteps - epochStart;
+      const picked = order.subarray(inEpoch * input.batchSize, Math.min((inEpoch + 1) * input.batchSize, order.length));
+      const batch = makeBatch(data, data.train, Uint32Array.from(picked, (i) => split.train[i]));
+      const report = await net.weightStep(batch, learningRateAt(schedule, net.weightSteps));
+      batch.xs.dispose();
+      batch.ys.dispose();
+      lossSum += report.loss;
+      lossCount++;
+      if (archActive && net.weightSteps % archEvery === 0) {
+        const start = (net.archSteps * input.batchSize) % split.validation.length;
+        const v = Array.from({ length: Math.min(input.batchSize, split.validation.length) }, (_, k) => split.validation[valOrder[(start + k) % valOrder.length]]);
+        const valBatch = makeBatch(data, data.train, Uint32Array.from(v));
+        await net.architectureStep(valBatch);
+        valBatch.xs.dispose();
+        valBatch.ys.dispose();
+      }
+      ctx.heartbeat({ epoch: input.epoch, step: net.weightSteps, totalSteps: stepsPerEpoch * input.epochs, loss: report.loss, checkpointKey });
+      if ((net.weightSteps - resumedFromStep) % input.checkpointEverySteps === 0 && net.weightSteps < epochEnd) await saveCheckpoint();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await saveCheckpoint();
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+
+    const derived = net.derive();
+    const evalCount = Math.min(EPOCH_EVAL_EXAMPLES, split.validation.length);
+    const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
+    const validationAccuracy = net.accuracy(evalBatch, derived.choices);
+    evalBatch.xs.dispose();
+    evalBatch.ys.dispose();
+    const metrics: SupernetEpochMetrics = {
+      epoch: input.epoch,
+      steps: net.weightSteps,
+      meanLoss: lossCount ? lossSum / lossCount : NaN,
+      meanEntropy: derived.entropy.reduce((a, b) => a + b, 0) / Math.max(1, derived.entropy.length),
+      expectedLatencyMs: latencyTable ? net.expectedLatency().expected : undefined,
+      validationAccuracy,
+      blocks: derived.arch.blocks.map(encodeBlock),
+      choices: derived.choices,
+      resumedFromStep,
+      checkpointKey,
+    };
+    if (input.epoch === input.epochs - 1) await putJson(store, keys.derived, derived.arch);
+    // Written last: its presence means this epoch is complete and its checkpoint is stored.
+    await putJson(store, keys.epoch(input.epoch), metrics);
+    return metrics;
+  } finally {
+    net.dispose();
+  }
+}
