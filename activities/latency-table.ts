@@ -13,8 +13,7 @@ import type { z } from 'zod';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { SearchSpaceSchema } from '../dsl/search-space';
 import type { HardwareTargetPlugin } from '../plugins/api';
-import { loadPluginModule } from '../plugins/load';
-import { builtinRegistry } from '../plugins/registry';
+import { registryWithPluginFiles } from '../plugins/load';
 import { storeFor } from './context';
 // Table arithmetic loads no TensorFlow; the measuring plugins require it when they measure.
 import {
@@ -159,8 +158,7 @@ export async function loadLatencyTable(store: ArtifactStore, key: string): Promi
 export async function buildLatencyTable(input: BuildLatencyTableInput): Promise<string> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const registry = builtinRegistry();
-  for (const file of input.pluginFiles) for (const p of loadPluginModule(file)) registry.register(p, file);
+  const registry = registryWithPluginFiles(input.pluginFiles);
   const target = registry.get('hardware-target', input.plugin);
   if (!target) {
     throw ApplicationFailure.nonRetryable(`hardware target plugin "${input.plugin}" is not registered on this worker`, 'PluginLoadError');

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { getJson, putJson } from '../artifacts';
 import type { LatencyMeasurement } from '../plugins/api';
-import { loadPluginModule } from '../plugins/load';
-import { builtinRegistry } from '../plugins/registry';
+import { registryWithPluginFiles } from '../plugins/load';
 import { storeFor } from './context';
 
 export interface MeasureLatencyInput {
@@ -38,8 +37,7 @@ export async function measureLatency(input: MeasureLatencyInput): Promise<Measur
   const store = storeFor(input.artifactLocation);
   if (await store.head(input.resultKey)) return getJson<MeasureLatencyResult>(store, input.resultKey);
 
-  const registry = builtinRegistry();
-  for (const file of input.pluginFiles) for (const p of loadPluginModule(file)) registry.register(p, file);
+  const registry = registryWithPluginFiles(input.pluginFiles);
   const target = registry.get('hardware-target', input.plugin);
   if (!target) {
     throw ApplicationFailure.nonRetryable(`hardware target plugin "${input.plugin}" is not registered on this worker`, 'PluginLoadError');

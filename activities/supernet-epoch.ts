@@ -5,18 +5,18 @@
  * artifact store every N steps; a retried attempt resumes from the newest one that verifies, and the
  * step counter inside it says exactly which batch comes next.
  */
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { CorruptArtifactError, getJson, putJson, type ArtifactStore } from '../artifacts';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { epochOrder, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
 import { enumerateSpaceOps, latencyMatrix } from '../engine/latency-table';
-import { CheckpointFormatError } from '../engine/train/checkpoint';
 import { learningRateAt } from '../engine/train/schedule';
 import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
 import type { DatasetConfig } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
+import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, storeFor } from './context';
 import { loadLatencyTable } from './latency-table';
 
@@ -68,23 +68,6 @@ export function searchKeys(runId: string) {
   };
 }
 
-async function restoreNewest(net: Supernet, store: ArtifactStore, prefix: string): Promise<string | undefined> {
-  const keys = (await store.list(prefix)).filter((k) => k.endsWith('.ckpt')).sort().reverse();
-  for (const key of keys) {
-    try {
-      await net.restore(await store.get(key));
-      return key;
-    } catch (err) {
-      if (err instanceof CorruptArtifactError || err instanceof CheckpointFormatError) {
-        log.warn(`supernet checkpoint ${key} is unusable (${err.message}); falling back to the one before it`);
-        continue;
-      }
-      throw err;
-    }
-  }
-  return undefined;
-}
-
 /** The (decision, option) -> ms matrix of the stored table, at this data set's resolution. */
 async function latencyMatrixOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<number[][] | undefined> {
   if (!input.latencyTableKey) return undefined;
@@ -134,7 +117,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
   try {
     let restoredFrom: string | undefined;
     try {
-      restoredFrom = await restoreNewest(net, store, keys.checkpoints);
+      restoredFrom = await restoreNewestCheckpoint(store, keys.checkpoints, (bytes) => net.restore(bytes));
     } catch (err) {
       if (err instanceof SupernetCheckpointError) throw ApplicationFailure.nonRetryable(err.message, err.name);
       throw err;
@@ -161,9 +144,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
       const key = keys.checkpoint(net.weightSteps);
       await store.put(key, await net.checkpoint());
       checkpointKey = key;
-      const older = (await store.list(keys.checkpoints)).filter((k) => k.endsWith('.ckpt') && k < key).sort();
-      // Keep the newest and the one before it, so a corrupt newest still leaves a way back.
-      for (const stale of older.slice(0, Math.max(0, older.length - 1))) await store.delete(stale);
+      await pruneCheckpoints(store, keys.checkpoints, key);
     };
 
     while (net.weightSteps < epochEnd) {

@@ -4,13 +4,13 @@
  * worker, after a crash) continues from the newest checkpoint that verifies.
  */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { CorruptArtifactError, getJson, putJson, type ArtifactStore } from '../artifacts';
+import { getJson, putJson } from '../artifacts';
 import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { buildSmallCnn } from '../engine/models/small-cnn';
-import { CheckpointFormatError } from '../engine/train/checkpoint';
 import { CheckpointMismatchError, ClassifierTrainer } from '../engine/train/classifier-trainer';
 import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
+import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, stageKeys, storeFor } from './context';
 import { exportTfjsModel } from './model-export';
 
@@ -49,28 +49,8 @@ export interface TrainProgress {
   imagesPerSecond?: number;
 }
 
-/** Checkpoints kept besides the newest, so a corrupt newest one still leaves a way back. */
-const KEEP_PREVIOUS_CHECKPOINTS = 1;
-
 /** Errors a retry cannot fix: failing them at once spares minutes of pointless retries. */
 const PERMANENT = [DatasetNotFoundError, DatasetFormatError, CheckpointMismatchError];
-
-async function restoreNewest(trainer: ClassifierTrainer, store: ArtifactStore, prefix: string): Promise<string | undefined> {
-  const keys = (await store.list(prefix)).filter((k) => k.endsWith('.ckpt')).sort().reverse();
-  for (const key of keys) {
-    try {
-      await trainer.restore(await store.get(key));
-      return key;
-    } catch (err) {
-      if (err instanceof CorruptArtifactError || err instanceof CheckpointFormatError) {
-        log.warn(`checkpoint ${key} is unusable (${err.message}); falling back to the one before it`);
-        continue;
-      }
-      throw err;
-    }
-  }
-  return undefined;
-}
 
 export async function trainClassifier(input: TrainClassifierInput): Promise<TrainClassifierResult> {
   const ctx = Context.current();
@@ -100,7 +80,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
       seed: input.seed,
     });
 
-    const restoredFrom = await restoreNewest(trainer, store, keys.checkpoints);
+    const restoredFrom = await restoreNewestCheckpoint(store, keys.checkpoints, (bytes) => trainer.restore(bytes));
     const resumedFromStep = trainer.position.globalStep;
     if (restoredFrom) log.info(`resuming ${input.stage} of ${input.runId} from ${restoredFrom} (step ${resumedFromStep})`);
 
@@ -137,8 +117,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
         await store.put(key, bytes);
         progress.checkpointKey = key;
         ctx.heartbeat(progress);
-        const older = (await store.list(keys.checkpoints)).filter((k) => k.endsWith('.ckpt') && k < key).sort();
-        for (const stale of older.slice(0, Math.max(0, older.length - KEEP_PREVIOUS_CHECKPOINTS))) await store.delete(stale);
+        await pruneCheckpoints(store, keys.checkpoints, key);
       },
     });
     if (ctx.cancellationSignal.aborted) {

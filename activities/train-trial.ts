@@ -18,8 +18,7 @@ import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import type { DatasetConfig } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
-import { loadPluginModule } from '../plugins/load';
-import { builtinRegistry } from '../plugins/registry';
+import { registryWithPluginFiles } from '../plugins/load';
 import { datasetFor, storeFor } from './context';
 
 export interface TrialTarget {
@@ -132,8 +131,7 @@ async function measureOnTarget(
   target: TrialTarget,
   pluginFiles: string[],
 ): Promise<number> {
-  const registry = builtinRegistry();
-  for (const file of pluginFiles) for (const p of loadPluginModule(file)) registry.register(p, file);
+  const registry = registryWithPluginFiles(pluginFiles);
   const plugin = registry.get('hardware-target', target.plugin);
   if (!plugin?.measureModel) {
     throw ApplicationFailure.nonRetryable(`hardware target "${target.plugin}" cannot measure whole models`, 'PluginLoadError');

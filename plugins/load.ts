@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Plugin } from './api';
-import { PluginRegistrationError, type PluginRegistry } from './registry';
+import { builtinRegistry, PluginRegistrationError, type PluginRegistry } from './registry';
 import { defaultExport, ensureTypeScriptRequire } from './ts-require';
 
 export class PluginLoadError extends Error {
@@ -68,4 +68,11 @@ export function loadDeclaredPlugin(spec: string, pipelineFile: string, registry:
     }
   }
   return registered;
+}
+
+/** The built-ins plus the user plugin modules a pipeline declared, as workers rebuild it per activity. */
+export function registryWithPluginFiles(files: readonly string[]): PluginRegistry {
+  const registry = builtinRegistry();
+  for (const file of files) for (const plugin of loadPluginModule(file)) registry.register(plugin, file);
+  return registry;
 }

@@ -23,11 +23,11 @@ const dataDir = writeFashionSubset(join(root, 'fashion'), 3000, 500);
 const artifacts = join(root, 'artifacts');
 const workDir = join(root, 'work');
 const file = join(root, 'search.yaml');
-writeFileSync(
-  file,
-  `version: 1
-name: tiny-search
-seed: 2
+/** A search over a tiny space (3 decisions), so trials and supernet epochs take seconds. */
+function searchYaml(o: { name: string; seed: number; location: string; search: string }): string {
+  return `version: 1
+name: ${o.name}
+seed: ${o.seed}
 dataset: { name: fashion-mnist, path: ${dataDir} }
 searchSpace:
   stem: { channels: 8, stride: 2 }
@@ -39,13 +39,23 @@ hardwareTargets:
   proxy: { plugin: macs }
 stages:
   baselineSearch:
-    strategy: { plugin: regularized-evolution, config: { trials: 5, population: 3, sampleSize: 2 } }
+${o.search}
+artifacts: { location: ${o.location} }
+`;
+}
+
+writeFileSync(
+  file,
+  searchYaml({
+    name: 'tiny-search',
+    seed: 2,
+    location: artifacts,
+    search: `    strategy: { plugin: regularized-evolution, config: { trials: 5, population: 3, sampleSize: 2 } }
     epochs: 1
     batchSize: 64
     latencyWeight: 0.01
-    parallelTrials: 2
-artifacts: { location: ${artifacts} }
-`,
+    parallelTrials: 2`,
+  }),
 );
 
 interface Summary {
@@ -110,29 +120,18 @@ test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet 
   const oneShotArtifacts = join(root, 'one-shot-artifacts');
   writeFileSync(
     oneShotFile,
-    `version: 1
-name: tiny-oneshot
-seed: 4
-dataset: { name: fashion-mnist, path: ${dataDir} }
-searchSpace:
-  stem: { channels: 8, stride: 2 }
-  stages:
-    - { channels: 8, repeats: 1, kernels: [3], expansions: [1] }
-    - { channels: 16, repeats: 2, stride: 2, kernels: [3, 5], expansions: [2, 4], skip: true }
-  head: { channels: 32, dropout: 0 }
-hardwareTargets:
-  proxy: { plugin: macs }
-stages:
-  baselineSearch:
-    strategy: { plugin: proxyless-gradient }
+    searchYaml({
+      name: 'tiny-oneshot',
+      seed: 4,
+      location: oneShotArtifacts,
+      search: `    strategy: { plugin: proxyless-gradient }
     epochs: 2
     warmupEpochs: 1
     batchSize: 32
     latencyWeight: 0.1
     checkpointEverySteps: 10
-    heartbeatTimeoutSeconds: 5
-artifacts: { location: ${oneShotArtifacts} }
-`,
+    heartbeatTimeoutSeconds: 5`,
+    }),
   );
   const server = await startTemporalDevServer({ workDir: join(root, 'one-shot-work'), ui: false });
   const connection = await Connection.connect({ address: server.address });

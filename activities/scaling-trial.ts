@@ -1,0 +1,214 @@
+/**
+ * The compound-scaling stage's work. `scalingTrial` trains one grid point (the baseline scaled
+ * at phi = 1) briefly, scores it on the held-out validation split and counts its MACs, parameters
+ * and, with a target, latency; the result is stored under the point's own key, so a retried or
+ * replayed trial returns the stored result instead of training again. `scaledArchitectures` writes
+ * the chosen coefficients' models for each phi.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { LayersModel } from '@tensorflow/tfjs-node';
+import { getJson, putJson, type ArtifactStore } from '../artifacts';
+import { encodeBlock } from '../engine/arch/block-string';
+import { parseArch } from '../engine/arch/catalog';
+import type { ArchSpec, ArchSpecInput } from '../engine/arch/spec';
+import type { ImageDataset } from '../engine/data/dataset';
+import { countMacs } from '../engine/macs';
+import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
+import { countParams } from '../engine/models/param-count';
+import { efficientNetB0For, fitToData } from '../engine/scaling/baseline';
+import { pointLabel } from '../engine/scaling/grid';
+import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
+import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import type { DatasetConfig } from '../dsl/dataset';
+import { registryWithPluginFiles } from '../plugins/load';
+import type { TrialTarget } from './train-trial';
+import { datasetFor, storeFor } from './context';
+
+/**
+ * What gets scaled: an arch.json already in the artifact store (the search's result), an
+ * architecture given inline (small: an ArchSpec is a few hundred bytes), or B0 fitted to the data.
+ */
+export type ScalingBaseline = { archKey: string } | { arch: ArchSpecInput } | { named: 'efficientnet-b0' };
+
+export interface ScalingTrialInput {
+  runId: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  baseline: ScalingBaseline;
+  point: Coefficients;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  target?: TrialTarget;
+  pluginFiles: string[];
+}
+
+export interface ScalingTrialResult extends Coefficients {
+  /** Input side the scaled model trained at. */
+  resolution: number;
+  /** Compact per-entry strings, e.g. `e6_k5_s2_c40_se0.25_r3`. */
+  blocks: string[];
+  validationAccuracy: number;
+  params: number;
+  macs: number;
+  latencyMs?: number;
+  trainSeconds: number;
+  archKey: string;
+}
+
+export interface ScaledArchitecturesInput {
+  runId: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  baseline: ScalingBaseline;
+  coefficients: Coefficients;
+  phis: number[];
+}
+
+export interface ScaledArchitecture {
+  phi: number;
+  archKey: string;
+  resolution: number;
+  macs: number;
+  params: number;
+}
+
+/** The one place that lays out the stage's keys. */
+export function scalingKeys(runId: string) {
+  const base = `runs/${runId}/scaling`;
+  return {
+    base,
+    table: `${base}/table.json`,
+    trial: (p: Coefficients) => `${base}/trials/${pointLabel(p)}.json`,
+    trialArch: (p: Coefficients) => `${base}/trials/${pointLabel(p)}.arch.json`,
+    phiArch: (phi: number) => `${base}/phi-${phi}.arch.json`,
+  };
+}
+
+async function resolveBaseline(baseline: ScalingBaseline, data: ImageDataset, store: ArtifactStore): Promise<ArchSpec> {
+  const shape = { channels: data.channels, numClasses: data.numClasses };
+  if ('named' in baseline) return efficientNetB0For({ resolution: data.height, ...shape });
+  if ('arch' in baseline) return fitToData(parseArch(baseline.arch, 'scaling baseline'), shape);
+  if (!(await store.head(baseline.archKey))) {
+    throw ApplicationFailure.nonRetryable(`scaling baseline ${baseline.archKey} is not in the artifact store; did the search stage finish?`, 'ArtifactNotFound');
+  }
+  return fitToData(parseArch(await getJson<unknown>(store, baseline.archKey), baseline.archKey), shape);
+}
+
+export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTrialResult> {
+  const ctx = Context.current();
+  const store = storeFor(input.artifactLocation);
+  const keys = scalingKeys(input.runId);
+  const key = keys.trial(input.point);
+  if (await store.head(key)) return getJson<ScalingTrialResult>(store, key);
+
+  const data = datasetFor(input.dataset, input.seed);
+  const base = await resolveBaseline(input.baseline, data, store);
+  const arch: ArchSpec = {
+    ...compoundScale(base, input.point, 1, `${base.name}-${pointLabel(input.point)}`),
+    // Trials train for a few hundred steps: BatchNorm's usual 0.99 would leave its moving
+    // statistics near their initial values and every trial would evaluate near chance.
+    batchNorm: { momentum: 0.9, epsilon: 1e-3 },
+  };
+  const archKey = keys.trialArch(input.point);
+  await putJson(store, archKey, arch);
+
+  // One seed for every point: the same data order for all, so accuracy differences come from
+  // the shape of the network rather than from which batches it happened to see.
+  const model = buildArchModel(arch, { seed: input.seed });
+  // The trainer resizes every batch to the model's input side: resolution scaling needs no more.
+  const trainer = new ClassifierTrainer(model, data, {
+    epochs: input.epochs,
+    batchSize: input.batchSize,
+    learningRate: input.learningRate,
+    optimizer: 'momentum',
+    momentum: 0.9,
+    seed: input.seed,
+    schedule: 'cosine',
+    validationFraction: input.dataset.validationFraction,
+  });
+  const started = Date.now();
+  await trainer.train({
+    // Trials are short; a lost trial is retrained, so no checkpoints are kept for them.
+    checkpointEverySteps: Number.MAX_SAFE_INTEGER,
+    onCheckpoint: async () => undefined,
+    onStep: (r) => ctx.heartbeat({ point: pointLabel(input.point), step: r.position.globalStep, totalSteps: r.totalSteps }),
+    shouldStop: () => ctx.cancellationSignal.aborted,
+  });
+  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+  const validation = trainer.evaluate('validation');
+
+  const inference = toInferenceModel(arch, model);
+  try {
+    let latencyMs: number | undefined;
+    if (input.target) latencyMs = await measureOnTarget(inference, [arch.resolution, arch.resolution, arch.inputChannels], input.target, input.pluginFiles);
+    const result: ScalingTrialResult = {
+      ...input.point,
+      resolution: arch.resolution,
+      blocks: arch.blocks.map(encodeBlock),
+      validationAccuracy: validation.accuracy,
+      params: countParams(inference).total,
+      macs: countMacs(inference),
+      latencyMs,
+      trainSeconds: (Date.now() - started) / 1000,
+      archKey,
+    };
+    await putJson(store, key, result);
+    return result;
+  } finally {
+    inference.dispose();
+    model.dispose();
+  }
+}
+
+/** Writes the baseline scaled by the chosen coefficients at each phi, with its MACs and parameters. */
+export async function scaledArchitectures(input: ScaledArchitecturesInput): Promise<ScaledArchitecture[]> {
+  const store = storeFor(input.artifactLocation);
+  const keys = scalingKeys(input.runId);
+  const data = datasetFor(input.dataset, input.seed);
+  const base = await resolveBaseline(input.baseline, data, store);
+  const out: ScaledArchitecture[] = [];
+  for (const phi of input.phis) {
+    const arch = compoundScale(base, input.coefficients, phi, `${base.name}-phi${phi}`);
+    const archKey = keys.phiArch(phi);
+    // Deterministic from (baseline, coefficients, phi): rewriting on a retry stores the same bytes.
+    await putJson(store, archKey, arch);
+    const model = buildArchModel(arch, { zeroInit: true, inferenceOnly: true });
+    try {
+      out.push({ phi, archKey, resolution: arch.resolution, macs: countMacs(model), params: countParams(model).total });
+    } finally {
+      model.dispose();
+    }
+  }
+  return out;
+}
+
+/**
+ * Whole-model latency through the target plugin. The same steps as the search trial's private
+ * helper in train-trial.ts (not exported there); kept here rather than edit a file another stage owns.
+ */
+async function measureOnTarget(model: LayersModel, inputShape: number[], target: TrialTarget, pluginFiles: string[]): Promise<number> {
+  const registry = registryWithPluginFiles(pluginFiles);
+  const plugin = registry.get('hardware-target', target.plugin);
+  if (!plugin?.measureModel) {
+    throw ApplicationFailure.nonRetryable(`hardware target "${target.plugin}" cannot measure whole models`, 'PluginLoadError');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'nas-scaling-'));
+  try {
+    await model.save(`file://${dir}`);
+    const ctx = Context.current();
+    const measured = await plugin.measureModel(dir, inputShape, {
+      config: plugin.configSchema.parse(target.config),
+      heartbeat: (d) => ctx.heartbeat(d),
+      signal: ctx.cancellationSignal,
+    });
+    return measured.medianMs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
