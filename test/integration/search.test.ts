@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { LocalArtifactStore, getJson } from '../../artifacts';
-import { workflowInput } from '../../cli/commands/run';
+import { workflowInput } from '../../cli/plan';
 import { resolvePipelineFile } from '../../dsl/load';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { multiTrialSearchWorkflow, type TrialSummary } from '../../workflows/multi-trial-search';

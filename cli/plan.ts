@@ -1,0 +1,90 @@
+/**
+ * From a validated pipeline to the pipeline workflow's input: which stages run, with which
+ * strategies and targets, and what this version cannot run yet (refused before anything starts).
+ */
+import type { LoadedPipeline } from '../dsl/load';
+import { WORKFLOW_STRATEGIES } from '../workflows/multi-trial-search';
+import { ONE_SHOT_STRATEGIES } from '../workflows/one-shot-search';
+import type { PipelineWorkflowInput, SearchStageInput } from '../workflows/pipeline';
+
+/** The strategies the search workflows can run, by name; user strategies are not bundled yet. */
+const RUNNABLE_STRATEGIES = [...Object.keys(WORKFLOW_STRATEGIES), ...ONE_SHOT_STRATEGIES];
+
+function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: string, pluginFiles: string[]): SearchStageInput | undefined {
+  const { pipeline } = loaded;
+  const search = pipeline.stages.baselineSearch;
+  if (!search) return undefined;
+  const ids = Object.keys(pipeline.hardwareTargets);
+  // No target named: the only one declared, else latency plays no part.
+  const targetId = search.target ?? (ids.length === 1 ? ids[0] : undefined);
+  const target = targetId ? { id: targetId, plugin: pipeline.hardwareTargets[targetId].plugin, config: pipeline.hardwareTargets[targetId].config } : undefined;
+  const common = {
+    runId,
+    artifactLocation,
+    seed: pipeline.seed,
+    dataset: pipeline.dataset,
+    space: pipeline.searchSpace,
+    strategy: search.strategy,
+    epochs: search.epochs,
+    batchSize: search.batchSize,
+    learningRate: search.learningRate,
+    pluginFiles,
+  };
+  if ((ONE_SHOT_STRATEGIES as readonly string[]).includes(search.strategy.plugin)) {
+    return {
+      mode: 'one-shot',
+      input: {
+        ...common,
+        warmupEpochs: search.warmupEpochs,
+        latencyWeight: search.latencyWeight,
+        target,
+        checkpointEverySteps: search.checkpointEverySteps,
+        heartbeatTimeoutSeconds: search.heartbeatTimeoutSeconds,
+      },
+    };
+  }
+  return {
+    mode: 'multi-trial',
+    input: {
+      ...common,
+      parallelTrials: search.parallelTrials,
+      latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1 } : undefined,
+    },
+  };
+}
+
+export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
+  const { pipeline } = loaded;
+  const pluginFiles = [...new Set(loaded.plugins.list().map((e) => e.source).filter((s) => s !== 'built-in'))];
+  return {
+    runId,
+    pipelineName: pipeline.name,
+    seed: pipeline.seed,
+    dataset: pipeline.dataset,
+    artifactLocation,
+    stages: { search: searchInput(loaded, runId, artifactLocation, pluginFiles), train: pipeline.stages.train },
+    targets: Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config })),
+    pluginFiles,
+  };
+}
+
+/** Problems that validation cannot see because they depend on what this version implements. */
+export function unrunnable(loaded: LoadedPipeline): string[] {
+  const { pipeline } = loaded;
+  const problems: string[] = [];
+  // Refuse rather than silently skip: a user who declared a stage expects it to run.
+  const runnable = new Set(['train', 'baselineSearch']);
+  const notYet = Object.entries(pipeline.stages).filter(([name, config]) => !runnable.has(name) && config !== undefined).map(([name]) => `stages.${name}`);
+  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch and stages.train`);
+  const search = pipeline.stages.baselineSearch;
+  if (search && !(RUNNABLE_STRATEGIES as string[]).includes(search.strategy.plugin)) {
+    problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);
+  }
+  for (const [id, ref] of Object.entries(pipeline.hardwareTargets)) {
+    if (!loaded.plugins.get('hardware-target', ref.plugin)?.measureModel) {
+      problems.push(`hardwareTargets.${id}: target "${ref.plugin}" cannot measure whole models yet`);
+    }
+  }
+  return problems;
+}
+
