@@ -36,7 +36,8 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
       input: {
         ...common,
         warmupEpochs: search.warmupEpochs,
-        latencyWeight: search.latencyWeight,
+        // The loss adds lambda * E[LAT] / LAT_ref with the table in ms, as the multi-trial score does.
+        latencyWeight: search.latencyWeight / (search.targetLatencyMs ?? 1),
         target,
         checkpointEverySteps: search.checkpointEverySteps,
         heartbeatTimeoutSeconds: search.heartbeatTimeoutSeconds,

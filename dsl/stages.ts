@@ -61,7 +61,7 @@ export const BaselineSearchSchema = z
     target: targetId
       .optional()
       .describe('Hardware target (a key of hardwareTargets) whose latency the search optimises; default: the only one declared, else none (latency ignored).'),
-    targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at; the latency term is measured relative to it.'),
+    targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at: the latency term is lambda * LAT / targetLatencyMs (default 1 ms, i.e. lambda per millisecond).'),
     batchSize: positiveInt.max(8192).default(64),
     learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate of the network weights.'),
     parallelTrials: positiveInt

@@ -1,0 +1,520 @@
+/**
+ * The ProxylessNAS hardware experiment of issue 5 ("Must show", experiment bullet):
+ *
+ * 1. For each target (node-cpu, wasm): measure the per-op latency table of the search space on
+ *    that target, run a ProxylessNAS gradient search with latency weight lambda against it (the
+ *    same seed, data and schedule for every target, so only the table differs) and derive the
+ *    architecture.
+ * 2. Cross-latency: every derived architecture timed as a whole model on every target. The claim:
+ *    each target's net is faster on its own target than the other target's net.
+ * 3. Fashion-MNIST: for seeds 1..S, train the net searched for `--target` and N random nets of the
+ *    same space whose table latency lies within +-band of the searched one's; compare test accuracy.
+ *
+ *   npx tsx benchmarks/proxyless-hardware-experiment.ts [--targets node-cpu,wasm] [--target node-cpu]
+ *       [--lambda 0.1] [--search-epochs 30] [--warmup-epochs 5] [--batch 64] [--lr 0.05]
+ *       [--arch-lr 0.006] [--val-fraction 0.1] [--train-epochs 15] [--train-lr 0.05] [--seeds 3]
+ *       [--random 5] [--latency-band 0.1] [--train-subset N] [--test-subset N] [--seed 1]
+ *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
+ *
+ * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
+ * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
+ * an architecture step on the next validation batch after every weight step; Adam on alpha
+ * (betas 0, 0.999), two sampled paths per mixed op. The default space is ProxylessNAS-like and
+ * sized for a 2-core CPU at 28x28: stem 16 ch stride 1; stages 16 (stride 1), 24 and 40 (stride
+ * 2) channels with repeats from `--repeats`; per block k in {3,5,7} x e in {3,6} and the zero op
+ * after a stage's first block; no SE (as in ProxylessNAS; `--se true` makes every block use it);
+ * head 128.
+ *
+ * Latency is batch 1, as the targets' tables are. Latency on a shared machine is noisy: whole
+ * models are timed in `--latency-rounds` interleaved rounds and the median of the rounds' medians
+ * is reported, and the table-predicted latency (sum of the table's entries) is printed beside it.
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { SearchSpaceSchema, decisionsOf, type SearchSpace } from '../dsl/search-space';
+import { encodeBlock } from '../engine/arch/block-string';
+import { archFromChoices } from '../engine/arch/from-choices';
+import type { ArchSpec } from '../engine/arch/spec';
+import { backendInfo, loadTf } from '../engine/backend';
+import { epochOrder, makeBatch } from '../engine/data/batches';
+import type { ImageDataset } from '../engine/data/dataset';
+import { loadFashionMnist } from '../engine/data/fashion-mnist';
+import { splitIndices, subsetDataset } from '../engine/data/split';
+import { measureLatency, prepareWasmBackend, withBackend } from '../engine/latency';
+import {
+  distinctOps,
+  enumerateSpaceOps,
+  fixedLatencyMs,
+  latencyMatrix,
+  measureOpTable,
+  spaceHash,
+  tableHash,
+  type OpLatencyTable,
+  type SpaceOps,
+} from '../engine/latency-table';
+import { countMacs } from '../engine/macs';
+import { buildArchModel } from '../engine/models/arch-model';
+import { mixSeed, mulberry32 } from '../engine/random';
+import { Supernet } from '../engine/supernet';
+import { learningRateAt } from '../engine/train/schedule';
+import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { nodeCpu, wasm } from '../plugins/builtin/targets';
+
+const SCRIPT = 'benchmarks/proxyless-hardware-experiment.ts';
+
+const { values } = parseArgs({
+  options: {
+    targets: { type: 'string', default: 'node-cpu,wasm' },
+    target: { type: 'string', default: 'node-cpu' },
+    lambda: { type: 'string', default: '0.1' },
+    'search-epochs': { type: 'string', default: '30' },
+    'warmup-epochs': { type: 'string', default: '5' },
+    batch: { type: 'string', default: '64' },
+    lr: { type: 'string', default: '0.05' },
+    'arch-lr': { type: 'string', default: '0.006' },
+    'val-fraction': { type: 'string', default: '0.1' },
+    'train-epochs': { type: 'string', default: '15' },
+    'train-lr': { type: 'string', default: '0.05' },
+    'label-smoothing': { type: 'string', default: '0.1' },
+    seeds: { type: 'string', default: '3' },
+    random: { type: 'string', default: '5' },
+    'latency-band': { type: 'string', default: '0.1' },
+    'train-subset': { type: 'string' },
+    'test-subset': { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    repeats: { type: 'string', default: '2,3,3' },
+    se: { type: 'string', default: 'false' },
+    'op-repeats': { type: 'string', default: '20' },
+    'op-passes': { type: 'string', default: '3' },
+    'model-repeats': { type: 'string', default: '50' },
+    'latency-rounds': { type: 'string', default: '3' },
+  },
+  strict: true,
+});
+
+type TargetName = 'node-cpu' | 'wasm';
+const TARGETS: TargetName[] = ['node-cpu', 'wasm'];
+
+function num(flag: keyof typeof values): number {
+  const v = Number(values[flag]);
+  if (!Number.isFinite(v)) throw new Error(`--${flag} must be a number, got "${values[flag]}"`);
+  return v;
+}
+
+const cfg = {
+  targets: values.targets!.split(',').map((s) => s.trim()) as TargetName[],
+  target: values.target as TargetName,
+  lambda: num('lambda'),
+  searchEpochs: num('search-epochs'),
+  warmupEpochs: num('warmup-epochs'),
+  batch: num('batch'),
+  lr: num('lr'),
+  archLr: num('arch-lr'),
+  valFraction: num('val-fraction'),
+  trainEpochs: num('train-epochs'),
+  trainLr: num('train-lr'),
+  labelSmoothing: num('label-smoothing'),
+  seeds: num('seeds'),
+  random: num('random'),
+  band: num('latency-band'),
+  seed: num('seed'),
+  repeats: values.repeats!.split(',').map(Number),
+  se: values.se === 'true',
+  opRepeats: num('op-repeats'),
+  opPasses: Math.max(1, num('op-passes')),
+  modelRepeats: num('model-repeats'),
+  latencyRounds: num('latency-rounds'),
+};
+for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
+if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
+if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
+
+function command(): string {
+  const flags = Object.entries(values)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `--${k} ${v}`);
+  return `npx tsx ${SCRIPT} ${flags.join(' ')}`;
+}
+
+const BN = { momentum: 0.9, epsilon: 1e-3 };
+const RESOLUTION = 28;
+const tf = loadTf();
+
+const space: SearchSpace = SearchSpaceSchema.parse({
+  inputResolution: RESOLUTION,
+  stem: { channels: 16, kernel: 3, stride: 1 },
+  stages: [
+    { channels: 16, repeats: cfg.repeats[0], stride: 1, kernels: [3, 5, 7], expansions: [3, 6], se: [cfg.se], skip: true },
+    { channels: 24, repeats: cfg.repeats[1], stride: 2, kernels: [3, 5, 7], expansions: [3, 6], se: [cfg.se], skip: true },
+    { channels: 40, repeats: cfg.repeats[2], stride: 2, kernels: [3, 5, 7], expansions: [3, 6], se: [cfg.se], skip: true },
+  ],
+  head: { channels: 128, dropout: 0 },
+});
+const decisions = decisionsOf(space);
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+const phases: { name: string; seconds: number }[] = [];
+async function phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const start = Date.now();
+  console.log(`\n=== ${name}`);
+  try {
+    return await fn();
+  } finally {
+    const seconds = (Date.now() - start) / 1000;
+    phases.push({ name, seconds });
+    console.log(`--- ${name}: ${seconds.toFixed(1)} s wall`);
+  }
+}
+
+function table(headers: string[], rows: (string | number)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => '  ' + headers.map((_, c) => r[c] ?? '').map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ');
+  console.log(line(headers));
+  console.log('  ' + widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of cells.slice(1)) console.log(line(r));
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = (s.length - 1) / 2;
+  return (s[Math.floor(m)] + s[Math.ceil(m)]) / 2;
+};
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const ms = (x: number) => x.toFixed(3);
+
+function archOf(choices: readonly number[], name: string): ArchSpec {
+  const arch = archFromChoices(space, choices, { resolution: RESOLUTION, inputChannels: 1, numClasses: 10, name });
+  return { ...arch, batchNorm: BN };
+}
+
+function blocksOf(arch: ArchSpec): string {
+  return arch.blocks.map(encodeBlock).join(' ');
+}
+
+/** Table latency of one choice vector: its options' entries plus the fixed ops (stem, head, pool, classifier). */
+function tableLatency(choices: readonly number[], matrix: number[][], fixedMs: number): number {
+  return fixedMs + choices.reduce((s, j, d) => s + matrix[d][j], 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Latency tables and searches
+
+interface TargetResult {
+  target: TargetName;
+  table: OpLatencyTable;
+  matrix: number[][];
+  fixedMs: number;
+  choices: number[];
+  arch: ArchSpec;
+  expectedLatencyMs: number;
+}
+
+async function buildTable(target: TargetName, spaceOps: SpaceOps): Promise<OpLatencyTable> {
+  const ops = distinctOps(spaceOps);
+  const timing = { batchSize: 1, warmupRuns: 5, repeats: cfg.opRepeats };
+  const heartbeat = () => {};
+  let measure: (op: (typeof ops)[number]) => Promise<{ medianMs: number; p90Ms?: number; repeats: number }>;
+  let plugin: { name: string; version: string };
+  let config: unknown;
+  if (target === 'node-cpu') {
+    const c = nodeCpu.configSchema.parse({ backend: 'tensorflow', ...timing });
+    config = c;
+    plugin = nodeCpu;
+    measure = (op) => nodeCpu.measureOp!(op, { config: c, heartbeat });
+  } else {
+    const c = wasm.configSchema.parse({ threads: 1, simd: true, ...timing });
+    config = c;
+    plugin = wasm;
+    measure = (op) => wasm.measureOp!(op, { config: c, heartbeat });
+  }
+  const sh = spaceHash(ops);
+  const identity = { plugin: plugin.name, version: plugin.version, config };
+  // Several full passes, combined per op by the median: a load spike on a shared machine then
+  // spoils one pass's entry, not the table the search follows.
+  const passes: OpLatencyTable[] = [];
+  for (let p = 0; p < cfg.opPasses; p++) passes.push(await measureOpTable(ops, measure, { target: identity, spaceHash: sh, hash: tableHash(sh, identity) }));
+  const spreads: number[] = [];
+  const entries = passes[0].entries.map((e, i) => {
+    const medians = passes.map((t) => t.entries[i].medianMs);
+    const m = median(medians);
+    spreads.push(m > 0 ? (Math.max(...medians) - Math.min(...medians)) / m : 0);
+    return { ...e, medianMs: m, p90Ms: median(passes.map((t) => t.entries[i].p90Ms ?? t.entries[i].medianMs)), repeats: passes.reduce((s, t) => s + (t.entries[i].repeats ?? 0), 0) };
+  });
+  if (cfg.opPasses > 1) console.log(`  ${cfg.opPasses} passes; spread (max - min) / median per op: median ${(median(spreads) * 100).toFixed(0)}%, worst ${(Math.max(...spreads) * 100).toFixed(0)}%`);
+  return { ...passes[0], entries };
+}
+
+async function search(target: TargetName, matrix: number[][], data: ImageDataset): Promise<{ choices: number[]; expectedLatencyMs: number }> {
+  const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
+  const stepsPerEpoch = Math.ceil(split.train.length / cfg.batch);
+  const net = new Supernet({
+    space,
+    numClasses: data.numClasses,
+    inputChannels: data.channels,
+    resolution: RESOLUTION,
+    seed: cfg.seed,
+    mode: 'proxyless-gradient',
+    bn: BN,
+    weightOptimizer: { learningRate: cfg.lr },
+    archOptimizer: { learningRate: cfg.archLr, weightDecay: 0 },
+    sampledPaths: 2,
+    latencyTable: matrix,
+    latencyWeight: cfg.lambda,
+  });
+  try {
+    const schedule = { kind: 'cosine' as const, baseRate: cfg.lr, totalSteps: stepsPerEpoch * cfg.searchEpochs, warmupSteps: 0, minRate: 0, decaySteps: 1, decayFactor: 1 };
+    const valOrder = epochOrder(split.validation.length, cfg.seed ^ 0x7a1, 0);
+    const rows: (string | number)[][] = [];
+    for (let epoch = 0; epoch < cfg.searchEpochs; epoch++) {
+      const started = Date.now();
+      const order = epochOrder(split.train.length, cfg.seed, epoch);
+      const archActive = epoch >= cfg.warmupEpochs;
+      let lossSum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const picked = order.subarray(s * cfg.batch, Math.min((s + 1) * cfg.batch, order.length));
+        const batch = makeBatch(data, data.train, Uint32Array.from(picked, (i) => split.train[i]));
+        const report = await net.weightStep(batch, learningRateAt(schedule, net.weightSteps));
+        tf.dispose([batch.xs, batch.ys]);
+        lossSum += report.loss;
+        if (archActive) {
+          const start = (net.archSteps * cfg.batch) % split.validation.length;
+          const v = Array.from({ length: Math.min(cfg.batch, split.validation.length) }, (_, k) => split.validation[valOrder[(start + k) % valOrder.length]]);
+          const valBatch = makeBatch(data, data.train, Uint32Array.from(v));
+          await net.architectureStep(valBatch);
+          tf.dispose([valBatch.xs, valBatch.ys]);
+        }
+      }
+      const derived = net.derive();
+      const evalCount = Math.min(1000, split.validation.length);
+      const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
+      const valAcc = net.accuracy(evalBatch, derived.choices);
+      tf.dispose([evalBatch.xs, evalBatch.ys]);
+      rows.push([
+        epoch + 1,
+        archActive ? 'yes' : 'warm-up',
+        (lossSum / stepsPerEpoch).toFixed(4),
+        mean(derived.entropy).toFixed(3),
+        ms(net.expectedLatency().expected),
+        ms(tableLatency(derived.choices, matrix, 0)),
+        pct(valAcc),
+        ((Date.now() - started) / 1000).toFixed(0),
+      ]);
+      console.log(`  [${target}] epoch ${epoch + 1}/${cfg.searchEpochs} done (${net.weightSteps} weight / ${net.archSteps} arch steps)`);
+    }
+    table(['epoch', 'arch steps', 'train loss', 'mean entropy', 'E[LAT] ms', 'argmax LAT ms', 'val acc (argmax)', 's'], rows);
+    const derived = net.derive();
+    console.log('  final path probabilities (per decision; options k3e3 k3e6 k5e3 k5e6 k7e3 k7e6 [zero]):');
+    derived.probabilities.forEach((p, d) => console.log(`    ${decisions[d].id}: ${p.map((q) => q.toFixed(3)).join(' ')}  -> ${optionName(d, derived.choices[d])}`));
+    return { choices: derived.choices, expectedLatencyMs: net.expectedLatency().expected };
+  } finally {
+    net.dispose();
+  }
+}
+
+function optionName(d: number, j: number): string {
+  const o = decisions[d].options[j];
+  return o === 'zero' ? 'zero' : `k${o.kernel}e${o.expansion}${o.se ? 'se' : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Whole-model latency
+
+async function modelLatency(arch: ArchSpec, target: TargetName): Promise<number> {
+  const timing = { batchSize: 1, warmupRuns: 10, repeats: cfg.modelRepeats };
+  const inputShape = [RESOLUTION, RESOLUTION, 1];
+  const backend = target === 'node-cpu' ? 'tensorflow' : 'wasm';
+  const prepare = target === 'wasm' ? () => prepareWasmBackend({ simd: true, threads: 1 }) : undefined;
+  // Built inside withBackend, so the weights live on the measured backend (as the wasm target's measureModel does).
+  const result = await withBackend(
+    backend,
+    async () => {
+      const model = buildArchModel(arch, { inferenceOnly: true });
+      try {
+        return await measureLatency(model, inputShape, timing);
+      } finally {
+        model.dispose();
+      }
+    },
+    prepare,
+  );
+  return result.medianMs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Searched versus random nets of similar latency
+
+function sampleRandom(searched: number[], matrix: number[][], fixedMs: number, n: number, seed: number): { choices: number[][]; tries: number } {
+  const target = tableLatency(searched, matrix, fixedMs);
+  const rand = mulberry32(mixSeed(seed, 0x7a2d0));
+  const seen = new Set<string>([searched.join(',')]);
+  const out: number[][] = [];
+  let tries = 0;
+  const maxTries = 200_000;
+  while (out.length < n && tries < maxTries) {
+    tries++;
+    const c = decisions.map((d) => Math.floor(rand() * d.options.length));
+    const key = c.join(',');
+    if (seen.has(key)) continue;
+    const lat = tableLatency(c, matrix, fixedMs);
+    if (Math.abs(lat - target) <= cfg.band * target) {
+      seen.add(key);
+      out.push(c);
+    }
+  }
+  return { choices: out, tries };
+}
+
+async function trainAndTest(arch: ArchSpec, data: ImageDataset, seed: number): Promise<{ accuracy: number; seconds: number }> {
+  const model = buildArchModel(arch, { seed });
+  const started = Date.now();
+  try {
+    const trainer = new ClassifierTrainer(model, data, {
+      epochs: cfg.trainEpochs,
+      batchSize: cfg.batch,
+      learningRate: cfg.trainLr,
+      optimizer: 'momentum',
+      momentum: 0.9,
+      seed,
+      schedule: 'cosine',
+      labelSmoothing: cfg.labelSmoothing,
+    });
+    await trainer.train({ checkpointEverySteps: Number.MAX_SAFE_INTEGER, onCheckpoint: async () => undefined });
+    return { accuracy: trainer.evaluate('test').accuracy, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    model.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const wallStart = Date.now();
+  const info = backendInfo();
+  console.log(`command: ${command()}`);
+  console.log(`started ${new Date().toISOString()}; ${info.package} (${info.backend}, tfjs ${info.version}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+
+  let data = loadFashionMnist();
+  if (values['train-subset'] || values['test-subset']) {
+    data = subsetDataset(data, Number(values['train-subset'] ?? data.train.count), Number(values['test-subset'] ?? data.test.count), cfg.seed);
+  }
+  const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
+  console.log(`Fashion-MNIST: ${data.train.count} train images (search: ${split.train.length} weight / ${split.validation.length} architecture), ${data.test.count} test images`);
+  const spaceOps = enumerateSpaceOps(space, { inputResolution: RESOLUTION, inputChannels: 1, numClasses: 10 });
+  const log10Size = decisions.reduce((s, d) => s + Math.log10(d.options.length), 0);
+  console.log(
+    `search space: stem 16 s1; stages ${space.stages.map((s) => `${s.channels}ch s${s.stride} x${s.repeats}`).join(', ')}; k{3,5,7} x e{3,6}${cfg.se ? ' with SE' : ''} + zero; head 128; ` +
+      `${decisions.length} decisions, 10^${log10Size.toFixed(1)} architectures, ${distinctOps(spaceOps).length} distinct ops`,
+  );
+  console.log(`search: proxyless-gradient, lambda ${cfg.lambda} (ms), ${cfg.searchEpochs} epochs (${cfg.warmupEpochs} warm-up), batch ${cfg.batch}, lr ${cfg.lr} cosine, arch Adam lr ${cfg.archLr}, seed ${cfg.seed}`);
+
+  // 1. Tables and searches.
+  const results: TargetResult[] = [];
+  for (const target of cfg.targets) {
+    const t = await phase(`latency table on ${target}`, () => buildTable(target, spaceOps));
+    const matrix = latencyMatrix(t, spaceOps);
+    const fixedMs = fixedLatencyMs(t, spaceOps);
+    console.log(`  ${t.entries.length} ops measured (batch 1, median of ${cfg.opRepeats} runs, median over ${cfg.opPasses} passes); fixed ops (stem, head, pool, classifier) ${ms(fixedMs)} ms`);
+    const rows = decisions.map((d, i) => [d.id, ...matrix[i].map((v, j) => (d.options[j] === 'zero' ? '0' : ms(v)))]);
+    table(['decision', 'k3e3', 'k3e6', 'k5e3', 'k5e6', 'k7e3', 'k7e6', 'zero'], rows);
+    const found = await phase(`search for ${target}`, () => search(target, matrix, data));
+    results.push({ target, table: t, matrix, fixedMs, choices: found.choices, arch: archOf(found.choices, `searched-${target}`), expectedLatencyMs: found.expectedLatencyMs });
+  }
+
+  console.log('\n=== derived architectures');
+  for (const r of results) {
+    const model = buildArchModel(r.arch, { inferenceOnly: true, zeroInit: true });
+    const macs = countMacs(model);
+    model.dispose();
+    console.log(`  ${r.target.padEnd(8)} ${r.arch.blocks.length} blocks, ${(macs / 1e6).toFixed(2)}M MACs, choices [${r.choices.join(',')}]: ${blocksOf(r.arch)}`);
+  }
+  const distinct = new Set(results.map((r) => r.choices.join(','))).size;
+  if (results.length > 1) console.log(`  the searches derived ${distinct === results.length ? 'different' : 'IDENTICAL'} architectures`);
+
+  // 2. Cross-latency.
+  if (results.length > 1) {
+    await phase('cross-latency (whole models, batch 1)', async () => {
+      const measured = new Map<string, number[]>();
+      for (let round = 0; round < cfg.latencyRounds; round++) {
+        for (const r of results) {
+          for (const t of cfg.targets) {
+            const key = `${r.target}|${t}`;
+            measured.set(key, [...(measured.get(key) ?? []), await modelLatency(r.arch, t)]);
+          }
+        }
+      }
+      const lat = (searchedFor: TargetName, on: TargetName) => median(measured.get(`${searchedFor}|${on}`)!);
+      const predicted = (searchedFor: TargetName, on: TargetName) => {
+        const onTable = results.find((x) => x.target === on)!;
+        return tableLatency(results.find((x) => x.target === searchedFor)!.choices, onTable.matrix, onTable.fixedMs);
+      };
+      console.log(`  median over ${cfg.latencyRounds} interleaved rounds of the median of ${cfg.modelRepeats} runs; table = sum of the target's op entries`);
+      table(
+        ['searched for', ...cfg.targets.flatMap((t) => [`on ${t} ms`, `table ${t} ms`])],
+        results.map((r) => [r.target, ...cfg.targets.flatMap((t) => [ms(lat(r.target, t)), ms(predicted(r.target, t))])]),
+      );
+      console.log('  claim: the net searched for a target is the fastest of the searched nets on that target');
+      for (const t of cfg.targets) {
+        const own = lat(t, t);
+        const others = cfg.targets.filter((o) => o !== t);
+        const measuredHolds = others.every((o) => own < lat(o, t));
+        const tableHolds = others.every((o) => predicted(t, t) < predicted(o, t));
+        console.log(
+          `    on ${t}: own ${ms(own)} ms vs ${others.map((o) => `${o}-searched ${ms(lat(o, t))} ms`).join(', ')} -> ` +
+            `measured ${measuredHolds ? 'HOLDS' : 'does NOT hold'}; by table ${tableHolds ? 'holds' : 'does not hold'}`,
+        );
+      }
+      const all = cfg.targets.every((t) => cfg.targets.filter((o) => o !== t).every((o) => lat(t, t) < lat(o, t)));
+      console.log(`  overall (measured, both directions): ${all ? 'HOLDS' : 'does NOT hold'}`);
+    });
+  }
+
+  // 3. Searched versus random.
+  const chosen = results.find((r) => r.target === cfg.target)!;
+  if (cfg.seeds > 0) {
+    await phase(`searched (${cfg.target}) vs ${cfg.random} random nets within +-${cfg.band * 100}% table latency, ${cfg.seeds} seed(s)`, async () => {
+      const searchedLat = tableLatency(chosen.choices, chosen.matrix, chosen.fixedMs);
+      console.log(`  searched net: table latency ${ms(searchedLat)} ms on ${cfg.target}: ${blocksOf(chosen.arch)}`);
+      console.log(`  training: ${cfg.trainEpochs} epoch(s) on all ${data.train.count} training images, batch ${cfg.batch}, SGD momentum 0.9, lr ${cfg.trainLr} cosine, label smoothing ${cfg.labelSmoothing}; test on ${data.test.count}`);
+      const rows: (string | number)[][] = [];
+      const searchedAcc: number[] = [];
+      const randomMeans: number[] = [];
+      for (let s = 1; s <= cfg.seeds; s++) {
+        const sampled = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.random, s);
+        console.log(`  seed ${s}: ${sampled.choices.length}/${cfg.random} random nets accepted after ${sampled.tries} draws`);
+        const searched = await trainAndTest(chosen.arch, data, s);
+        searchedAcc.push(searched.accuracy);
+        rows.push([s, 'searched', ms(searchedLat), pct(searched.accuracy), searched.seconds.toFixed(0), blocksOf(chosen.arch)]);
+        const accs: number[] = [];
+        for (const [i, c] of sampled.choices.entries()) {
+          const arch = archOf(c, `random-${s}-${i}`);
+          const r = await trainAndTest(arch, data, s);
+          accs.push(r.accuracy);
+          rows.push([s, `random ${i + 1}`, ms(tableLatency(c, chosen.matrix, chosen.fixedMs)), pct(r.accuracy), r.seconds.toFixed(0), blocksOf(arch)]);
+        }
+        if (accs.length) randomMeans.push(mean(accs));
+        console.log(`  seed ${s}: searched ${pct(searched.accuracy)}, random mean ${accs.length ? pct(mean(accs)) : 'n/a'}`);
+      }
+      table(['seed', 'net', 'table ms', 'test acc', 's', 'blocks'], rows);
+      const sMean = mean(searchedAcc);
+      const rMean = mean(randomMeans);
+      console.log(`  mean over ${cfg.seeds} seed(s): searched ${pct(sMean)}, random ${randomMeans.length ? pct(rMean) : 'n/a'} (per seed: searched ${searchedAcc.map(pct).join(' ')}; random ${randomMeans.map(pct).join(' ')})`);
+      if (randomMeans.length) {
+        const wins = searchedAcc.filter((a, i) => i < randomMeans.length && a > randomMeans[i]).length;
+        console.log(`  searched > mean(random): ${sMean > rMean ? 'YES' : 'NO'} (by ${((sMean - rMean) * 100).toFixed(2)} points; searched ahead in ${wins}/${randomMeans.length} seeds)`);
+      }
+    });
+  }
+
+  console.log('\n=== wall time per phase');
+  table(['phase', 's'], [...phases.map((p) => [p.name, p.seconds.toFixed(1)]), ['total', ((Date.now() - wallStart) / 1000).toFixed(1)]]);
+  console.log(`reproduce: ${command()}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});
