@@ -5,3 +5,4 @@ export { trainTrial } from './train-trial';
 export { writeJson } from './write-json';
 export { buildLatencyTable } from './latency-table';
 export { supernetEpoch } from './supernet-epoch';
+export { scalingTrial, scaledArchitectures } from './scaling-trial';

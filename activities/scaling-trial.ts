@@ -5,11 +5,7 @@
  * replayed trial returns the stored result instead of training again. `scaledArchitectures` writes
  * the chosen coefficients' models for each phi.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { LayersModel } from '@tensorflow/tfjs-node';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { encodeBlock } from '../engine/arch/block-string';
 import { parseArch } from '../engine/arch/catalog';
@@ -23,9 +19,8 @@ import { pointLabel } from '../engine/scaling/grid';
 import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import type { DatasetConfig } from '../dsl/dataset';
-import { registryWithPluginFiles } from '../plugins/load';
-import type { TrialTarget } from './train-trial';
 import { datasetFor, storeFor } from './context';
+import { measureModelOnTarget, type TrialTarget } from './model-latency';
 
 /**
  * What gets scaled: an arch.json already in the artifact store (the search's result), an
@@ -146,7 +141,7 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
   const inference = toInferenceModel(arch, model);
   try {
     let latencyMs: number | undefined;
-    if (input.target) latencyMs = await measureOnTarget(inference, [arch.resolution, arch.resolution, arch.inputChannels], input.target, input.pluginFiles);
+    if (input.target) latencyMs = await measureModelOnTarget(inference, [arch.resolution, arch.resolution, arch.inputChannels], input.target, input.pluginFiles);
     const result: ScalingTrialResult = {
       ...input.point,
       resolution: arch.resolution,
@@ -186,29 +181,4 @@ export async function scaledArchitectures(input: ScaledArchitecturesInput): Prom
     }
   }
   return out;
-}
-
-/**
- * Whole-model latency through the target plugin. The same steps as the search trial's private
- * helper in train-trial.ts (not exported there); kept here rather than edit a file another stage owns.
- */
-async function measureOnTarget(model: LayersModel, inputShape: number[], target: TrialTarget, pluginFiles: string[]): Promise<number> {
-  const registry = registryWithPluginFiles(pluginFiles);
-  const plugin = registry.get('hardware-target', target.plugin);
-  if (!plugin?.measureModel) {
-    throw ApplicationFailure.nonRetryable(`hardware target "${target.plugin}" cannot measure whole models`, 'PluginLoadError');
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'nas-scaling-'));
-  try {
-    await model.save(`file://${dir}`);
-    const ctx = Context.current();
-    const measured = await plugin.measureModel(dir, inputShape, {
-      config: plugin.configSchema.parse(target.config),
-      heartbeat: (d) => ctx.heartbeat(d),
-      signal: ctx.cancellationSignal,
-    });
-    return measured.medianMs;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }

@@ -4,11 +4,7 @@
  * measure its latency on the search's hardware target. The result is stored under the trial's own
  * key, so a retried or replayed trial returns the stored result instead of a second, different one.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { LayersModel } from '@tensorflow/tfjs-node';
+import { Context } from '@temporalio/activity';
 import { getJson, putJson } from '../artifacts';
 import { archFromChoices } from '../engine/arch/from-choices';
 import { encodeBlock } from '../engine/arch/block-string';
@@ -18,14 +14,10 @@ import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import type { DatasetConfig } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
-import { registryWithPluginFiles } from '../plugins/load';
 import { datasetFor, storeFor } from './context';
+import { measureModelOnTarget, type TrialTarget } from './model-latency';
 
-export interface TrialTarget {
-  id: string;
-  plugin: string;
-  config: unknown;
-}
+export type { TrialTarget };
 
 export interface TrainTrialInput {
   runId: string;
@@ -106,7 +98,7 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
 
   const inference = toInferenceModel(arch, model);
   let latencyMs: number | undefined;
-  if (input.target) latencyMs = await measureOnTarget(inference, [data.height, data.width, data.channels], input.target, input.pluginFiles);
+  if (input.target) latencyMs = await measureModelOnTarget(inference, [data.height, data.width, data.channels], input.target, input.pluginFiles);
 
   const metrics: TrialMetrics = {
     trial: input.trial,
@@ -123,30 +115,4 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
   inference.dispose();
   model.dispose();
   return metrics;
-}
-
-async function measureOnTarget(
-  model: LayersModel,
-  inputShape: number[],
-  target: TrialTarget,
-  pluginFiles: string[],
-): Promise<number> {
-  const registry = registryWithPluginFiles(pluginFiles);
-  const plugin = registry.get('hardware-target', target.plugin);
-  if (!plugin?.measureModel) {
-    throw ApplicationFailure.nonRetryable(`hardware target "${target.plugin}" cannot measure whole models`, 'PluginLoadError');
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'nas-trial-'));
-  try {
-    await model.save(`file://${dir}`);
-    const ctx = Context.current();
-    const measured = await plugin.measureModel(dir, inputShape, {
-      config: plugin.configSchema.parse(target.config),
-      heartbeat: (d) => ctx.heartbeat(d),
-      signal: ctx.cancellationSignal,
-    });
-    return measured.medianMs;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }

@@ -5,7 +5,7 @@
 import type { LoadedPipeline } from '../dsl/load';
 import { WORKFLOW_STRATEGIES } from '../workflows/multi-trial-search';
 import { ONE_SHOT_STRATEGIES } from '../workflows/one-shot-search';
-import type { PipelineWorkflowInput, SearchStageInput } from '../workflows/pipeline';
+import type { PipelineWorkflowInput, ScalingStageInput, SearchStageInput } from '../workflows/pipeline';
 
 /** The strategies the search workflows can run, by name; user strategies are not bundled yet. */
 const RUNNABLE_STRATEGIES = [...Object.keys(WORKFLOW_STRATEGIES), ...ONE_SHOT_STRATEGIES];
@@ -17,7 +17,7 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
   const ids = Object.keys(pipeline.hardwareTargets);
   // No target named: the only one declared, else latency plays no part.
   const targetId = search.target ?? (ids.length === 1 ? ids[0] : undefined);
-  const target = targetId ? { id: targetId, plugin: pipeline.hardwareTargets[targetId].plugin, config: pipeline.hardwareTargets[targetId].config } : undefined;
+  const target = targetRef(loaded, targetId);
   const common = {
     runId,
     artifactLocation,
@@ -54,6 +54,42 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
   };
 }
 
+function targetRef(loaded: LoadedPipeline, id: string | undefined) {
+  if (!id) return undefined;
+  const ref = loaded.pipeline.hardwareTargets[id];
+  return { id, plugin: ref.plugin, config: ref.config };
+}
+
+function scalingInput(loaded: LoadedPipeline, runId: string, artifactLocation: string, pluginFiles: string[]): ScalingStageInput | undefined {
+  const { pipeline } = loaded;
+  const scaling = pipeline.stages.compoundScaling;
+  if (!scaling) return undefined;
+  // The DSL gives scaling no training knobs of its own: it trains like the search's trials.
+  const search = pipeline.stages.baselineSearch;
+  return {
+    runId,
+    artifactLocation,
+    seed: pipeline.seed,
+    dataset: pipeline.dataset,
+    baseline: scaling.baseline,
+    grid: {
+      gridStep: scaling.gridStep,
+      maxCoefficient: scaling.maxCoefficient,
+      costRatio: scaling.costRatio,
+      tolerance: scaling.tolerance,
+      trialBudget: scaling.trialBudget,
+    },
+    phis: scaling.phis,
+    objective: scaling.objective,
+    target: targetRef(loaded, scaling.target),
+    epochs: scaling.epochs,
+    batchSize: search?.batchSize ?? 64,
+    learningRate: search?.learningRate ?? 0.05,
+    parallelTrials: search?.parallelTrials ?? 2,
+    pluginFiles,
+  };
+}
+
 export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
   const { pipeline } = loaded;
   const pluginFiles = [...new Set(loaded.plugins.list().map((e) => e.source).filter((s) => s !== 'built-in'))];
@@ -63,7 +99,11 @@ export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLoc
     seed: pipeline.seed,
     dataset: pipeline.dataset,
     artifactLocation,
-    stages: { search: searchInput(loaded, runId, artifactLocation, pluginFiles), train: pipeline.stages.train },
+    stages: {
+      search: searchInput(loaded, runId, artifactLocation, pluginFiles),
+      scaling: scalingInput(loaded, runId, artifactLocation, pluginFiles),
+      train: pipeline.stages.train,
+    },
     targets: Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config })),
     pluginFiles,
   };
@@ -74,9 +114,9 @@ export function unrunnable(loaded: LoadedPipeline): string[] {
   const { pipeline } = loaded;
   const problems: string[] = [];
   // Refuse rather than silently skip: a user who declared a stage expects it to run.
-  const runnable = new Set(['train', 'baselineSearch']);
+  const runnable = new Set(['train', 'baselineSearch', 'compoundScaling']);
   const notYet = Object.entries(pipeline.stages).filter(([name, config]) => !runnable.has(name) && config !== undefined).map(([name]) => `stages.${name}`);
-  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch and stages.train`);
+  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch, stages.compoundScaling and stages.train`);
   const search = pipeline.stages.baselineSearch;
   if (search && !(RUNNABLE_STRATEGIES as string[]).includes(search.strategy.plugin)) {
     problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);

@@ -3,8 +3,8 @@
  * the work folder. A server left running by an earlier `nas run` that was killed is found through
  * its state file and reused, so two servers never open the same database.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './free-port';
@@ -109,6 +109,39 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
   }
 
   const cli = findTemporalCli();
+  // A port found free can be taken by another process before the server binds it; then try anew.
+  let started: { child: ChildProcess; port: number; uiPort?: number; exited: () => number | null | undefined } | undefined;
+  for (let attempt = 1; !started; attempt++) {
+    try {
+      started = await spawnServer(cli, opts, { stateFile, logFile, dbFile });
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
+    }
+  }
+  const { child, port, uiPort } = started;
+  const exited = started.exited;
+
+  const stop = async (): Promise<void> => {
+    if (exited() === undefined) {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await done;
+      clearTimeout(timer);
+    }
+    rmSync(stateFile, { force: true });
+  };
+  return { address: `127.0.0.1:${port}`, uiAddress: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, reused: false, logFile, stop };
+}
+
+class PortTakenError extends Error {}
+
+async function spawnServer(
+  cli: string,
+  opts: DevServerOptions,
+  files: { stateFile: string; logFile: string; dbFile: string },
+): Promise<{ child: ChildProcess; port: number; uiPort?: number; exited: () => number | null | undefined }> {
+  const { stateFile, logFile, dbFile } = files;
   const port = await freePort();
   const uiPort = opts.ui === false ? undefined : await freePort();
   const args = [
@@ -121,6 +154,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
   ];
   if (uiPort) args.push('--ui-port', String(uiPort), '--ui-ip', '127.0.0.1');
   else args.push('--headless');
+  const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   const logFd = openSync(logFile, 'a');
   const child = spawn(cli, args, { stdio: ['ignore', logFd, logFd], detached: false });
   closeSync(logFd);
@@ -133,6 +167,8 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
   while (!(await reachable(address, 1000))) {
     if (exited !== undefined) {
       rmSync(stateFile, { force: true });
+      const log = readFileSync(logFile, 'utf8').slice(logStart);
+      if (/address already in use/.test(log)) throw new PortTakenError(`the Temporal dev server could not bind 127.0.0.1:${port}: another process took it first`);
       throw new Error(`the Temporal dev server exited (code ${exited}) while starting; its log ${logFile} ends with:\n${tail(logFile)}`);
     }
     if (Date.now() > deadline) {
@@ -142,16 +178,5 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-
-  const stop = async (): Promise<void> => {
-    if (exited === undefined) {
-      const done = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await done;
-      clearTimeout(timer);
-    }
-    rmSync(stateFile, { force: true });
-  };
-  return { address, uiAddress: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, reused: false, logFile, stop };
+  return { child, port, uiPort, exited: () => exited };
 }

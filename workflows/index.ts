@@ -3,3 +3,4 @@ export { pipelineWorkflow, pipelineStatusQuery } from './pipeline';
 export { trainStageWorkflow } from './train-stage';
 export { multiTrialSearchWorkflow, searchProgressQuery } from './multi-trial-search';
 export { oneShotSearchWorkflow, oneShotProgressQuery } from './one-shot-search';
+export { compoundScalingWorkflow, scalingProgressQuery } from './compound-scaling';

@@ -2,10 +2,14 @@
  * The pipeline: one child workflow per stage, in order. It only orchestrates: inputs and results
  * are small (keys and numbers), and every byte of work happens in activities.
  */
-import { defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
 import { oneShotSearchWorkflow, type OneShotSearchInput, type OneShotSearchResult } from './one-shot-search';
+import { compoundScalingWorkflow, type CompoundScalingInput, type CompoundScalingResult } from './compound-scaling';
+
+/** Scaling's baseline is either named, or the search's result, known only once the search ends. */
+export type ScalingStageInput = Omit<CompoundScalingInput, 'baseline'> & { baseline: 'search' | 'efficientnet-b0' };
 
 /** The baseline search runs one of two workflows, by the strategy's mode. */
 export type SearchStageInput = { mode: 'multi-trial'; input: MultiTrialSearchInput } | { mode: 'one-shot'; input: OneShotSearchInput };
@@ -18,7 +22,7 @@ export interface PipelineWorkflowInput {
   seed: number;
   dataset: DatasetConfig;
   artifactLocation: string;
-  stages: { search?: SearchStageInput; train?: TrainStage };
+  stages: { search?: SearchStageInput; scaling?: ScalingStageInput; train?: TrainStage };
   targets: HardwareTargetRef[];
   pluginFiles: string[];
 }
@@ -33,6 +37,7 @@ export interface PipelineWorkflowResult {
   runId: string;
   stages: StageOutcome[];
   search?: SearchStageResult;
+  scaling?: CompoundScalingResult;
   train?: TrainStageResult;
 }
 
@@ -73,6 +78,18 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
       search.mode === 'multi-trial'
         ? { mode: search.mode, result: await executeChild(multiTrialSearchWorkflow, { workflowId, taskQueue, args: [search.input] }) }
         : { mode: search.mode, result: await executeChild(oneShotSearchWorkflow, { workflowId, taskQueue, args: [search.input] }) },
+    );
+  }
+  if (input.stages.scaling) {
+    const { baseline, ...scaling } = input.stages.scaling;
+    const searched = result.search;
+    let resolved: CompoundScalingInput['baseline'];
+    if (baseline === 'efficientnet-b0') resolved = { named: 'efficientnet-b0' };
+    else if (searched?.mode === 'multi-trial') resolved = { archKey: searched.result.best.archKey };
+    else if (searched?.mode === 'one-shot') resolved = { archKey: searched.result.derivedArchKey };
+    else throw ApplicationFailure.nonRetryable('compound scaling of the search result needs a baseline search stage', 'PipelineValidationError');
+    result.scaling = await stage('scaling', (workflowId) =>
+      executeChild(compoundScalingWorkflow, { workflowId, taskQueue, args: [{ ...scaling, baseline: resolved }] }),
     );
   }
   if (input.stages.train) {

@@ -10,9 +10,11 @@ import { archJsonSchema, ArchSpecSchema } from '../../engine/arch/spec';
 import { countLayerMacs } from '../../engine/macs';
 import { buildArchModel } from '../../engine/models/arch-model';
 import { countParams } from '../../engine/models/param-count';
+import { compoundScale, multipliersAt, type Coefficients } from '../../engine/scaling/scale-arch';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 
-const HELP = `usage: nas arch describe <name | arch.json> [--resolution N] [--classes N] [--channels N] [--json]
+const HELP = `usage: nas arch describe <name | arch.json> [--resolution N] [--classes N] [--channels N]
+                         [--scale ALPHA,BETA,GAMMA [--phi N]] [--json]
        nas arch schema
 
   describe    parameters and multiply-accumulates (MACs) of one forward pass, per layer
@@ -20,6 +22,12 @@ const HELP = `usage: nas arch describe <name | arch.json> [--resolution N] [--cl
     --resolution N   input height = width (default: the architecture's own)
     --classes N      classifier outputs (default: the architecture's own)
     --channels N     input channels (default: the architecture's own)
+    --scale A,B,G    compound scaling (EfficientNet): depth x A^phi, width x B^phi, input side
+                     x G^phi, rounded as the scaling stage rounds (repeats up per stage, channels
+                     to multiples of 8, side to the nearest pixel); applied after the flags above.
+                     The paper's coefficients: --scale 1.2,1.1,1.15. A scaling stage's own
+                     phi-N.arch.json is already scaled: describe it without --scale.
+    --phi N          compound coefficient for --scale (default 1)
     --json           one JSON object: params, trainableParams, macs, blocks, layers
   schema      the JSON Schema of arch.json`;
 
@@ -27,6 +35,23 @@ function positiveInt(flag: string, text: string | undefined): number | undefined
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new CliError(`--${flag} must be a positive integer, got "${text}"`, EXIT_BAD_INPUT);
+  return n;
+}
+
+function coefficients(text: string | undefined): Coefficients | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 3 || parts.some((x) => !Number.isFinite(x) || x <= 0)) {
+    throw new CliError(`--scale takes three positive numbers alpha,beta,gamma (e.g. 1.2,1.1,1.15), got "${text}"`, EXIT_BAD_INPUT);
+  }
+  return { alpha: parts[0], beta: parts[1], gamma: parts[2] };
+}
+
+function phiOf(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const n = Number(text);
+  // Fractional phi is allowed: the B-series tuples sit between integer phis of any one grid point.
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`--phi must be a number >= 0, got "${text}"`, EXIT_BAD_INPUT);
   return n;
 }
 
@@ -42,6 +67,8 @@ function describe(argv: string[]): number {
       resolution: { type: 'string' },
       classes: { type: 'string' },
       channels: { type: 'string' },
+      scale: { type: 'string' },
+      phi: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -53,12 +80,17 @@ function describe(argv: string[]): number {
     if (err instanceof ArchError) throw new CliError(err.message, EXIT_BAD_INPUT);
     throw err;
   }
-  const arch = ArchSpecSchema.parse({
+  const fitted = ArchSpecSchema.parse({
     ...base,
     resolution: positiveInt('resolution', values.resolution) ?? base.resolution,
     numClasses: positiveInt('classes', values.classes) ?? base.numClasses,
     inputChannels: positiveInt('channels', values.channels) ?? base.inputChannels,
   });
+  const scale = coefficients(values.scale);
+  if (!scale && values.phi !== undefined) throw new CliError('--phi needs --scale alpha,beta,gamma', EXIT_BAD_INPUT);
+  const phi = phiOf(values.phi);
+  const scaling = scale && { ...scale, phi, ...multipliersAt(scale, phi) };
+  const arch = scale ? compoundScale(fitted, scale, phi) : fitted;
   const model = buildArchModel(arch, { zeroInit: true, inferenceOnly: true });
   try {
     const layers = countLayerMacs(model);
@@ -71,6 +103,7 @@ function describe(argv: string[]): number {
           resolution: arch.resolution,
           inputChannels: arch.inputChannels,
           numClasses: arch.numClasses,
+          ...(scaling && { scaling }),
           params: params.total,
           trainableParams: params.trainable,
           nonTrainableParams: params.nonTrainable,
@@ -86,6 +119,12 @@ function describe(argv: string[]): number {
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (r: string[]) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
     console.log(`${arch.name}: ${arch.resolution}x${arch.resolution}x${arch.inputChannels} -> ${arch.numClasses} classes`);
+    if (scaling) {
+      console.log(
+        `scaled: ${fitted.name} at phi ${phi} with alpha ${scaling.alpha}, beta ${scaling.beta}, gamma ${scaling.gamma}: ` +
+          `depth x${scaling.depth.toFixed(3)}, width x${scaling.width.toFixed(3)}, resolution x${scaling.resolution.toFixed(3)} (${fitted.resolution} -> ${arch.resolution} px)`,
+      );
+    }
     console.log(`blocks: ${arch.blocks.map(encodeBlock).join(' ')}`);
     console.log('');
     console.log(line(header));

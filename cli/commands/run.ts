@@ -63,6 +63,13 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     console.log(`    architecture: ${artifactLocation}/${b.archKey}`);
     console.log(`    all trials:   ${artifactLocation}/${result.search.result.summaryKey}`);
   }
+  if (result.scaling) {
+    const c = result.scaling;
+    const lat = c.chosen.latencyMs !== undefined ? `, latency ${c.chosen.latencyMs.toFixed(3)} ms` : '';
+    console.log(`  scaling: ${c.trials} grid points; chosen alpha ${c.alpha} beta ${c.beta} gamma ${c.gamma}: validation accuracy ${c.chosen.validationAccuracy.toFixed(4)}, ${(c.chosen.macs / 1e6).toFixed(2)}M MACs${lat}`);
+    for (const m of c.scaled) console.log(`    phi ${m.phi}: ${m.resolution}px, ${(m.macs / 1e6).toFixed(2)}M MACs, ${m.params} params: ${artifactLocation}/${m.archKey}`);
+    console.log(`    table: ${artifactLocation}/${c.tableKey}`);
+  }
   if (result.train) {
     const t = result.train;
     console.log(`  model:   ${artifactLocation}/${t.modelKey}`);

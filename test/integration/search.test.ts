@@ -54,7 +54,13 @@ writeFileSync(
     epochs: 1
     batchSize: 64
     latencyWeight: 0.01
-    parallelTrials: 2`,
+    parallelTrials: 2
+  compoundScaling:
+    baseline: search
+    gridStep: 0.1
+    trialBudget: 3
+    epochs: 1
+    phis: [1, 2]`,
   }),
 );
 
@@ -63,7 +69,7 @@ interface Summary {
   trials: TrialSummary[];
 }
 
-test('nas run executes the strategy in a workflow, trains every trial once and stores the table', async () => {
+test('nas run executes the strategy in a workflow, trains every trial once, stores the table, then scales the best', async () => {
   const result = await runCli(['run', file, '--work-dir', workDir, '--run-id', 'search-1'], cleanEnv());
   expect(result.stderr).not.toMatch(/Error/);
   expect(result.code).toBe(0);
@@ -82,6 +88,22 @@ test('nas run executes the strategy in a workflow, trains every trial once and s
   expect(summary.best.score).toBe(Math.max(...summary.trials.map((t) => t.score)));
   const trialFiles = readdirSync(join(artifacts, 'runs/search-1/search/trials')).filter((f) => /^trial-\d+\.json$/.test(f));
   expect(trialFiles).toHaveLength(5);
+
+  // Compound scaling took the best trial's architecture as its baseline and scaled it by each phi.
+  expect(result.stdout).toMatch(/scaling: 3 grid points; chosen alpha [\d.]+ beta [\d.]+ gamma [\d.]+: validation accuracy [\d.]+/);
+  const table = await getJson<{ candidates: { alpha: number; beta: number; gamma: number; macs: number; params: number; validationAccuracy: number }[] }>(
+    store,
+    'runs/search-1/scaling/table.json',
+  );
+  expect(table.candidates).toHaveLength(3);
+  for (const c of table.candidates) {
+    // Every grid point honours alpha * beta^2 * gamma^2 ~ 2 within the default 10%.
+    expect(Math.abs((c.alpha * c.beta ** 2 * c.gamma ** 2) / 2 - 1)).toBeLessThanOrEqual(0.1 + 1e-9);
+    expect(c.macs).toBeGreaterThan(0);
+    expect(c.params).toBeGreaterThan(0);
+    expect(c.validationAccuracy).toBeGreaterThan(0);
+  }
+  for (const phi of [1, 2]) expect(await store.head(`runs/search-1/scaling/phi-${phi}.arch.json`)).toBeDefined();
 });
 
 test('the search workflow replays deterministically, and a rerun reuses stored trials instead of retraining', async () => {

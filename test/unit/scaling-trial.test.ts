@@ -1,0 +1,88 @@
+/**
+ * The scaling trial activity under Temporal's mock activity environment (no server): it trains a
+ * tiny baseline scaled at phi = 1 on a 64-image Fashion-MNIST cut, stores the result under the
+ * point's key, and a retry of the same point returns the stored result without training again
+ * (no heartbeats, identical trainSeconds). scaledArchitectures writes one arch.json per phi.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { openArtifactStore } from '../../artifacts';
+import { scaledArchitectures, scalingKeys, scalingTrial, type ScaledArchitecture, type ScaledArchitecturesInput, type ScalingTrialInput, type ScalingTrialResult } from '../../activities/scaling-trial';
+import { decodeBlock } from '../../engine/arch/block-string';
+import { parseArch } from '../../engine/arch/catalog';
+import { writeFashionSubset } from '../integration/support/fashion-subset';
+
+let root: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'nas-scaling-trial-'));
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const TINY = {
+  name: 'tiny',
+  resolution: 28,
+  inputChannels: 1,
+  numClasses: 10,
+  stem: { channels: 8, kernel: 3, stride: 2 as const },
+  blocks: ['e1_k3_s1_c8', 'e2_k3_s2_c16_se0.25'].map(decodeBlock),
+  headChannels: null,
+};
+
+// MockActivityEnvironment.run cannot infer the activity's result type; these restore it.
+const runTrial = (env: MockActivityEnvironment, i: ScalingTrialInput) => env.run(scalingTrial, i) as Promise<ScalingTrialResult>;
+const runScaled = (env: MockActivityEnvironment, i: ScaledArchitecturesInput) => env.run(scaledArchitectures, i) as Promise<ScaledArchitecture[]>;
+
+function input(): ScalingTrialInput {
+  return {
+    runId: 'scaling-test',
+    artifactLocation: join(root, 'artifacts'),
+    seed: 3,
+    dataset: { name: 'fashion-mnist', path: join(root, 'data'), resolution: 28, validationFraction: 0.25 },
+    baseline: { arch: TINY },
+    point: { alpha: 1.2, beta: 1.1, gamma: 1.15 },
+    epochs: 1,
+    batchSize: 16,
+    learningRate: 0.05,
+    pluginFiles: [],
+  };
+}
+
+test('a retried trial returns the stored result and does not train again', async () => {
+  writeFashionSubset(join(root, 'data'), 64, 16);
+  const beats: unknown[] = [];
+  const env = new MockActivityEnvironment();
+  env.on('heartbeat', (d: unknown) => beats.push(d));
+  const first = await runTrial(env, input());
+  expect(beats.length).toBeGreaterThan(0);
+  // 28 * 1.15 = 32.2 -> 32 px; depth 1.2 deepens both 1-block stages to 2; width 1.1 keeps 8 and 16.
+  expect(first.resolution).toBe(32);
+  expect(first.blocks).toEqual(['e1_k3_s1_c8_r2', 'e2_k3_s2_c16_se0.25_r2']);
+  expect(first.macs).toBeGreaterThan(0);
+  expect(first.validationAccuracy).toBeGreaterThanOrEqual(0);
+
+  const store = openArtifactStore(input().artifactLocation);
+  const key = scalingKeys('scaling-test').trial(input().point);
+  expect(key).toBe('runs/scaling-test/scaling/trials/1.2_1.1_1.15.json');
+  const before = await store.list('runs/scaling-test/scaling/trials/');
+
+  const retryBeats: unknown[] = [];
+  const retryEnv = new MockActivityEnvironment();
+  retryEnv.on('heartbeat', (d: unknown) => retryBeats.push(d));
+  const second = await runTrial(retryEnv, input());
+  expect(second).toEqual(first);
+  expect(retryBeats).toEqual([]);
+  expect(await store.list('runs/scaling-test/scaling/trials/')).toEqual(before);
+});
+
+test('scaledArchitectures writes one arch.json per phi, growing with phi', async () => {
+  const env = new MockActivityEnvironment();
+  const { runId, artifactLocation, seed, dataset, baseline } = input();
+  const scaled = await runScaled(env, { runId, artifactLocation, seed, dataset, baseline, coefficients: { alpha: 1.2, beta: 1.1, gamma: 1.15 }, phis: [1, 2] });
+  expect(scaled.map((s) => s.archKey)).toEqual(['runs/scaling-test/scaling/phi-1.arch.json', 'runs/scaling-test/scaling/phi-2.arch.json']);
+  expect(scaled[1].macs).toBeGreaterThan(scaled[0].macs);
+  const store = openArtifactStore(artifactLocation);
+  const arch = parseArch(JSON.parse(Buffer.from(await store.get(scaled[1].archKey)).toString('utf8')), 'phi-2');
+  expect(arch.resolution).toBe(scaled[1].resolution);
+});
