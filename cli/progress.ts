@@ -4,40 +4,49 @@
  */
 import { defaultPayloadConverter, type WorkflowClient } from '@temporalio/client';
 import type { TrainProgress } from '../activities/train-classifier';
+import type { ScalingProgress } from '../workflows/compound-scaling';
 import type { SearchProgress } from '../workflows/multi-trial-search';
 import type { PipelineStatus } from '../workflows/pipeline';
 
 export interface ProgressSnapshot {
   stage?: string;
   search?: SearchProgress;
+  scaling?: ScalingProgress;
   activity?: TrainProgress;
   attempt?: number;
+}
+
+type Description = Awaited<ReturnType<ReturnType<WorkflowClient['getHandle']>['describe']>>;
+
+/** The running activity's last heartbeat, decoded, and its attempt number. */
+function pendingHeartbeat(description: Description): { activity?: TrainProgress; attempt?: number } {
+  const pending = description.raw.pendingActivities?.[0];
+  const payload = pending?.heartbeatDetails?.payloads?.[0];
+  return {
+    activity: payload ? defaultPayloadConverter.fromPayload<TrainProgress>(payload) : undefined,
+    attempt: pending?.attempt ?? undefined,
+  };
 }
 
 export async function readProgress(client: WorkflowClient, runId: string): Promise<ProgressSnapshot> {
   const status = await client.getHandle(runId).query<PipelineStatus>('status');
   if (!status.current) return {};
-  if (status.current.stage === 'search') {
-    const handle = client.getHandle(status.current.workflowId);
-    const type = (await handle.describe()).type;
-    if (type === 'oneShotSearchWorkflow') {
-      const oneShot = await handle.query<{ epochsDone: number; epochs: number }>('oneShotProgress');
-      const description = await handle.describe();
-      const pending = description.raw.pendingActivities?.[0];
-      const payload = pending?.heartbeatDetails?.payloads?.[0];
-      const activity = payload ? defaultPayloadConverter.fromPayload<TrainProgress>(payload) : undefined;
-      return { stage: 'search', activity: activity && { ...activity, epochs: oneShot.epochs }, attempt: pending?.attempt ?? undefined };
+  const stage = status.current.stage;
+  const handle = client.getHandle(status.current.workflowId);
+  const description = await handle.describe();
+  const { activity, attempt } = pendingHeartbeat(description);
+  switch (description.type) {
+    case 'oneShotSearchWorkflow': {
+      const oneShot = await handle.query<{ epochs: number }>('oneShotProgress');
+      return { stage, activity: activity && { ...activity, epochs: oneShot.epochs }, attempt };
     }
-    return { stage: 'search', search: await handle.query<SearchProgress>('searchProgress') };
+    case 'multiTrialSearchWorkflow':
+      return { stage, search: await handle.query<SearchProgress>('searchProgress') };
+    case 'compoundScalingWorkflow':
+      return { stage, scaling: await handle.query<ScalingProgress>('scalingProgress') };
+    default:
+      return { stage, activity, attempt };
   }
-  const description = await client.getHandle(status.current.workflowId).describe();
-  const pending = description.raw.pendingActivities?.[0];
-  const payload = pending?.heartbeatDetails?.payloads?.[0];
-  return {
-    stage: status.current.stage,
-    activity: payload ? defaultPayloadConverter.fromPayload<TrainProgress>(payload) : undefined,
-    attempt: pending?.attempt ?? undefined,
-  };
 }
 
 function duration(seconds: number): string {
@@ -49,6 +58,11 @@ function duration(seconds: number): string {
 
 export function formatProgress(p: ProgressSnapshot, batchSize?: number): string | undefined {
   if (!p.stage) return undefined;
+  if (p.scaling) {
+    const b = p.scaling.best;
+    const best = b ? `; best ${b.point}: accuracy ${b.validationAccuracy.toFixed(4)}` : '';
+    return `[${p.stage}] ${p.scaling.done}/${p.scaling.planned} grid points done, ${p.scaling.running} running${best}`;
+  }
   if (p.search) {
     const b = p.search.best;
     const best = b ? `; best trial ${b.trial}: accuracy ${b.validationAccuracy.toFixed(4)}${b.latencyMs !== undefined ? `, ${b.latencyMs.toFixed(3)} ms` : ''}` : '';
