@@ -5,22 +5,21 @@
  * replayed trial returns the stored result instead of training again. `scaledArchitectures` writes
  * the chosen coefficients' models for each phi.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
-import { encodeBlock } from '../engine/arch/block-string';
 import { parseArch } from '../engine/arch/catalog';
 import type { ArchSpec, ArchSpecInput } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
 import { countMacs } from '../engine/macs';
-import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
+import { buildArchModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { efficientNetB0For, fitToData } from '../engine/scaling/baseline';
 import { pointLabel } from '../engine/scaling/grid';
 import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
-import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import type { DatasetConfig } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
-import { measureModelOnTarget, type TrialTarget } from './model-latency';
+import { SHORT_RUN_BATCH_NORM, trainBriefly } from './brief-training';
+import type { TrialTarget } from './model-latency';
 
 /**
  * What gets scaled: an arch.json already in the artifact store (the search's result), an
@@ -96,7 +95,6 @@ async function resolveBaseline(baseline: ScalingBaseline, data: ImageDataset, st
 }
 
 export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTrialResult> {
-  const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
   const keys = scalingKeys(input.runId);
   const key = keys.trial(input.point);
@@ -106,59 +104,26 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
   const base = await resolveBaseline(input.baseline, data, store);
   const arch: ArchSpec = {
     ...compoundScale(base, input.point, 1, `${base.name}-${pointLabel(input.point)}`),
-    // Trials train for a few hundred steps: BatchNorm's usual 0.99 would leave its moving
-    // statistics near their initial values and every trial would evaluate near chance.
-    batchNorm: { momentum: 0.9, epsilon: 1e-3 },
+    batchNorm: SHORT_RUN_BATCH_NORM,
   };
   const archKey = keys.trialArch(input.point);
   await putJson(store, archKey, arch);
 
-  // One seed for every point: the same data order for all, so accuracy differences come from
-  // the shape of the network rather than from which batches it happened to see.
-  const model = buildArchModel(arch, { seed: input.seed });
-  // The trainer resizes every batch to the model's input side: resolution scaling needs no more.
-  const trainer = new ClassifierTrainer(model, data, {
+  const trained = await trainBriefly(arch, data, {
     epochs: input.epochs,
     batchSize: input.batchSize,
     learningRate: input.learningRate,
-    optimizer: 'momentum',
-    momentum: 0.9,
+    // One seed for every point: the same data order for all, so accuracy differences come from
+    // the shape of the network rather than from which batches it happened to see.
     seed: input.seed,
-    schedule: 'cosine',
     validationFraction: input.dataset.validationFraction,
+    target: input.target,
+    pluginFiles: input.pluginFiles,
+    label: { point: pointLabel(input.point) },
   });
-  const started = Date.now();
-  await trainer.train({
-    // Trials are short; a lost trial is retrained, so no checkpoints are kept for them.
-    checkpointEverySteps: Number.MAX_SAFE_INTEGER,
-    onCheckpoint: async () => undefined,
-    onStep: (r) => ctx.heartbeat({ point: pointLabel(input.point), step: r.position.globalStep, totalSteps: r.totalSteps }),
-    shouldStop: () => ctx.cancellationSignal.aborted,
-  });
-  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-  const validation = trainer.evaluate('validation');
-
-  const inference = toInferenceModel(arch, model);
-  try {
-    let latencyMs: number | undefined;
-    if (input.target) latencyMs = await measureModelOnTarget(inference, [arch.resolution, arch.resolution, arch.inputChannels], input.target, input.pluginFiles);
-    const result: ScalingTrialResult = {
-      ...input.point,
-      resolution: arch.resolution,
-      blocks: arch.blocks.map(encodeBlock),
-      validationAccuracy: validation.accuracy,
-      params: countParams(inference).total,
-      macs: countMacs(inference),
-      latencyMs,
-      trainSeconds: (Date.now() - started) / 1000,
-      archKey,
-    };
-    await putJson(store, key, result);
-    return result;
-  } finally {
-    inference.dispose();
-    model.dispose();
-  }
+  const result: ScalingTrialResult = { ...input.point, resolution: arch.resolution, ...trained, archKey };
+  await putJson(store, key, result);
+  return result;
 }
 
 /** Writes the baseline scaled by the chosen coefficients at each phi, with its MACs and parameters. */
