@@ -117,6 +117,10 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT_BAD_INPUT;
   }
 
+  // Everything that can refuse the run does so before the first artifact is written.
+  const cluster = clusterFromEnv();
+  if (values.detach && !cluster) throw new CliError('--detach needs TEMPORAL_ADDRESS: an embedded run lives only as long as this process', EXIT_BAD_INPUT);
+
   const runId = values['run-id'] ?? newRunId(pipeline.name);
   const artifactLocation = resolveLocation(pipeline.artifacts.location, process.cwd());
   const store = openArtifactStore(artifactLocation);
@@ -127,14 +131,12 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`the artifact store ${artifactLocation} is not writable: ${(err as Error).message}`);
   }
 
-  const cluster = clusterFromEnv();
   const input = workflowInput(loaded, runId, artifactLocation);
   const started = Date.now();
   console.log(`run ${runId}: pipeline "${pipeline.name}" from ${file}`);
   console.log(`artifacts: ${artifactLocation}/runs/${runId}`);
 
   if (cluster) return submitToCluster(cluster, input, values.detach ?? false, artifactLocation, started);
-  if (values.detach) throw new CliError('--detach needs TEMPORAL_ADDRESS: an embedded run lives only as long as this process', EXIT_BAD_INPUT);
   return runEmbedded(values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation, started);
 }
 
