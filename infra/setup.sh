@@ -56,7 +56,7 @@ else
 fi
 
 step "native TensorFlow for @tensorflow/tfjs-node"
-bash "$root/infra/libtensorflow.sh" "$TENSORFLOW_WHEEL"
+bash "$root/infra/stage-native-tensorflow.sh" "$TENSORFLOW_WHEEL"
 
 step "dependency install scripts (tfjs-node builds its addon against the staged libtensorflow)"
 if ! npm rebuild --foreground-scripts > "$cache/npm-rebuild.log" 2>&1; then

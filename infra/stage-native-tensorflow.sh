@@ -8,10 +8,10 @@
 # plus libtensorflow_framework.so.2 and the C headers, so we stage those under the names tfjs-node
 # expects. On a machine with normal internet none of this is needed: plain `npm install` works.
 #
-#   infra/libtensorflow.sh tensorflow-cpu==2.15.1
+#   infra/stage-native-tensorflow.sh tensorflow-cpu==2.15.1
 set -euo pipefail
 
-wheel_spec="${1:?usage: libtensorflow.sh <pip requirement, e.g. tensorflow-cpu==2.15.1>}"
+wheel_spec="${1:?usage: stage-native-tensorflow.sh <pip requirement, e.g. tensorflow-cpu==2.15.1>}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tfjs="$root/node_modules/@tensorflow/tfjs-node"
 [ -d "$tfjs" ] || { echo "error: $tfjs is missing; run npm ci first" >&2; exit 1; }
