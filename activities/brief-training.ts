@@ -32,6 +32,7 @@ export interface BriefTrainingOptions {
 }
 
 export interface BriefTrainingResult {
+  /** Compact per-entry strings, e.g. `e6_k5_s2_c40_se0.25`, for logs and tables. */
   blocks: string[];
   validationAccuracy: number;
   params: number;

@@ -18,7 +18,7 @@ import { pointLabel } from '../engine/scaling/grid';
 import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
 import type { DatasetConfig } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
-import { SHORT_RUN_BATCH_NORM, trainBriefly } from './brief-training';
+import { SHORT_RUN_BATCH_NORM, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
 
 /**
@@ -41,16 +41,9 @@ export interface ScalingTrialInput {
   pluginFiles: string[];
 }
 
-export interface ScalingTrialResult extends Coefficients {
+export interface ScalingTrialResult extends Coefficients, BriefTrainingResult {
   /** Input side the scaled model trained at. */
   resolution: number;
-  /** Compact per-entry strings, e.g. `e6_k5_s2_c40_se0.25_r3`. */
-  blocks: string[];
-  validationAccuracy: number;
-  params: number;
-  macs: number;
-  latencyMs?: number;
-  trainSeconds: number;
   archKey: string;
 }
 

@@ -9,7 +9,7 @@ import { archFromChoices } from '../engine/arch/from-choices';
 import type { DatasetConfig } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 import { datasetFor, storeFor } from './context';
-import { SHORT_RUN_BATCH_NORM, trainBriefly } from './brief-training';
+import { SHORT_RUN_BATCH_NORM, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
 
 export type { TrialTarget };
@@ -29,16 +29,9 @@ export interface TrainTrialInput {
   pluginFiles: string[];
 }
 
-export interface TrialMetrics {
+export interface TrialMetrics extends BriefTrainingResult {
   trial: number;
   choices: number[];
-  /** Compact per-block strings, e.g. `e6_k5_s2_c40_se0.25`, for logs and tables. */
-  blocks: string[];
-  validationAccuracy: number;
-  params: number;
-  macs: number;
-  latencyMs?: number;
-  trainSeconds: number;
   archKey: string;
 }
 

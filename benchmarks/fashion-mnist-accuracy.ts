@@ -20,12 +20,11 @@ import { scaledEfficientNet } from '../engine/arch/efficientnet';
 import { mobileNetV2 } from '../engine/arch/mobilenet-v2';
 import { adaptToSmallInput } from '../engine/arch/small-input';
 import type { ArchSpec } from '../engine/arch/spec';
-import { loadFashionMnist } from '../engine/data/fashion-mnist';
-import { subsetDataset } from '../engine/data/split';
 import { countMacs } from '../engine/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { fashionMnistForBenchmark } from './fashion-data';
 
 const { values } = parseArgs({
   options: {
@@ -64,10 +63,7 @@ async function main() {
   const epochs = Number(values.epochs);
   const batchSize = Number(values.batch);
   const seed = Number(values.seed);
-  let data = loadFashionMnist();
-  if (values['train-subset'] || values['test-subset']) {
-    data = subsetDataset(data, Number(values['train-subset'] ?? data.train.count), Number(values['test-subset'] ?? data.test.count), seed);
-  }
+  const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], seed);
   const info = backendInfo();
   console.log(`Fashion-MNIST: ${data.train.count} train / ${data.test.count} test images; ${info.package} (${info.backend}), ${require('node:os').cpus().length} CPUs`);
   console.log(`command: ${command()}`);

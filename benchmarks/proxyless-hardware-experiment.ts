@@ -38,8 +38,7 @@ import type { ArchSpec } from '../engine/arch/spec';
 import { backendInfo, loadTf } from '../engine/backend';
 import { epochOrder, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
-import { loadFashionMnist } from '../engine/data/fashion-mnist';
-import { splitIndices, subsetDataset } from '../engine/data/split';
+import { splitIndices } from '../engine/data/split';
 import { measureLatency, prepareWasmBackend, withBackend } from '../engine/latency';
 import {
   distinctOps,
@@ -59,6 +58,7 @@ import { Supernet } from '../engine/supernet';
 import { learningRateAt } from '../engine/train/schedule';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { nodeCpu, wasm } from '../plugins/builtin/targets';
+import { fashionMnistForBenchmark } from './fashion-data';
 
 const SCRIPT = 'benchmarks/proxyless-hardware-experiment.ts';
 
@@ -397,10 +397,7 @@ async function main(): Promise<void> {
   console.log(`command: ${command()}`);
   console.log(`started ${new Date().toISOString()}; ${info.package} (${info.backend}, tfjs ${info.version}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
-  let data = loadFashionMnist();
-  if (values['train-subset'] || values['test-subset']) {
-    data = subsetDataset(data, Number(values['train-subset'] ?? data.train.count), Number(values['test-subset'] ?? data.test.count), cfg.seed);
-  }
+  const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], cfg.seed);
   const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
   console.log(`Fashion-MNIST: ${data.train.count} train images (search: ${split.train.length} weight / ${split.validation.length} architecture), ${data.test.count} test images`);
   const spaceOps = enumerateSpaceOps(space, { inputResolution: RESOLUTION, inputChannels: 1, numClasses: 10 });

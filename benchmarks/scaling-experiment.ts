@@ -19,8 +19,6 @@ import { parseArgs } from 'node:util';
 import { backendInfo } from '../engine/backend';
 import { encodeBlock } from '../engine/arch/block-string';
 import type { ArchSpec } from '../engine/arch/spec';
-import { loadFashionMnist } from '../engine/data/fashion-mnist';
-import { subsetDataset } from '../engine/data/split';
 import { countMacs } from '../engine/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
@@ -28,6 +26,7 @@ import { efficientNetB0For } from '../engine/scaling/baseline';
 import { pointCost } from '../engine/scaling/grid';
 import { compoundScale, scaleArch, type ScalingMultipliers } from '../engine/scaling/scale-arch';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { fashionMnistForBenchmark } from './fashion-data';
 
 const { values } = parseArgs({
   options: {
@@ -101,10 +100,7 @@ async function main() {
   const epochs = Number(values.epochs);
   const batchSize = Number(values.batch);
   const seed = Number(values.seed);
-  let data = loadFashionMnist();
-  if (values['train-subset'] || values['test-subset']) {
-    data = subsetDataset(data, Number(values['train-subset'] ?? data.train.count), Number(values['test-subset'] ?? data.test.count), seed);
-  }
+  const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], seed);
   const info = backendInfo();
   console.log(`Fashion-MNIST: ${data.train.count} train / ${data.test.count} test images; ${info.package} (${info.backend}), ${require('node:os').cpus().length} CPUs`);
   console.log(`command: ${command()}`);
