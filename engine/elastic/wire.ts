@@ -1,0 +1,47 @@
+/**
+ * The data plane's message format: a JSON header and float32 payloads in one binary body,
+ * [u32 header length][header][padding to 4 bytes][float32 values]. Plain HTTP bodies, so the
+ * plane crosses machines and proxies without anything but Node's own http module.
+ */
+export const WIRE_CONTENT_TYPE = 'application/x-nas-elastic';
+
+export function encodeMessage(header: object, ...payloads: Float32Array[]): Buffer {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const dataStart = Math.ceil((4 + json.length) / 4) * 4;
+  const prefix = Buffer.alloc(dataStart);
+  prefix.writeUInt32LE(json.length, 0);
+  json.copy(prefix, 4);
+  return payloads.length ? Buffer.concat([prefix, floatBytes(...payloads)]) : prefix;
+}
+
+/** Float vectors back to back, as the payload of a message. */
+export function floatBytes(...payloads: Float32Array[]): Buffer {
+  return Buffer.concat(payloads.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+}
+
+export class WireFormatError extends Error {
+  constructor(detail: string) {
+    super(`malformed data-plane message: ${detail}`);
+    this.name = 'WireFormatError';
+  }
+}
+
+export function decodeMessage<H>(body: Uint8Array): { header: H; values: Float32Array } {
+  if (body.length < 4) throw new WireFormatError('shorter than its length prefix');
+  const view = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const length = view.readUInt32LE(0);
+  if (4 + length > body.length) throw new WireFormatError('header runs past the end');
+  let header: H;
+  try {
+    header = JSON.parse(view.subarray(4, 4 + length).toString('utf8')) as H;
+  } catch (err) {
+    throw new WireFormatError(`header is not JSON (${(err as Error).message})`);
+  }
+  const dataStart = Math.ceil((4 + length) / 4) * 4;
+  const bytes = body.length - dataStart;
+  if (bytes < 0 || bytes % 4 !== 0) throw new WireFormatError('payload is not whole float32 values');
+  // Copy so the floats are aligned whatever the offset of the received buffer.
+  const values = new Float32Array(bytes / 4);
+  new Uint8Array(values.buffer).set(body.subarray(dataStart));
+  return { header, values };
+}

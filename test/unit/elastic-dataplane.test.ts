@@ -1,0 +1,189 @@
+/**
+ * The coordinator and its workers talking over loopback HTTP in one process: synchronous
+ * data-parallel SGD must equal single-process SGD on the same batches, and churn must neither lose
+ * nor repeat a sample.
+ */
+import type { LayersModel, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
+import { loadTf } from '../../engine/backend';
+import { makeBatch } from '../../engine/data/batches';
+import type { ImageDataset } from '../../engine/data/dataset';
+import { ElasticCoordinator, type CoordinatorConfig, type EpochSummary, type StepLogEntry } from '../../engine/elastic/coordinator';
+import { readFlatWeights, weightLayout } from '../../engine/elastic/flat-weights';
+import { runParticipant, ParticipantRejectedError } from '../../engine/elastic/participant';
+import { mulberry32 } from '../../engine/random';
+import { buildSmallCnn } from '../../engine/models/small-cnn';
+
+const tf = loadTf();
+
+function quadrants(count: number): ImageDataset {
+  const rand = mulberry32(5);
+  const images = new Uint8Array(count * 64);
+  const labels = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    labels[i] = i % 4;
+    for (let p = 0; p < 64; p++) {
+      const q = (p < 32 ? 0 : 2) + (p % 8 < 4 ? 0 : 1);
+      images[i * 64 + p] = Math.floor((q === labels[i] ? 160 : 40) + rand() * 60);
+    }
+  }
+  const split = { images, labels, count };
+  return { name: 'quadrants', height: 8, width: 8, channels: 1, numClasses: 4, classNames: ['a', 'b', 'c', 'd'], train: split, test: split };
+}
+
+/** No BatchNorm: per-slice batch statistics would make data-parallel differ from one big batch. */
+function denseNet(seed: number): LayersModel {
+  const input = tf.input({ shape: [8, 8, 1] });
+  const flat = tf.layers.flatten().apply(input);
+  const hidden = tf.layers.dense({ units: 12, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), name: 'hidden' }).apply(flat);
+  const out = tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), name: 'out' }).apply(hidden) as ReturnType<typeof tf.input>;
+  return tf.model({ inputs: input, outputs: out, name: 'dense_net' });
+}
+
+const base: Omit<CoordinatorConfig, 'token'> = {
+  policy: 'immediate-linear',
+  learningRate: 0.05,
+  perWorkerBatch: 8,
+  maxWorkers: 4,
+  windowIterations: 4,
+  momentum: 0.9,
+  minWorkers: 1,
+  epochs: 2,
+  seed: 11,
+  checkpointEverySteps: 3,
+  stepTimeoutMs: 5000,
+  pollHoldMs: 500,
+};
+
+describe('elastic data plane (loopback)', () => {
+  const data = quadrants(64);
+
+  it('two workers give exactly the weights of single-process momentum SGD on the same global batches', async () => {
+    const model = denseNet(3);
+    const initial = readFlatWeights(model);
+    const coordinator = new ElasticCoordinator(weightLayout(model), initial, Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'secret',
+      minWorkers: 2,
+      maxWorkers: 2,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const log: StepLogEntry[] = [];
+    const epochs: EpochSummary[] = [];
+    const orders: number[][] = [];
+    const running = coordinator.run({
+      onCheckpoint: async (_bytes, _step, entries) => void log.push(...entries),
+      onEpoch: (e) => void epochs.push(e),
+    });
+    const workers = [denseNet(100), denseNet(200)].map((m, i) => runParticipant({ url, token: 'secret', name: `w${i}`, model: m, data }));
+    // Record the global batches in the order applied, to replay them in one process.
+    await running;
+    await coordinator.close();
+    await Promise.all(workers);
+    for (const e of epochs) orders.push(e.appliedOrder);
+    expect(epochs.map((e) => e.samples)).toEqual([64, 64]);
+    expect(log.every((e) => e.workers.length === 2 && e.globalBatch === 16)).toBe(true);
+
+    // The same updates in one process: v = mu v + lr g, w -= v on each 16-sample global batch.
+    const ref = denseNet(3);
+    const vars = ref.trainableWeights.map((w) => (w as unknown as { val: Variable }).val);
+    const velocity: Tensor[] = vars.map((v) => tf.zerosLike(v as Tensor));
+    const applied = orders.flat();
+    for (let step = 0; step < applied.length / 16; step++) {
+      const batch = makeBatch(data, data.train, Uint32Array.from(applied.slice(step * 16, step * 16 + 16)));
+      const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(batch.ys, ref.apply(batch.xs) as Tensor) as Scalar, vars);
+      vars.forEach((v, i) => {
+        const next = tf.add(tf.mul(velocity[i], 0.9), tf.mul(grads[v.name], 0.1));
+        velocity[i].dispose();
+        velocity[i] = next;
+        v.assign(tf.sub(v, next));
+      });
+    }
+    const expected = readFlatWeights(ref).trainable;
+    const got = coordinator.weights.trainable;
+    let maxDiff = 0;
+    for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected[i]));
+    expect(maxDiff).toBeLessThan(1e-5);
+  });
+
+  it('workers that leave and join mid-epoch: every epoch applies every sample once, and joiners get the current weights', async () => {
+    const model = buildSmallCnn({ height: 8, width: 8, channels: 1, numClasses: 4, filters: 4, seed: 1 });
+    const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      policy: 'dynamic-sgd',
+      token: 't',
+      epochs: 3,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const epochs: EpochSummary[] = [];
+    const log: StepLogEntry[] = [];
+    const stops = [new AbortController(), new AbortController(), new AbortController()];
+    const start = (i: number) =>
+      runParticipant({
+        url,
+        token: 't',
+        name: `w${i}`,
+        model: buildSmallCnn({ height: 8, width: 8, channels: 1, numClasses: 4, filters: 4, seed: 50 + i }),
+        data,
+        signal: stops[i].signal,
+      });
+    const late: Promise<unknown>[] = [];
+    const running = coordinator.run({
+      onCheckpoint: async () => {},
+      onStep: (e) => {
+        log.push(e);
+        if (e.step === 2) stops[0].abort(); // leaves gracefully
+        if (e.step === 4) late.push(start(2)); // joins late
+        if (e.step === 6) stops[1].abort();
+      },
+      onEpoch: (e) => void epochs.push(e),
+    });
+    const first = [start(0), start(1)];
+    expect(await running).toBe(true);
+    await coordinator.close();
+    await Promise.all([...first, ...late]);
+    expect(epochs).toHaveLength(3);
+    for (const e of epochs) expect(e.appliedOrder.slice().sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    const sizes = new Set(log.map((e) => e.workers.length));
+    expect(sizes.has(1)).toBe(true);
+    expect(sizes.has(2)).toBe(true);
+    expect(log.some((e) => e.workers.includes('w2'))).toBe(true);
+    expect(log.every((e) => Number.isFinite(e.loss))).toBe(true);
+  });
+
+  it('refuses a worker with the wrong token or another model, and resumes from a checkpoint', async () => {
+    const model = denseNet(3);
+    const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'right',
+      epochs: 1,
+      checkpointEverySteps: 2,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    await expect(runParticipant({ url, token: 'wrong', name: 'x', model: denseNet(1), data })).rejects.toThrow(ParticipantRejectedError);
+    const other = buildSmallCnn({ height: 8, width: 8, channels: 1, numClasses: 4, filters: 4 });
+    await expect(runParticipant({ url, token: 'right', name: 'y', model: other, data })).rejects.toThrow(/weight layout/);
+
+    let saved: Uint8Array | undefined;
+    const stop = { now: false };
+    const running = coordinator.run({
+      onCheckpoint: async (bytes, step) => {
+        saved = bytes;
+        if (step >= 2) stop.now = true;
+      },
+      shouldStop: () => stop.now,
+    });
+    const worker = runParticipant({ url, token: 'right', name: 'z', model: denseNet(9), data });
+    expect(await running).toBe(false);
+    await coordinator.close();
+    await worker;
+    const resumed = new ElasticCoordinator(weightLayout(model), readFlatWeights(denseNet(42)), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'right',
+      epochs: 1,
+    });
+    resumed.restore(saved!);
+    expect(resumed.step).toBe(coordinator.step);
+    expect(Array.from(resumed.weights.trainable)).toEqual(Array.from(coordinator.weights.trainable));
+    expect(resumed.samplesDone).toBe(coordinator.samplesDone);
+  });
+});
