@@ -6,3 +6,4 @@ export { writeJson } from './write-json';
 export { buildLatencyTable } from './latency-table';
 export { supernetEpoch } from './supernet-epoch';
 export { scalingTrial, scaledArchitectures } from './scaling-trial';
+export { elasticCoordinator, elasticParticipant } from './elastic-training';

@@ -5,7 +5,7 @@
 import type { LoadedPipeline } from '../dsl/load';
 import { WORKFLOW_STRATEGIES } from '../workflows/multi-trial-search';
 import { ONE_SHOT_STRATEGIES } from '../workflows/one-shot-search';
-import type { PipelineWorkflowInput, ScalingStageInput, SearchStageInput } from '../workflows/pipeline';
+import type { ElasticStageInput, PipelineWorkflowInput, ScalingStageInput, SearchStageInput } from '../workflows/pipeline';
 
 /** The strategies the search workflows can run, by name; user strategies are not bundled yet. */
 const RUNNABLE_STRATEGIES = [...Object.keys(WORKFLOW_STRATEGIES), ...ONE_SHOT_STRATEGIES];
@@ -90,6 +90,13 @@ function scalingInput(loaded: LoadedPipeline, runId: string, artifactLocation: s
   };
 }
 
+function elasticInput(loaded: LoadedPipeline): ElasticStageInput | undefined {
+  const elastic = loaded.pipeline.stages.elasticTraining;
+  if (!elastic) return undefined;
+  const { kind, filters } = elastic.model;
+  return { config: elastic, fallbackModel: kind === 'small-cnn' ? { kind, filters } : { kind } };
+}
+
 export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
   const { pipeline } = loaded;
   const pluginFiles = [...new Set(loaded.plugins.list().map((e) => e.source).filter((s) => s !== 'built-in'))];
@@ -102,6 +109,7 @@ export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLoc
     stages: {
       search: searchInput(loaded, runId, artifactLocation, pluginFiles),
       scaling: scalingInput(loaded, runId, artifactLocation, pluginFiles),
+      elastic: elasticInput(loaded),
       train: pipeline.stages.train,
     },
     targets: Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config })),
@@ -114,9 +122,9 @@ export function unrunnable(loaded: LoadedPipeline): string[] {
   const { pipeline } = loaded;
   const problems: string[] = [];
   // Refuse rather than silently skip: a user who declared a stage expects it to run.
-  const runnable = new Set(['train', 'baselineSearch', 'compoundScaling']);
+  const runnable = new Set(['train', 'baselineSearch', 'compoundScaling', 'elasticTraining']);
   const notYet = Object.entries(pipeline.stages).filter(([name, config]) => !runnable.has(name) && config !== undefined).map(([name]) => `stages.${name}`);
-  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch, stages.compoundScaling and stages.train`);
+  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch, stages.compoundScaling, stages.elasticTraining and stages.train`);
   const search = pipeline.stages.baselineSearch;
   if (search && !(RUNNABLE_STRATEGIES as string[]).includes(search.strategy.plugin)) {
     problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);

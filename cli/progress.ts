@@ -3,6 +3,7 @@
  * running activity's last heartbeat), so it works the same for an embedded run and a cluster.
  */
 import { defaultPayloadConverter, type WorkflowClient } from '@temporalio/client';
+import type { ElasticProgress } from '../activities/elastic-training';
 import type { TrainProgress } from '../activities/train-classifier';
 import type { ScalingProgress } from '../workflows/compound-scaling';
 import type { SearchProgress } from '../workflows/multi-trial-search';
@@ -12,18 +13,20 @@ export interface ProgressSnapshot {
   stage?: string;
   search?: SearchProgress;
   scaling?: ScalingProgress;
+  elastic?: ElasticProgress;
   activity?: TrainProgress;
   attempt?: number;
 }
 
 type Description = Awaited<ReturnType<ReturnType<WorkflowClient['getHandle']>['describe']>>;
 
-/** The running activity's last heartbeat, decoded, and its attempt number. */
-function pendingHeartbeat(description: Description): { activity?: TrainProgress; attempt?: number } {
-  const pending = description.raw.pendingActivities?.[0];
+/** The running activity's last heartbeat (of the named type, else the first), decoded, and its attempt number. */
+function pendingHeartbeat<T = TrainProgress>(description: Description, activityType?: string): { activity?: T; attempt?: number } {
+  const all = description.raw.pendingActivities ?? [];
+  const pending = activityType ? all.find((a) => a.activityType?.name === activityType) : all[0];
   const payload = pending?.heartbeatDetails?.payloads?.[0];
   return {
-    activity: payload ? defaultPayloadConverter.fromPayload<TrainProgress>(payload) : undefined,
+    activity: payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined,
     attempt: pending?.attempt ?? undefined,
   };
 }
@@ -34,6 +37,10 @@ export async function readProgress(client: WorkflowClient, runId: string): Promi
   const stage = status.current.stage;
   const handle = client.getHandle(status.current.workflowId);
   const description = await handle.describe();
+  if (description.type === 'elasticTrainingWorkflow') {
+    const { activity, attempt } = pendingHeartbeat<ElasticProgress>(description, 'elasticCoordinator');
+    return { stage, elastic: activity, attempt };
+  }
   const { activity, attempt } = pendingHeartbeat(description);
   switch (description.type) {
     case 'oneShotSearchWorkflow': {
@@ -67,6 +74,19 @@ export function formatProgress(p: ProgressSnapshot, batchSize?: number): string 
     const b = p.search.best;
     const best = b ? `; best trial ${b.trial}: accuracy ${b.validationAccuracy.toFixed(4)}${b.latencyMs !== undefined ? `, ${b.latencyMs.toFixed(3)} ms` : ''}` : '';
     return `[${p.stage}] ${p.search.trialsDone} trials done, ${p.search.trialsRunning} running${best}`;
+  }
+  if (p.elastic) {
+    const e = p.elastic;
+    const parts = [
+      `[${p.stage}] epoch ${Math.min(e.epoch + 1, e.epochs)}/${e.epochs}`,
+      `${((100 * e.samplesDone) / Math.max(1, e.samplesTotal)).toFixed(1)}% of samples`,
+      `step ${e.step}`,
+      `${e.workers} worker${e.workers === 1 ? '' : 's'}`,
+    ];
+    if (e.learningRate !== undefined) parts.push(`lr ${e.learningRate.toFixed(4)}`);
+    if (e.loss !== undefined) parts.push(`loss ${e.loss.toFixed(4)}`);
+    if (p.attempt && p.attempt > 1) parts.push(`coordinator attempt ${p.attempt}`);
+    return parts.join('  ');
   }
   const a = p.activity;
   if (!a) return `[${p.stage}] starting${p.attempt && p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;

@@ -79,9 +79,6 @@ function checkReferences(p: PipelineObject, ctx: z.RefinementCtx): void {
       message: 'scaling the search result needs stages.baselineSearch; add it or set baseline: efficientnet-b0',
     });
   }
-  if (stages.elasticTraining && !search && !scaling) {
-    ctx.addIssue({ code: 'custom', path: ['stages', 'elasticTraining'], message: 'elastic training trains the searched or scaled models: add baselineSearch or compoundScaling' });
-  }
   if (stages.evaluation && !search && !scaling && !stages.elasticTraining && !stages.train) {
     ctx.addIssue({ code: 'custom', path: ['stages', 'evaluation'], message: 'nothing to evaluate: add a stage that makes a model' });
   }

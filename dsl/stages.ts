@@ -113,6 +113,9 @@ export const CompoundScalingSchema = z
   .strict()
   .describe('Grid-search alpha, beta, gamma at phi = 1, then scale by each phi (EfficientNet).');
 
+/** Models the elastic stage can train on its own, adapted to the data set's size. */
+export const ELASTIC_MODELS = ['small-cnn', 'efficientnet-b0', 'mobilenet-v2'] as const;
+
 export const ElasticTrainingSchema = z
   .object({
     policy: z
@@ -134,6 +137,19 @@ export const ElasticTrainingSchema = z
     epochs: positiveInt.max(1000).default(10),
     learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate at one worker; scaled linearly with the global batch.'),
     momentum: z.number().min(0).max(1).default(0.9),
+    weightDecay: z.number().min(0).max(1).default(0).describe('L2 penalty on conv and dense kernels.'),
+    model: z
+      .object({
+        kind: z.enum(ELASTIC_MODELS).default('small-cnn'),
+        filters: positiveInt.max(512).default(16).describe('small-cnn: filters of the first conv layer.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('What to train when no earlier stage produced a model (no search or scaling stage).'),
+    stepTimeoutSeconds: positiveInt
+      .max(3600)
+      .default(30)
+      .describe('A worker silent this long during a step is dropped and its samples handed to the others.'),
     checkpointEverySteps,
     heartbeatTimeoutSeconds,
   })

@@ -4,3 +4,4 @@ export { trainStageWorkflow } from './train-stage';
 export { multiTrialSearchWorkflow, searchProgressQuery } from './multi-trial-search';
 export { oneShotSearchWorkflow, oneShotProgressQuery } from './one-shot-search';
 export { compoundScalingWorkflow, scalingProgressQuery } from './compound-scaling';
+export { elasticTrainingWorkflow } from './elastic-training';

@@ -3,7 +3,9 @@
  * are small (keys and numbers), and every byte of work happens in activities.
  */
 import { ApplicationFailure, defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
+import type { DatasetConfig, ElasticTrainingStage, TrainStage } from '../dsl/pipeline';
+import { elasticTrainingWorkflow, type ElasticModelRef, type ElasticTrainingResult } from './elastic-training';
+import { elasticQueueOf } from './task-queues';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
 import { oneShotSearchWorkflow, type OneShotSearchInput, type OneShotSearchResult } from './one-shot-search';
 import { compoundScalingWorkflow, type CompoundScalingInput, type CompoundScalingResult } from './compound-scaling';
@@ -16,13 +18,19 @@ export type SearchStageInput = { mode: 'multi-trial'; input: MultiTrialSearchInp
 export type SearchStageResult = { mode: 'multi-trial'; result: MultiTrialSearchResult } | { mode: 'one-shot'; result: OneShotSearchResult };
 import { trainStageWorkflow, type HardwareTargetRef, type TrainStageResult } from './train-stage';
 
+/** Elastic training's settings, and the model it trains when no earlier stage made one. */
+export interface ElasticStageInput {
+  config: ElasticTrainingStage;
+  fallbackModel: ElasticModelRef;
+}
+
 export interface PipelineWorkflowInput {
   runId: string;
   pipelineName: string;
   seed: number;
   dataset: DatasetConfig;
   artifactLocation: string;
-  stages: { search?: SearchStageInput; scaling?: ScalingStageInput; train?: TrainStage };
+  stages: { search?: SearchStageInput; scaling?: ScalingStageInput; elastic?: ElasticStageInput; train?: TrainStage };
   targets: HardwareTargetRef[];
   pluginFiles: string[];
 }
@@ -38,6 +46,8 @@ export interface PipelineWorkflowResult {
   stages: StageOutcome[];
   search?: SearchStageResult;
   scaling?: CompoundScalingResult;
+  /** One elastic training per model: each scaled model, else the searched baseline, else the fallback. */
+  elastic?: ElasticTrainingResult[];
   train?: TrainStageResult;
 }
 
@@ -92,6 +102,33 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
       executeChild(compoundScalingWorkflow, { workflowId, taskQueue, args: [{ ...scaling, baseline: resolved }] }),
     );
   }
+  if (input.stages.elastic) {
+    const { config, fallbackModel } = input.stages.elastic;
+    const models = modelsToTrain(result, fallbackModel);
+    result.elastic = [];
+    for (const { label, model } of models) {
+      result.elastic.push(
+        await stage(`elastic-${label}`, (workflowId) =>
+          executeChild(elasticTrainingWorkflow, {
+            workflowId,
+            taskQueue,
+            args: [
+              {
+                runId: input.runId,
+                stage: `elastic/${label}`,
+                artifactLocation: input.artifactLocation,
+                seed: input.seed,
+                dataset: input.dataset,
+                elastic: config,
+                model,
+                participantQueue: elasticQueueOf(taskQueue),
+              },
+            ],
+          }),
+        ),
+      );
+    }
+  }
   if (input.stages.train) {
     const train = input.stages.train;
     result.train = await stage('train', (workflowId) =>
@@ -114,4 +151,17 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     );
   }
   return result;
+}
+
+/** What elastic training trains: the scaled models, else the searched baseline, else the fallback. */
+function modelsToTrain(result: PipelineWorkflowResult, fallback: ElasticModelRef): { label: string; model: ElasticModelRef }[] {
+  if (result.scaling) {
+    return result.scaling.scaled.map((s) => ({ label: `phi-${s.phi}`, model: { kind: 'arch', archKey: s.archKey, label: `phi-${s.phi}` } }));
+  }
+  const search = result.search;
+  if (search) {
+    const archKey = search.mode === 'multi-trial' ? search.result.best.archKey : search.result.derivedArchKey;
+    return [{ label: 'baseline', model: { kind: 'arch', archKey, label: 'baseline' } }];
+  }
+  return [{ label: fallback.kind, model: fallback }];
 }

@@ -70,6 +70,13 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     for (const m of c.scaled) console.log(`    phi ${m.phi}: ${m.resolution}px, ${(m.macs / 1e6).toFixed(2)}M MACs, ${m.params} params: ${artifactLocation}/${m.archKey}`);
     console.log(`    table: ${artifactLocation}/${c.tableKey}`);
   }
+  for (const e of result.elastic ?? []) {
+    const label = e.model.kind === 'arch' ? e.model.label : e.model.kind;
+    const resumed = e.resumedFromStep > 0 ? ` (coordinator resumed from step ${e.resumedFromStep})` : '';
+    console.log(`  elastic ${label}: ${e.epochs} epochs in ${e.steps} steps on ${e.workersSeen} worker process${e.workersSeen === 1 ? '' : 'es'}${resumed}; test accuracy ${e.testAccuracy.toFixed(4)}`);
+    console.log(`    model: ${artifactLocation}/${e.modelKey}`);
+    console.log(`    log:   ${artifactLocation}/${e.logPrefix}`);
+  }
   if (result.train) {
     const t = result.train;
     console.log(`  model:   ${artifactLocation}/${t.modelKey}`);
@@ -148,7 +155,7 @@ function rootCause(err: Error): Error {
 }
 
 async function execute(client: Client, taskQueue: string, input: PipelineWorkflowInput, artifactLocation: string, started: number): Promise<number> {
-  const handle = await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input] });
+  const handle = await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
   const stopProgress = followProgress(client.workflow, input.runId, input.stages.train?.batchSize);
   try {
     const result = await handle.result();
@@ -171,7 +178,7 @@ async function submitToCluster(cluster: TemporalTarget, input: PipelineWorkflowI
   try {
     const client = new Client({ connection, namespace: cluster.namespace });
     if (detach) {
-      await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue: cluster.taskQueue, args: [input] });
+      await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue: cluster.taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
       console.log(`submitted ${input.runId} to ${cluster.address} (namespace ${cluster.namespace}, task queue ${cluster.taskQueue})`);
       return 0;
     }

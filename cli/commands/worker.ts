@@ -36,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const identity = values.identity ?? `nas-worker-${process.pid}@${hostname()}`;
   const worker = await createNasWorker({ connection, namespace: cluster.namespace, taskQueue: cluster.taskQueue, identity });
-  console.log(`worker ${identity} serving task queue ${cluster.taskQueue} on ${cluster.address} (namespace ${cluster.namespace})`);
+  console.log(`worker ${identity} serving task queues ${cluster.taskQueue} and ${cluster.taskQueue}-elastic on ${cluster.address} (namespace ${cluster.namespace})`);
   try {
     await worker.run();
   } finally {

@@ -3,6 +3,7 @@
  * stored, or EfficientNet-B0 (to reproduce the paper) adapted to the data's image size.
  */
 import { efficientNet } from '../arch/efficientnet';
+import { mobileNetV2 } from '../arch/mobilenet-v2';
 import { adaptToSmallInput } from '../arch/small-input';
 import type { ArchSpec } from '../arch/spec';
 
@@ -18,10 +19,18 @@ export interface DataShape {
  * the same adaptation the Fashion-MNIST benchmark uses, since 32x downsampling of 28 px leaves nothing.
  */
 export function efficientNetB0For(d: DataShape): ArchSpec {
-  const b0 = efficientNet('b0', d.numClasses);
-  if (d.resolution >= 224) return { ...b0, resolution: d.resolution, inputChannels: d.channels };
+  return fitToResolution(efficientNet('b0', d.numClasses), d, 'efficientnet-b0');
+}
+
+/** MobileNetV2 1.0 for images of `resolution` px, adapted as B0 is. */
+export function mobileNetV2For(d: DataShape): ArchSpec {
+  return fitToResolution(mobileNetV2(1.0, 224, d.numClasses), d, 'mobilenet-v2');
+}
+
+function fitToResolution(arch: ArchSpec, d: DataShape, name: string): ArchSpec {
+  if (d.resolution >= 224) return { ...arch, resolution: d.resolution, inputChannels: d.channels };
   const downsamplings = Math.max(0, Math.min(4, Math.floor(Math.log2(d.resolution / 7))));
-  return adaptToSmallInput(b0, { resolution: d.resolution, inputChannels: d.channels, numClasses: d.numClasses, downsamplings, name: `efficientnet-b0-${d.resolution}px` });
+  return adaptToSmallInput(arch, { resolution: d.resolution, inputChannels: d.channels, numClasses: d.numClasses, downsamplings, name: `${name}-${d.resolution}px` });
 }
 
 /**

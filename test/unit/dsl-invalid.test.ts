@@ -116,9 +116,11 @@ describe('cross-stage rules', () => {
     expect(p).toMatchObject({ path: 'stages.compoundScaling.baseline', line: 5 });
   });
 
-  it('elastic training needs models to train', () => {
-    const [p] = problemsOf(() => parsePipelineText(yaml('  elasticTraining: {}\n'), 'x.yaml'));
-    expect(p).toMatchObject({ path: 'stages.elasticTraining', line: 5 });
+  it('elastic training alone trains its own model, which must be one it knows', () => {
+    const alone = parsePipelineText(yaml('  elasticTraining: {}\n'), 'x.yaml');
+    expect(alone.stages.elasticTraining?.model).toEqual({ kind: 'small-cnn', filters: 16 });
+    const [p] = problemsOf(() => parsePipelineText(yaml('  elasticTraining: { model: { kind: resnet-50 } }\n'), 'x.yaml'));
+    expect(p).toMatchObject({ path: 'stages.elasticTraining.model.kind', line: 5 });
   });
 
   it('accuracy-latency scaling needs a target', () => {

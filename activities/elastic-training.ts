@@ -1,0 +1,327 @@
+/**
+ * Elastic training's two activities. `elasticCoordinator` runs the parameter server (one per
+ * model, on the main task queue): it checkpoints, heartbeats, and after a crash resumes from the
+ * newest checkpoint on whichever worker Temporal retries it. `elasticParticipant` is one worker
+ * slot (on the elastic task queue, one per process): it finds the coordinator through the artifact
+ * store and computes gradients until training ends. Temporal drives the membership: a process
+ * that polls the elastic queue takes a slot and joins; a process that dies stops heartbeating,
+ * and its slot goes back to the queue for the next process that comes.
+ */
+import { hostname } from 'node:os';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { getJson, putJson, type ArtifactStore } from '../artifacts';
+import type { DatasetConfig } from '../dsl/dataset';
+import type { ElasticTrainingStage } from '../dsl/stages';
+import type { ArchSpec } from '../engine/arch/spec';
+import type { ImageDataset } from '../engine/data/dataset';
+import { DatasetFormatError } from '../engine/data/idx';
+import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
+import { ElasticCheckpointMismatch, ElasticCoordinator, type StepLogEntry } from '../engine/elastic/coordinator';
+import { readFlatWeights, weightLayout, writeFlatWeights } from '../engine/elastic/flat-weights';
+import { CoordinatorUnreachableError, ParticipantRejectedError, runParticipant } from '../engine/elastic/participant';
+import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
+import { buildSmallCnn } from '../engine/models/small-cnn';
+import { efficientNetB0For, mobileNetV2For } from '../engine/scaling/baseline';
+import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { advertisedUrl, dataPlaneAddress } from '../infra/data-plane-address';
+import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
+import { datasetFor, stageKeys, storeFor } from './context';
+import { exportTfjsModel } from './model-export';
+
+/** What to train: a plain CNN, a reference network adapted to the data, or a stored architecture. */
+export type ElasticModelRef =
+  | { kind: 'small-cnn'; filters: number }
+  | { kind: 'efficientnet-b0' | 'mobilenet-v2' }
+  | { kind: 'arch'; archKey: string; label: string };
+
+export interface ElasticTrainingInput {
+  runId: string;
+  /** Artifact folder of this model's training under the run, e.g. `elastic/phi-1`. */
+  stage: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  elastic: ElasticTrainingStage;
+  model: ElasticModelRef;
+  /** Shared secret of this training's data plane; made by the workflow, never stored in artifacts. */
+  token: string;
+}
+
+export interface ElasticTrainingResult {
+  model: ElasticModelRef;
+  modelKey: string;
+  modelWeightsKey: string;
+  inputShape: number[];
+  metricsKey: string;
+  logPrefix: string;
+  testAccuracy: number;
+  testLoss: number;
+  steps: number;
+  epochs: number;
+  /** Distinct worker processes that contributed at least one gradient. */
+  workersSeen: number;
+  resumedFromStep: number;
+  attempt: number;
+  trainSeconds: number;
+}
+
+/** Heartbeat details of the coordinator: resume point and live progress for the CLI. */
+export interface ElasticProgress {
+  checkpointKey?: string;
+  step: number;
+  epoch: number;
+  epochs: number;
+  samplesDone: number;
+  samplesTotal: number;
+  workers: number;
+  learningRate?: number;
+  loss?: number;
+}
+
+export function elasticKeys(runId: string, stage: string) {
+  const keys = stageKeys(runId, stage);
+  return {
+    ...keys,
+    /** Where workers find the coordinator: its URL and attempt, no secret. */
+    coordinator: `${keys.base}/coordinator.json`,
+    logPrefix: `${keys.base}/log/`,
+    /** Steps from `from` up to the next checkpoint; rewritten whole if a crash rolls them back. */
+    log: (from: number) => `${keys.base}/log/steps-${String(from).padStart(9, '0')}.json`,
+    coverage: (epoch: number) => `${keys.base}/coverage/epoch-${String(epoch).padStart(4, '0')}.json`,
+  };
+}
+
+interface CoordinatorRecord {
+  url: string;
+  attempt: number;
+  worker: string;
+  startedAt: string;
+}
+
+const PERMANENT = [DatasetNotFoundError, DatasetFormatError, ElasticCheckpointMismatch, ParticipantRejectedError];
+
+function permanentOr(err: unknown): unknown {
+  if (PERMANENT.some((type) => err instanceof type)) return ApplicationFailure.nonRetryable((err as Error).message, (err as Error).name);
+  return err;
+}
+
+async function archFor(ref: ElasticModelRef, store: ArtifactStore, data: ImageDataset): Promise<ArchSpec | undefined> {
+  const shape = { resolution: data.height, channels: data.channels, numClasses: data.numClasses };
+  switch (ref.kind) {
+    case 'small-cnn':
+      return undefined;
+    case 'efficientnet-b0':
+      return efficientNetB0For(shape);
+    case 'mobilenet-v2':
+      return mobileNetV2For(shape);
+    case 'arch':
+      return getJson<ArchSpec>(store, ref.archKey);
+  }
+}
+
+async function buildModel(ref: ElasticModelRef, store: ArtifactStore, data: ImageDataset, seed: number) {
+  const arch = await archFor(ref, store, data);
+  const model = arch
+    ? buildArchModel(arch, { seed })
+    : buildSmallCnn({ height: data.height, width: data.width, channels: data.channels, numClasses: data.numClasses, filters: ref.kind === 'small-cnn' ? ref.filters : 16, seed });
+  return { model, arch };
+}
+
+const workerName = () => `${hostname()}:${process.pid}`;
+
+export async function elasticCoordinator(input: ElasticTrainingInput): Promise<ElasticTrainingResult> {
+  const ctx = Context.current();
+  const store = storeFor(input.artifactLocation);
+  const keys = elasticKeys(input.runId, input.stage);
+  const finished = await store.head(keys.metrics);
+  if (finished) return getJson<ElasticTrainingResult>(store, keys.metrics);
+
+  try {
+    const data = datasetFor(input.dataset, input.seed);
+    const { model, arch } = await buildModel(input.model, store, data, input.seed);
+    const e = input.elastic;
+    const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: data.train.count }, (_, i) => i), {
+      policy: e.policy,
+      learningRate: e.learningRate,
+      perWorkerBatch: e.perWorkerBatch,
+      maxWorkers: e.workers.max,
+      windowIterations: e.windowIterations,
+      momentum: e.momentum,
+      minWorkers: e.workers.min,
+      epochs: e.epochs,
+      seed: input.seed,
+      checkpointEverySteps: e.checkpointEverySteps,
+      stepTimeoutMs: e.stepTimeoutSeconds * 1000,
+      token: input.token,
+    });
+    const restoredFrom = await restoreNewestCheckpoint(store, keys.checkpoints, async (bytes) => coordinator.restore(bytes));
+    const resumedFromStep = coordinator.step;
+    if (restoredFrom) log.info(`resuming elastic training ${input.stage} of ${input.runId} from ${restoredFrom} (step ${resumedFromStep})`);
+
+    const address = dataPlaneAddress(input.artifactLocation);
+    const bound = await coordinator.listen(address.bind, address.port);
+    const url = advertisedUrl(address, Number(new URL(bound).port));
+    await putJson(store, keys.coordinator, { url, attempt: ctx.info.attempt, worker: workerName(), startedAt: new Date().toISOString() } satisfies CoordinatorRecord);
+
+    const progress: ElasticProgress = {
+      checkpointKey: restoredFrom,
+      step: coordinator.step,
+      epoch: coordinator.epoch,
+      epochs: e.epochs,
+      samplesDone: coordinator.samplesDone,
+      samplesTotal: coordinator.samplesTotal,
+      workers: 0,
+    };
+    // Waiting for workers must not look like death: heartbeat on a timer, not only per step.
+    const beat = setInterval(() => {
+      progress.workers = coordinator.presentWorkers().length;
+      ctx.heartbeat(progress);
+    }, 1000);
+    const seen = new Set<string>();
+    const started = Date.now();
+    let completed: boolean;
+    try {
+      completed = await coordinator.run({
+        onStep: (entry: StepLogEntry) => {
+          for (const w of entry.workers) seen.add(w);
+          Object.assign(progress, {
+            step: coordinator.step,
+            epoch: coordinator.epoch,
+            samplesDone: coordinator.samplesDone,
+            workers: entry.workers.length,
+            learningRate: entry.learningRate,
+            loss: entry.loss,
+          });
+          ctx.heartbeat(progress);
+        },
+        onEpoch: async (summary) => {
+          await putJson(store, keys.coverage(summary.epoch), summary);
+          log.info(`elastic ${input.stage}: epoch ${summary.epoch + 1}/${e.epochs} done in ${summary.steps} steps, mean loss ${summary.meanLoss.toFixed(4)}`);
+        },
+        onCheckpoint: async (bytes, step, entries) => {
+          // The log first: a checkpoint never refers to steps whose log could be missing.
+          if (entries.length > 0) await putJson(store, keys.log(entries[0].step), entries);
+          const key = keys.checkpoint(step);
+          await store.put(key, bytes);
+          progress.checkpointKey = key;
+          ctx.heartbeat(progress);
+          await pruneCheckpoints(store, keys.checkpoints, key);
+        },
+        onWaiting: (present, needed) => {
+          progress.workers = present;
+          if (present < needed) ctx.heartbeat(progress);
+        },
+        shouldStop: () => ctx.cancellationSignal.aborted,
+      });
+    } finally {
+      clearInterval(beat);
+    }
+    if (!completed) {
+      await coordinator.close(0);
+      throw ctx.cancellationSignal.reason ?? new Error('elastic training stopped before its last epoch');
+    }
+
+    writeFlatWeights(model, coordinator.weights);
+    const evaluation = new ClassifierTrainer(model, data, { epochs: 1, batchSize: 1, learningRate: 0, optimizer: 'momentum', momentum: 0, seed: input.seed }).evaluate('test');
+    const exported = arch ? toInferenceModel(arch, model) : model;
+    await exportTfjsModel(exported, store, keys.modelJson, keys.modelWeights);
+    const result: ElasticTrainingResult = {
+      model: input.model,
+      modelKey: keys.modelJson,
+      modelWeightsKey: keys.modelWeights,
+      inputShape: [data.height, data.width, data.channels],
+      metricsKey: keys.metrics,
+      logPrefix: keys.logPrefix,
+      testAccuracy: evaluation.accuracy,
+      testLoss: evaluation.loss,
+      steps: coordinator.step,
+      epochs: e.epochs,
+      workersSeen: seen.size,
+      resumedFromStep,
+      attempt: ctx.info.attempt,
+      trainSeconds: (Date.now() - started) / 1000,
+    };
+    await putJson(store, keys.metrics, { ...result, perClassAccuracy: evaluation.perClassAccuracy, classNames: data.classNames });
+    // Only now tell the workers: they stop once the result is safe.
+    await coordinator.close();
+    await store.delete(keys.coordinator);
+    if (exported !== model) exported.dispose();
+    model.dispose();
+    return result;
+  } catch (err) {
+    throw permanentOr(err);
+  }
+}
+
+export interface ElasticParticipantInput {
+  runId: string;
+  stage: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  model: ElasticModelRef;
+  token: string;
+  weightDecay: number;
+  /** Which of the workers.max slots this is, for logs. */
+  slot: number;
+}
+
+export interface ElasticParticipantResult {
+  steps: number;
+  samples: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function elasticParticipant(input: ElasticParticipantInput): Promise<ElasticParticipantResult> {
+  const ctx = Context.current();
+  const store = storeFor(input.artifactLocation);
+  const keys = elasticKeys(input.runId, input.stage);
+  const progress = { steps: 0, samples: 0, coordinator: undefined as string | undefined };
+  const beat = setInterval(() => ctx.heartbeat(progress), 1000);
+  try {
+    const data = datasetFor(input.dataset, input.seed);
+    const { model } = await buildModel(input.model, store, data, input.seed);
+    const leave = new AbortController();
+    ctx.cancellationSignal.addEventListener('abort', () => leave.abort());
+    try {
+      for (;;) {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+        if (await store.head(keys.metrics)) return progress;
+        const record = (await store.head(keys.coordinator)) ? await getJson<CoordinatorRecord>(store, keys.coordinator).catch(() => undefined) : undefined;
+        if (!record) {
+          await sleep(1000);
+          continue;
+        }
+        progress.coordinator = record.url;
+        try {
+          const outcome = await runParticipant({
+            url: record.url,
+            token: input.token,
+            name: workerName(),
+            model,
+            data,
+            weightDecay: input.weightDecay,
+            signal: leave.signal,
+            onStep: (s) => {
+              progress.steps++;
+              progress.samples += s.samples;
+            },
+          });
+          if (outcome.outcome === 'stopped') throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+          return progress;
+        } catch (err) {
+          // The coordinator is restarting elsewhere (or finishing): look it up again shortly.
+          if (!(err instanceof CoordinatorUnreachableError)) throw err;
+          await sleep(1000);
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+  } catch (err) {
+    throw permanentOr(err);
+  } finally {
+    clearInterval(beat);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Elastic training on the real stack: three `nas worker` processes against a Temporal dev server,
+ * artifacts in MinIO, gradients over the HTTP data plane. Two workers are SIGKILLed mid-training
+ * (one of them the coordinator's host) and a fresh one is started; the run must finish with every
+ * epoch having applied every sample exactly once, counted by sample id.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
+import { S3ArtifactStore, getJson } from '../../artifacts';
+import type { ElasticProgress } from '../../activities/elastic-training';
+import type { EpochSummary, StepLogEntry } from '../../engine/elastic/coordinator';
+import { startS3Server, type S3Server } from '../../infra/s3-server';
+import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
+import type { PipelineWorkflowResult } from '../../workflows/pipeline';
+import { cleanEnv, startCli, stopChild, waitFor } from './support/cli';
+import { writeFashionSubset } from './support/fashion-subset';
+
+jest.setTimeout(600_000);
+
+const TRAIN = 6000;
+const EPOCHS = 4;
+const root = mkdtempSync(join(tmpdir(), 'nas-elastic-'));
+const dataDir = writeFashionSubset(join(root, 'fashion'), TRAIN, 1000);
+
+describe('elastic training across worker processes', () => {
+  let temporal: DevServer;
+  let s3: S3Server;
+  let connection: Connection;
+  let client: Client;
+  const bucket = 'nas-elastic-it';
+
+  beforeAll(async () => {
+    [temporal, s3] = await Promise.all([
+      startTemporalDevServer({ workDir: join(root, 'temporal'), ui: false }),
+      startS3Server({ dataDir: join(root, 'minio') }),
+    ]);
+    const admin = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    admin.destroy();
+    connection = await Connection.connect({ address: temporal.address });
+    client = new Client({ connection });
+  });
+
+  afterAll(async () => {
+    await connection?.close();
+    await Promise.all([temporal?.stop(), s3?.stop()]);
+  });
+
+  test('3 workers, 2 SIGKILLed (one hosting the coordinator), 1 added: exact-once epochs and a finished model', async () => {
+    const runId = 'elastic-churn';
+    const location = `s3://${bucket}/runs`;
+    const env = cleanEnv({
+      TEMPORAL_ADDRESS: temporal.address,
+      NAS_TASK_QUEUE: 'it-elastic',
+      AWS_ACCESS_KEY_ID: s3.accessKey,
+      AWS_SECRET_ACCESS_KEY: s3.secretKey,
+      AWS_REGION: 'us-east-1',
+      NAS_S3_ENDPOINT: s3.endpoint,
+    });
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey });
+    const store = new S3ArtifactStore(location, { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const base = `runs/${runId}/elastic/small-cnn`;
+
+    const file = join(root, 'elastic.yaml');
+    writeFileSync(
+      file,
+      `version: 1
+name: elastic-churn
+seed: 5
+dataset: { name: fashion-mnist, path: ${dataDir} }
+artifacts: { location: ${location} }
+stages:
+  elasticTraining:
+    policy: dynamic-sgd
+    windowIterations: 20
+    perWorkerBatch: 32
+    workers: { min: 1, max: 3 }
+    epochs: ${EPOCHS}
+    learningRate: 0.03
+    checkpointEverySteps: 10
+    heartbeatTimeoutSeconds: 5
+    stepTimeoutSeconds: 5
+`,
+    );
+
+    const workers = [1, 2, 3].map((i) => startCli(['worker', '--identity', `w${i}`], env));
+    const submitter = startCli(['run', file, '--run-id', runId], env);
+    const submitterExit = new Promise<number | null>((resolve) => submitter.once('close', resolve));
+    let added: ReturnType<typeof startCli> | undefined;
+    try {
+      // Kill once all three train together and a checkpoint exists.
+      const before = await waitFor(
+        'three workers in one step and a checkpoint',
+        async () => {
+          const d = await client.workflow.getHandle(`${runId}.elastic-small-cnn`).describe();
+          const coordinator = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'elasticCoordinator');
+          const payload = coordinator?.heartbeatDetails?.payloads?.[0];
+          const p = payload ? defaultPayloadConverter.fromPayload<ElasticProgress>(payload) : undefined;
+          return p?.checkpointKey && p.workers === 3 && p.epoch < EPOCHS - 1 ? p : undefined;
+        },
+        240_000,
+        200,
+      );
+      const record = await getJson<{ worker: string }>(store, `${base}/coordinator.json`);
+      const coordinatorPid = Number(record.worker.split(':').pop());
+      const host = workers.find((w) => w.pid === coordinatorPid);
+      expect(host).toBeDefined();
+      const other = workers.find((w) => w !== host)!;
+      host!.kill('SIGKILL');
+      other.kill('SIGKILL');
+      added = startCli(['worker', '--identity', 'w4'], env);
+
+      const result = (await client.workflow.getHandle(runId).result()) as PipelineWorkflowResult;
+      const elastic = result.elastic![0];
+      expect(await submitterExit).toBe(0);
+
+      // The coordinator moved to another process and resumed from a checkpoint, not from scratch.
+      expect(elastic.attempt).toBeGreaterThanOrEqual(2);
+      expect(elastic.resumedFromStep).toBeGreaterThan(0);
+      expect(elastic.resumedFromStep).toBeGreaterThanOrEqual(before.step - 10);
+      expect(elastic.testAccuracy).toBeGreaterThan(0.6);
+      expect(await store.head(elastic.modelKey)).toBeDefined();
+
+      // Exactly once per epoch, counted by sample id from the coverage records.
+      for (let epoch = 0; epoch < EPOCHS; epoch++) {
+        const coverage = await getJson<EpochSummary>(store, `${base}/coverage/epoch-${String(epoch).padStart(4, '0')}.json`);
+        const counts = new Uint8Array(TRAIN);
+        for (const id of coverage.appliedOrder) counts[id]++;
+        expect(coverage.appliedOrder).toHaveLength(TRAIN);
+        expect(counts.every((c) => c === 1)).toBe(true);
+      }
+
+      // The membership log: three together before the kills, the newcomer after, steps contiguous.
+      const chunks = (await store.list(`${base}/log/`)).sort();
+      const log = (await Promise.all(chunks.map((k) => getJson<StepLogEntry[]>(store, k)))).flat();
+      expect(log.map((e) => e.step)).toEqual(log.map((_, i) => i));
+      const name = (child: { pid?: number }) => `${hostname()}:${child.pid}`;
+      expect(log.some((e) => e.workers.length === 3)).toBe(true);
+      expect(log.some((e) => e.workers.includes(name(added!)))).toBe(true);
+      const afterKill = log.filter((e) => e.step >= elastic.resumedFromStep);
+      expect(afterKill.every((e) => !e.workers.includes(name(host!)) && !e.workers.includes(name(other)))).toBe(true);
+      expect(log.every((e) => e.learningRate > 0 && Number.isFinite(e.loss))).toBe(true);
+      expect(submitter.output().stdout).toContain(`test accuracy ${elastic.testAccuracy.toFixed(4)}`);
+    } finally {
+      await Promise.all([...workers, ...(added ? [added] : []), submitter].map((c) => stopChild(c)));
+    }
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * Elastic training of one model: a coordinator activity (the parameter server, checkpointed and
+ * retried like any long activity) plus `workers.max` participant slots on the elastic task queue.
+ * Each `nas worker` process serves at most one slot, so the slots Temporal has handed out are the
+ * membership: a process that arrives takes a waiting slot, a process that dies loses its slot to
+ * the heartbeat timeout and the slot is retried for the next process. The data itself goes over
+ * the coordinator's HTTP data plane, never through Temporal.
+ */
+import { CancellationScope, isCancellation, log, proxyActivities, uuid4 } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { ElasticModelRef, ElasticTrainingInput, ElasticTrainingResult } from '../activities/elastic-training';
+
+export interface ElasticTrainingWorkflowInput extends Omit<ElasticTrainingInput, 'token'> {
+  /** Task queue of the participant slots (the main queue + "-elastic"). */
+  participantQueue: string;
+}
+
+export type { ElasticModelRef, ElasticTrainingResult };
+
+const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'ParticipantRejectedError', 'PluginLoadError'];
+
+export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInput): Promise<ElasticTrainingResult> {
+  const heartbeatTimeout = input.elastic.heartbeatTimeoutSeconds * 1000;
+  const { elasticCoordinator } = proxyActivities<typeof activities>({
+    startToCloseTimeout: '7d',
+    heartbeatTimeout,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 25, nonRetryableErrorTypes: PERMANENT_ERRORS },
+  });
+  const { elasticParticipant } = proxyActivities<typeof activities>({
+    taskQueue: input.participantQueue,
+    startToCloseTimeout: '7d',
+    heartbeatTimeout,
+    // A slot outlives any number of worker deaths: it lasts as long as the training does.
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: Number.POSITIVE_INFINITY, nonRetryableErrorTypes: PERMANENT_ERRORS },
+  });
+
+  // The data plane's secret: known to the activities through Temporal, never written to the store.
+  const token = `${uuid4()}${uuid4()}`.replace(/-/g, '');
+  const { participantQueue, ...common } = input;
+  const slots = new CancellationScope();
+  const participants = Array.from({ length: input.elastic.workers.max }, (_, slot) =>
+    slots
+      .run(() =>
+        elasticParticipant({
+          runId: input.runId,
+          stage: input.stage,
+          artifactLocation: input.artifactLocation,
+          seed: input.seed,
+          dataset: input.dataset,
+          model: input.model,
+          token,
+          weightDecay: input.elastic.weightDecay,
+          slot,
+        }),
+      )
+      // Slots end by cancellation once the coordinator is done. A slot that fails for good (a
+      // rejected worker) leaves the others to carry on; the coordinator reports the outcome.
+      .catch((err: unknown) => {
+        if (!isCancellation(err)) log.warn(`elastic worker slot ${slot} ended: ${(err as Error).message}`);
+      }),
+  );
+  try {
+    return await elasticCoordinator({ ...common, token });
+  } finally {
+    slots.cancel();
+    await CancellationScope.nonCancellable(() => Promise.all(participants));
+  }
+}
