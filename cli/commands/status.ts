@@ -1,0 +1,40 @@
+/** `nas status RUN`: one run's state, its stages and the progress of the one running now. */
+import { parseArgs } from 'node:util';
+import { CliError, EXIT_BAD_INPUT } from '../errors';
+import { findRun, openRuns, printReport, reportRun, runsLocation, unknownRun } from '../runs';
+
+const HELP = `usage: nas status RUN [options]
+
+  --json           print the report as JSON (status, stages, current stage and progress, failure, result)
+  --work-dir DIR   the embedded Temporal's folder (default .nas, or NAS_HOME); ignored with TEMPORAL_ADDRESS
+
+Exits 0 when the run was found, whatever its state; 1 when there is no such run.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      'work-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CliError(`expected one run id\n\n${HELP}`, EXIT_BAD_INPUT);
+  const runId = positionals[0];
+
+  const runs = await openRuns(values['work-dir']);
+  if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));
+  try {
+    const report = await reportRun(runs, await findRun(runs, runId));
+    if (values.json) console.log(JSON.stringify(report, null, 2));
+    else printReport(report);
+    return 0;
+  } finally {
+    await runs.close();
+  }
+}

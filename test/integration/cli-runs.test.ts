@@ -1,0 +1,191 @@
+/**
+ * Run management on the real stack: `nas list`, `status`, `watch` and `cancel` (the compiled CLI in
+ * child processes) against the embedded Temporal that `nas run` uses, both while a run has it up and
+ * after it has stopped, when the commands start it again on its database.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { freePort } from '../../infra/free-port';
+import type { RunReport } from '../../cli/runs';
+import { cleanEnv, runCli, startCli, stopChild, waitFor, type CliResult } from './support/cli';
+import { writeFashionSubset } from './support/fashion-subset';
+
+jest.setTimeout(300_000);
+
+const root = mkdtempSync(join(tmpdir(), 'nas-cli-runs-'));
+const dataDir = writeFashionSubset(join(root, 'fashion'), 3000, 500);
+const workDir = join(root, 'work');
+const env = cleanEnv();
+
+function pipelineFile(name: string, epochs: number): string {
+  const file = join(root, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `version: 1
+name: ${name}
+seed: 3
+dataset: { name: fashion-mnist, path: ${dataDir} }
+artifacts: { location: ${join(root, 'artifacts')} }
+stages:
+  train:
+    model: { kind: small-cnn, filters: 8 }
+    epochs: ${epochs}
+    batchSize: 64
+    learningRate: 0.002
+    checkpointEverySteps: 20
+    heartbeatTimeoutSeconds: 30
+`,
+  );
+  return file;
+}
+
+function nas(args: string[], extraEnv: NodeJS.ProcessEnv = env): Promise<CliResult> {
+  return runCli([...args, '--work-dir', workDir], extraEnv, 120_000);
+}
+
+interface ListedRun {
+  runId: string;
+  pipelineName: string | null;
+  status: string;
+  durationSeconds: number;
+}
+
+async function listed(): Promise<ListedRun[]> {
+  const result = await nas(['list', '--json']);
+  expect(result.code).toBe(0);
+  return JSON.parse(result.stdout) as ListedRun[];
+}
+
+const children: ChildProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => stopChild(c)));
+  // A `nas run` stopped by a failed test leaves its dev server behind; it is this suite's to end.
+  const stateFile = join(workDir, 'temporal-server.json');
+  if (existsSync(stateFile)) {
+    const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number };
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+describe('nas list / status / watch / cancel, embedded', () => {
+  let completedRunId = '';
+
+  test('before any run there is nothing to list, and looking creates no database', async () => {
+    const result = await nas(['list']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`no runs in the embedded Temporal database ${join(workDir, 'temporal.db')}`);
+    expect(existsSync(join(workDir, 'temporal.db'))).toBe(false);
+  });
+
+  test('a completed run is listed and reported after its `nas run` has stopped the server', async () => {
+    const ran = await nas(['run', pipelineFile('cli-small', 1)]);
+    expect(ran.code).toBe(0);
+    completedRunId = /^run (\S+): pipeline "cli-small"/m.exec(ran.stdout)![1];
+    expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
+
+    const [entry] = (await listed()).filter((r) => r.runId === completedRunId);
+    expect(entry).toMatchObject({ pipelineName: 'cli-small', status: 'completed' });
+    expect(entry.durationSeconds).toBeGreaterThan(0);
+
+    const status = await nas(['status', completedRunId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`run ${completedRunId} (pipeline "cli-small"): completed`);
+    expect(status.stdout).toMatch(/stage train: done in [\d.]+ s/);
+    expect(status.stdout).toMatch(/test accuracy: 0\.\d{4}/);
+    // The commands stop a server they started, as `nas run` does.
+    expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
+  });
+
+  test('an unknown run id is named in a one-line error, exit 1, for every command', async () => {
+    for (const command of ['status', 'watch', 'cancel']) {
+      const result = await nas([command, 'no-such-run']);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(`nas ${command}: no run "no-such-run" in the embedded Temporal database ${join(workDir, 'temporal.db')} (\`nas list\` shows the runs there)`);
+    }
+    // A stage's workflow id is not a run id.
+    const stage = await nas(['status', `${completedRunId}.train`]);
+    expect(stage.code).toBe(1);
+    expect(stage.stderr).toContain(`is a stage of run "${completedRunId}"`);
+  });
+
+  test('a running run: listed as running, status shows the stage and its progress, watch detaches on Ctrl-C and follows it to its end, cancel stops it', async () => {
+    // Far more epochs than the test waits for: the run ends by cancellation.
+    const runner = startCli(['run', pipelineFile('cli-long', 200), '--work-dir', workDir, '--run-id', 'long-1'], env);
+    children.push(runner);
+    const runnerExit = new Promise<number | null>((resolve) => runner.once('close', resolve));
+    // Look only once `nas run` has its server up, so every command below reuses that one.
+    await waitFor('nas run to start its server', async () => (/dev server at/.test(runner.output().stdout) ? true : undefined), 60_000);
+
+    const running = await waitFor(
+      'status of long-1 to show the training heartbeat',
+      async () => {
+        const result = await nas(['status', 'long-1', '--json']);
+        const report = result.code === 0 ? (JSON.parse(result.stdout) as RunReport) : undefined;
+        return report?.current?.snapshot?.activity ? report : undefined;
+      },
+      120_000,
+      1000,
+    );
+    expect(running).toMatchObject({ runId: 'long-1', pipelineName: 'cli-long', status: 'running', stages: [], current: { stage: 'train' } });
+    expect(running.current?.progress).toMatch(/^\[train\] epoch \d+\/200 {2}step \d+\/9400/);
+
+    const runs = await listed();
+    expect(runs.map((r) => [r.runId, r.status])).toEqual([
+      ['long-1', 'running'],
+      [completedRunId, 'completed'],
+    ]);
+
+    const detached = startCli(['watch', 'long-1', '--work-dir', workDir], env);
+    children.push(detached);
+    await waitFor('watch to attach', async () => (detached.output().stdout.includes('watching run long-1') ? true : undefined), 60_000);
+    const detachedExit = new Promise<number | null>((resolve) => detached.once('close', resolve));
+    detached.kill('SIGINT');
+    expect(await detachedExit).toBe(130);
+    expect(detached.output().stdout).toContain('detached from run long-1; it goes on');
+    expect(JSON.parse((await nas(['status', 'long-1', '--json'])).stdout)).toMatchObject({ status: 'running' });
+
+    const watcher = startCli(['watch', 'long-1', '--work-dir', workDir], env);
+    children.push(watcher);
+    const watcherExit = new Promise<number | null>((resolve) => watcher.once('close', resolve));
+    await waitFor('watch to attach', async () => (watcher.output().stdout.includes('watching run long-1') ? true : undefined), 60_000);
+
+    const cancelled = await nas(['cancel', 'long-1']);
+    expect(cancelled.stderr).toBe('');
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toContain('run long-1: cancellation requested');
+    expect(cancelled.stdout).toContain('run long-1 (pipeline "cli-long"): cancelled');
+
+    // The watcher sees the end and says how it ended; cancelled is not success.
+    expect(await watcherExit).toBe(1);
+    expect(watcher.output().stdout).toMatch(/run long-1 \(pipeline "cli-long"\): cancelled\n.*\n {2}stopped in stage train/);
+
+    const status = await nas(['status', 'long-1']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('run long-1 (pipeline "cli-long"): cancelled');
+    expect(status.stdout).toContain('stopped in stage train');
+
+    const again = await nas(['cancel', 'long-1']);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe('nas cancel: run long-1 has already ended (cancelled): there is nothing to cancel');
+
+    // The `nas run` that started it reports the end and stops its server; nothing is left running.
+    expect(await runnerExit).not.toBe(0);
+    expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
+    expect((await listed()).find((r) => r.runId === 'long-1')?.status).toBe('cancelled');
+  });
+
+  test('a dead TEMPORAL_ADDRESS is named in the error', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const result = await nas(['list'], cleanEnv({ TEMPORAL_ADDRESS: address }));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`nas list: cannot reach Temporal at ${address}`);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
