@@ -409,7 +409,9 @@ export class ElasticCoordinator {
         if (outstanding.length === 0) break;
         await this.changed(250);
       }
-      const delivered = [...assigned.keys()].filter((m) => this.members.has(m.id) && m.result);
+      // A gradient that arrived counts even if its worker was dropped since (say, died while
+      // waiting for the next step): its samples were not given back.
+      const delivered = [...assigned.keys()].filter((m) => m.result);
       if (delivered.length === 0) continue; // every worker vanished: their samples are due again
       const results = delivered.map((m) => m.result!);
       const counts = results.map((r) => r.count);

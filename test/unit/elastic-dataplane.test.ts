@@ -8,8 +8,10 @@ import { loadTf } from '../../engine/backend';
 import { makeBatch } from '../../engine/data/batches';
 import type { ImageDataset } from '../../engine/data/dataset';
 import { ElasticCoordinator, type CoordinatorConfig, type EpochSummary, type StepLogEntry } from '../../engine/elastic/coordinator';
-import { readFlatWeights, weightLayout } from '../../engine/elastic/flat-weights';
+import { layoutSignature, readFlatWeights, weightLayout } from '../../engine/elastic/flat-weights';
 import { runParticipant, ParticipantRejectedError } from '../../engine/elastic/participant';
+import type { WorkHeader } from '../../engine/elastic/protocol';
+import { decodeMessage, encodeMessage } from '../../engine/elastic/wire';
 import { mulberry32 } from '../../engine/random';
 import { buildSmallCnn } from '../../engine/models/small-cnn';
 
@@ -185,5 +187,57 @@ describe('elastic data plane (loopback)', () => {
     expect(resumed.step).toBe(coordinator.step);
     expect(Array.from(resumed.weights.trainable)).toEqual(Array.from(coordinator.weights.trainable));
     expect(resumed.samplesDone).toBe(coordinator.samplesDone);
+  });
+
+  it('a gradient delivered by a worker that dies right after still counts, and its samples are not handed out again', async () => {
+    jest.setTimeout(30_000);
+    const model = denseNet(3);
+    const layout = weightLayout(model);
+    const samples = 8;
+    const coordinator = new ElasticCoordinator(layout, readFlatWeights(model), Uint32Array.from({ length: samples }, (_, i) => i), {
+      ...base,
+      token: 'k',
+      perWorkerBatch: 2,
+      maxWorkers: 2,
+      // Both join before either asks for work, so the first step has both.
+      minWorkers: 1,
+      epochs: 1,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const call = (path: string, body: object | Buffer, signal?: AbortSignal) =>
+      fetch(`${url}${path}`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: Buffer.isBuffer(body) ? body : JSON.stringify(body), signal });
+    const join = async (name: string) => ((await (await call('/join', { name, signature: layoutSignature(layout) })).json()) as { memberId: string }).memberId;
+    const work = async (memberId: string) => decodeMessage<WorkHeader>(new Uint8Array(await (await call('/next', { memberId })).arrayBuffer())).header;
+    const gradient = (memberId: string, h: WorkHeader) =>
+      call('/gradient', encodeMessage({ memberId, step: h.step, count: h.ids.length, loss: 1 }, new Float32Array(layout.trainableSize), new Float32Array(layout.nonTrainableSize)));
+
+    const entries: StepLogEntry[] = [];
+    const epochs: EpochSummary[] = [];
+    const running = coordinator.run({ onCheckpoint: async () => {}, onStep: (e) => void entries.push(e), onEpoch: (e) => void epochs.push(e) });
+    const [a, b] = [await join('a'), await join('b')];
+    const [workA, workB] = await Promise.all([work(a), work(b)]);
+    expect((await gradient(a, workA)).status).toBe(200);
+    // a asks for the next step, then its process dies: the poll's connection closes.
+    const dying = new AbortController();
+    const poll = call('/next', { memberId: a }, dying.signal).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    dying.abort();
+    await poll;
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await gradient(b, workB)).status).toBe(200);
+    // b alone finishes the epoch: 2 samples per step.
+    for (;;) {
+      const res = await call('/next', { memberId: b });
+      if (res.headers.get('content-type') !== 'application/x-nas-elastic') break;
+      const h = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer())).header;
+      await gradient(b, h);
+      if (coordinator.done) break;
+    }
+    await running;
+    await coordinator.close(0);
+    expect(entries[0].workers).toEqual(['a', 'b']);
+    expect(entries[0].dropped).toEqual(['a (connection closed)']);
+    expect(entries.slice(1).every((e) => e.workers.join() === 'b')).toBe(true);
+    expect(epochs[0].appliedOrder.slice().sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });
