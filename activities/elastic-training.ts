@@ -12,6 +12,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import type { DatasetConfig } from '../dsl/dataset';
 import type { ElasticTrainingStage } from '../dsl/stages';
+import { efficientNet, EFFICIENTNET_VARIANTS, type EfficientNetVariant } from '../engine/arch/efficientnet';
 import type { ArchSpec } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
 import { DatasetFormatError } from '../engine/data/idx';
@@ -21,7 +22,8 @@ import { readFlatWeights, weightLayout, writeFlatWeights } from '../engine/elast
 import { CoordinatorUnreachableError, ParticipantRejectedError, runParticipant } from '../engine/elastic/participant';
 import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
 import { buildSmallCnn } from '../engine/models/small-cnn';
-import { efficientNetB0For, mobileNetV2For } from '../engine/scaling/baseline';
+import { efficientNetB0For, mobileNetV2For, type DataShape } from '../engine/scaling/baseline';
+import { scaleResolution } from '../engine/scaling/scale-arch';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { advertisedUrl, dataPlaneAddress } from '../infra/data-plane-address';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
@@ -31,7 +33,7 @@ import { exportTfjsModel } from './model-export';
 /** What to train: a plain CNN, a reference network adapted to the data, or a stored architecture. */
 export type ElasticModelRef =
   | { kind: 'small-cnn'; filters: number }
-  | { kind: 'efficientnet-b0' | 'mobilenet-v2' }
+  | { kind: `efficientnet-${EfficientNetVariant}` | 'mobilenet-v2' }
   | { kind: 'arch'; archKey: string; label: string };
 
 export interface ElasticTrainingInput {
@@ -110,13 +112,34 @@ async function archFor(ref: ElasticModelRef, store: ArtifactStore, data: ImageDa
   switch (ref.kind) {
     case 'small-cnn':
       return undefined;
-    case 'efficientnet-b0':
-      return efficientNetB0For(shape);
     case 'mobilenet-v2':
       return mobileNetV2For(shape);
     case 'arch':
       return getJson<ArchSpec>(store, ref.archKey);
+    default:
+      return efficientNetFor(ref.kind.slice('efficientnet-'.length) as EfficientNetVariant, shape);
   }
+}
+
+/**
+ * EfficientNet-B0..B7 fitted to the data as B0 is (efficientNetB0For): B0's stride plan for this
+ * resolution, the variant's own widths and depths, and the input side grown by the variant's
+ * resolution ratio to B0, as compound scaling grows it (B1 on 28 px data: 30 px; on 224: 240).
+ */
+function efficientNetFor(variant: EfficientNetVariant, shape: DataShape): ArchSpec {
+  const b0 = efficientNetB0For(shape);
+  if (variant === 'b0') return b0;
+  const full = efficientNet(variant, shape.numClasses);
+  const resolution = scaleResolution(b0.resolution, EFFICIENTNET_VARIANTS[variant].resolution / EFFICIENTNET_VARIANTS.b0.resolution);
+  return {
+    ...full,
+    name: shape.resolution >= 224 ? full.name : `${full.name}-${resolution}px`,
+    resolution,
+    inputChannels: b0.inputChannels,
+    stem: { ...full.stem, stride: b0.stem.stride },
+    // Same block list as B0 (only widths and repeats differ), so entry i keeps B0's stride.
+    blocks: full.blocks.map((b, i) => ({ ...b, stride: b0.blocks[i].stride })),
+  };
 }
 
 async function buildModel(ref: ElasticModelRef, store: ArtifactStore, data: ImageDataset, seed: number) {

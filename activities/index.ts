@@ -7,3 +7,4 @@ export { buildLatencyTable } from './latency-table';
 export { supernetEpoch } from './supernet-epoch';
 export { scalingTrial, scaledArchitectures } from './scaling-trial';
 export { elasticCoordinator, elasticParticipant } from './elastic-training';
+export { evaluateModel, summarizeEvaluation } from './evaluate-model';

@@ -5,7 +5,7 @@
 import type { LoadedPipeline } from '../dsl/load';
 import { WORKFLOW_STRATEGIES } from '../workflows/multi-trial-search';
 import { ONE_SHOT_STRATEGIES } from '../workflows/one-shot-search';
-import type { ElasticStageInput, PipelineWorkflowInput, ScalingStageInput, SearchStageInput } from '../workflows/pipeline';
+import type { ElasticStageInput, EvaluationStageInput, PipelineWorkflowInput, ScalingStageInput, SearchStageInput } from '../workflows/pipeline';
 
 /** The strategies the search workflows can run, by name; user strategies are not bundled yet. */
 const RUNNABLE_STRATEGIES = [...Object.keys(WORKFLOW_STRATEGIES), ...ONE_SHOT_STRATEGIES];
@@ -97,6 +97,15 @@ function elasticInput(loaded: LoadedPipeline): ElasticStageInput | undefined {
   return { config: elastic, fallbackModel: kind === 'small-cnn' ? { kind, filters } : { kind } };
 }
 
+function evaluationInput(loaded: LoadedPipeline): EvaluationStageInput | undefined {
+  const { pipeline } = loaded;
+  const evaluation = pipeline.stages.evaluation;
+  if (!evaluation) return undefined;
+  // No targets listed: every declared one.
+  const ids = evaluation.targets.length > 0 ? evaluation.targets : Object.keys(pipeline.hardwareTargets);
+  return { config: evaluation, targets: ids.map((id) => targetRef(loaded, id)!) };
+}
+
 export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLocation: string): PipelineWorkflowInput {
   const { pipeline } = loaded;
   const pluginFiles = [...new Set(loaded.plugins.list().map((e) => e.source).filter((s) => s !== 'built-in'))];
@@ -111,6 +120,7 @@ export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLoc
       scaling: scalingInput(loaded, runId, artifactLocation, pluginFiles),
       elastic: elasticInput(loaded),
       train: pipeline.stages.train,
+      evaluation: evaluationInput(loaded),
     },
     targets: Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config })),
     pluginFiles,
@@ -122,9 +132,21 @@ export function unrunnable(loaded: LoadedPipeline): string[] {
   const { pipeline } = loaded;
   const problems: string[] = [];
   // Refuse rather than silently skip: a user who declared a stage expects it to run.
-  const runnable = new Set(['train', 'baselineSearch', 'compoundScaling', 'elasticTraining']);
+  const runnable = new Set(['train', 'baselineSearch', 'compoundScaling', 'elasticTraining', 'evaluation']);
   const notYet = Object.entries(pipeline.stages).filter(([name, config]) => !runnable.has(name) && config !== undefined).map(([name]) => `stages.${name}`);
-  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.baselineSearch, stages.compoundScaling, stages.elasticTraining and stages.train`);
+  if (notYet.length > 0) problems.push(`${notYet.join(', ')} cannot run yet; this version runs stages.${[...runnable].join(', stages.')}`);
+  const { evaluation, elasticTraining, train } = pipeline.stages;
+  if (evaluation && !elasticTraining && !train) {
+    problems.push(
+      'stages.evaluation: nothing trained to evaluate; the search and scaling stages make architectures, which stages.elasticTraining trains: add it (or stages.train)',
+    );
+  }
+  const untrainable = (evaluation?.referenceModels ?? []).filter((m) => m !== 'small-cnn');
+  if (evaluation && !elasticTraining && train && untrainable.length > 0) {
+    problems.push(
+      `stages.evaluation.referenceModels: ${untrainable.join(', ')} would be trained with the train stage's settings, but stages.train trains small CNNs only; add stages.elasticTraining (references are then trained with its settings) or list only small-cnn`,
+    );
+  }
   const search = pipeline.stages.baselineSearch;
   if (search && !(RUNNABLE_STRATEGIES as string[]).includes(search.strategy.plugin)) {
     problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);

@@ -4,8 +4,10 @@
  */
 import { defaultPayloadConverter, type WorkflowClient } from '@temporalio/client';
 import type { ElasticProgress } from '../activities/elastic-training';
+import type { EvaluationProgress } from '../activities/evaluate-model';
 import type { TrainProgress } from '../activities/train-classifier';
 import type { ScalingProgress } from '../workflows/compound-scaling';
+import type { EvaluationStatus } from '../workflows/evaluation';
 import type { SearchProgress } from '../workflows/multi-trial-search';
 import type { PipelineStatus } from '../workflows/pipeline';
 
@@ -14,6 +16,8 @@ export interface ProgressSnapshot {
   search?: SearchProgress;
   scaling?: ScalingProgress;
   elastic?: ElasticProgress;
+  /** Which model the evaluation is at (workflow query) and how far into it (activity heartbeat). */
+  evaluation?: { status: EvaluationStatus; activity?: EvaluationProgress };
   activity?: TrainProgress;
   attempt?: number;
 }
@@ -40,6 +44,10 @@ export async function readProgress(client: WorkflowClient, runId: string): Promi
   if (description.type === 'elasticTrainingWorkflow') {
     const { activity, attempt } = pendingHeartbeat<ElasticProgress>(description, 'elasticCoordinator');
     return { stage, elastic: activity, attempt };
+  }
+  if (description.type === 'evaluationWorkflow') {
+    const { activity, attempt } = pendingHeartbeat<EvaluationProgress>(description, 'evaluateModel');
+    return { stage, evaluation: { status: await handle.query<EvaluationStatus>('evaluationProgress'), activity }, attempt };
   }
   const { activity, attempt } = pendingHeartbeat(description);
   switch (description.type) {
@@ -87,6 +95,18 @@ export function formatProgress(p: ProgressSnapshot, batchSize?: number): string 
     if (e.loss !== undefined) parts.push(`loss ${e.loss.toFixed(4)}`);
     if (p.attempt && p.attempt > 1) parts.push(`coordinator attempt ${p.attempt}`);
     return parts.join('  ');
+  }
+  if (p.evaluation) {
+    const { status, activity: a } = p.evaluation;
+    if (!status.model) return `[${p.stage}] writing the summary`;
+    const head = `[${p.stage}] model ${status.index}/${status.count}: ${status.model.label}`;
+    // The heartbeat may still be the previous model's until the new activity's first one.
+    const current = a && a.model === status.model.id ? a : undefined;
+    let what = 'starting';
+    if (current?.phase === 'loading') what = 'loading';
+    if (current?.phase === 'accuracy') what = `test accuracy ${current.done}/${current.total} images`;
+    if (current?.phase === 'latency') what = `latency on ${current.target}${current.total ? ` ${current.done}/${current.total} runs` : ''}`;
+    return `${head}  ${what}${p.attempt && p.attempt > 1 ? `  attempt ${p.attempt}` : ''}`;
   }
   const a = p.activity;
   if (!a) return `[${p.stage}] starting${p.attempt && p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;

@@ -82,6 +82,15 @@ function checkReferences(p: PipelineObject, ctx: z.RefinementCtx): void {
   if (stages.evaluation && !search && !scaling && !stages.elasticTraining && !stages.train) {
     ctx.addIssue({ code: 'custom', path: ['stages', 'evaluation'], message: 'nothing to evaluate: add a stage that makes a model' });
   }
+  const references = isRecord(stages.evaluation) ? stages.evaluation.referenceModels : undefined;
+  if (Array.isArray(references) && references.length > 0 && !stages.elasticTraining && !stages.train) {
+    // A comparison is fair only if the references are trained as the pipeline's own models are.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['stages', 'evaluation', 'referenceModels'],
+      message: 'reference models are trained with the settings of stages.elasticTraining (else stages.train), and this pipeline has neither; add one, or drop referenceModels',
+    });
+  }
   if (scaling?.objective === 'accuracy-latency' && scaling.target === undefined) {
     ctx.addIssue({ code: 'custom', path: ['stages', 'compoundScaling', 'target'], message: 'the accuracy-latency objective needs a hardware target' });
   }

@@ -85,6 +85,7 @@ export const REFERENCE_MODELS = [
   'efficientnet-b6',
   'efficientnet-b7',
 ] as const;
+export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
 
 export const CompoundScalingSchema = z
   .object({

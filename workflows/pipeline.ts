@@ -3,12 +3,14 @@
  * are small (keys and numbers), and every byte of work happens in activities.
  */
 import { ApplicationFailure, defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { DatasetConfig, ElasticTrainingStage, TrainStage } from '../dsl/pipeline';
+import type { ModelToEvaluate } from '../activities/evaluate-model';
+import type { DatasetConfig, ElasticTrainingStage, EvaluationStage, ReferenceModel, TrainStage } from '../dsl/pipeline';
 import { elasticTrainingWorkflow, type ElasticModelRef, type ElasticTrainingResult } from './elastic-training';
 import { elasticQueueOf } from './task-queues';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
 import { oneShotSearchWorkflow, type OneShotSearchInput, type OneShotSearchResult } from './one-shot-search';
 import { compoundScalingWorkflow, type CompoundScalingInput, type CompoundScalingResult } from './compound-scaling';
+import { evaluationWorkflow, labelOf, type EvaluationWorkflowResult } from './evaluation';
 
 /** Scaling's baseline is either named, or the search's result, known only once the search ends. */
 export type ScalingStageInput = Omit<CompoundScalingInput, 'baseline'> & { baseline: 'search' | 'efficientnet-b0' };
@@ -24,13 +26,22 @@ export interface ElasticStageInput {
   fallbackModel: ElasticModelRef;
 }
 
+/** Evaluation's settings and the targets it measures on (its own list, else every declared one). */
+export interface EvaluationStageInput {
+  config: EvaluationStage;
+  targets: HardwareTargetRef[];
+}
+
+/** The small CNN a `small-cnn` reference model is: the DSL's default width. */
+const REFERENCE_SMALL_CNN_FILTERS = 16;
+
 export interface PipelineWorkflowInput {
   runId: string;
   pipelineName: string;
   seed: number;
   dataset: DatasetConfig;
   artifactLocation: string;
-  stages: { search?: SearchStageInput; scaling?: ScalingStageInput; elastic?: ElasticStageInput; train?: TrainStage };
+  stages: { search?: SearchStageInput; scaling?: ScalingStageInput; elastic?: ElasticStageInput; train?: TrainStage; evaluation?: EvaluationStageInput };
   targets: HardwareTargetRef[];
   pluginFiles: string[];
 }
@@ -49,6 +60,8 @@ export interface PipelineWorkflowResult {
   /** One elastic training per model: each scaled model, else the searched baseline, else the fallback. */
   elastic?: ElasticTrainingResult[];
   train?: TrainStageResult;
+  /** The summary's key and one small row per model (per-class numbers stay in the summary). */
+  evaluation?: EvaluationWorkflowResult;
 }
 
 export interface PipelineStatus {
@@ -150,7 +163,104 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
       }),
     );
   }
+  if (input.stages.evaluation) {
+    const evaluation = input.stages.evaluation;
+    // References are trained as the pipeline's own models were, each its own stage (and wall time).
+    const references: ModelToEvaluate[] = [];
+    for (const name of evaluation.config.referenceModels) {
+      references.push(await stage(`reference-${name}`, (workflowId) => trainReference(name, workflowId)));
+    }
+    const models = [...modelsToEvaluate(result, input.stages.train), ...references];
+    result.evaluation = await stage('evaluation', (workflowId) =>
+      executeChild(evaluationWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [
+          {
+            runId: input.runId,
+            pipelineName: input.pipelineName,
+            artifactLocation: input.artifactLocation,
+            seed: input.seed,
+            dataset: input.dataset,
+            batchSize: evaluation.config.batchSize,
+            warmupRuns: evaluation.config.warmupRuns,
+            repeats: evaluation.config.repeats,
+            targets: evaluation.targets,
+            pluginFiles: input.pluginFiles,
+            models,
+          },
+        ],
+      }),
+    );
+  }
   return result;
+
+  /** A reference model trained with elastic training's settings, else (small CNN only) the train stage's. */
+  async function trainReference(name: ReferenceModel, workflowId: string): Promise<ModelToEvaluate> {
+    const id = `reference-${name}`;
+    const naming = labelOf(name, REFERENCE_SMALL_CNN_FILTERS);
+    const elastic = input.stages.elastic;
+    if (elastic) {
+      const model: ElasticModelRef = name === 'small-cnn' ? { kind: name, filters: REFERENCE_SMALL_CNN_FILTERS } : { kind: name };
+      const trained = await executeChild(elasticTrainingWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [
+          {
+            runId: input.runId,
+            stage: `reference/${name}`,
+            artifactLocation: input.artifactLocation,
+            seed: input.seed,
+            dataset: input.dataset,
+            elastic: elastic.config,
+            model,
+            participantQueue: elasticQueueOf(taskQueue),
+          },
+        ],
+      });
+      return { id, role: 'reference', ...naming, modelKey: trained.modelKey, modelWeightsKey: trained.modelWeightsKey };
+    }
+    const train = input.stages.train;
+    if (train && name === 'small-cnn') {
+      const trained = await executeChild(trainStageWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [
+          {
+            runId: input.runId,
+            stage: `reference/${name}`,
+            artifactLocation: input.artifactLocation,
+            seed: input.seed,
+            dataset: input.dataset,
+            train: { ...train, model: { kind: 'small-cnn', filters: REFERENCE_SMALL_CNN_FILTERS } },
+            // Evaluation measures it with the others.
+            targets: [],
+            pluginFiles: input.pluginFiles,
+          },
+        ],
+      });
+      return { id, role: 'reference', ...naming, modelKey: trained.modelKey, modelWeightsKey: trained.modelWeightsKey };
+    }
+    throw ApplicationFailure.nonRetryable(
+      `reference model ${name} needs stages.elasticTraining to be trained like the pipeline's models` + (train ? ' (the train stage trains small CNNs only)' : ''),
+      'PipelineValidationError',
+    );
+  }
+}
+
+/** The trained models of the earlier stages; search and scaling made architectures, which elastic training trained. */
+function modelsToEvaluate(result: PipelineWorkflowResult, train: TrainStage | undefined): ModelToEvaluate[] {
+  const models: ModelToEvaluate[] = [];
+  for (const e of result.elastic ?? []) {
+    const label = e.model.kind === 'arch' ? e.model.label : e.model.kind;
+    const role = e.model.kind !== 'arch' ? 'trained' : label.startsWith('phi-') ? 'scaled' : 'searched';
+    const naming = labelOf(label, e.model.kind === 'small-cnn' ? e.model.filters : undefined);
+    models.push({ id: `elastic-${label}`, role, ...naming, modelKey: e.modelKey, modelWeightsKey: e.modelWeightsKey });
+  }
+  if (result.train) {
+    models.push({ id: 'train', role: 'trained', ...labelOf('small-cnn', train?.model.filters), modelKey: result.train.modelKey, modelWeightsKey: result.train.modelWeightsKey });
+  }
+  return models;
 }
 
 /** What elastic training trains: the scaled models, else the searched baseline, else the fallback. */

@@ -85,6 +85,33 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     for (const l of t.latency) console.log(`  latency on ${l.targetId} (${l.plugin}): median ${l.medianMs.toFixed(3)} ms, p90 ${(l.p90Ms ?? l.medianMs).toFixed(3)} ms`);
     console.log(`test accuracy: ${t.testAccuracy.toFixed(4)}`);
   }
+  if (result.evaluation) {
+    const e = result.evaluation;
+    const targets = [...new Set(e.models.flatMap((m) => Object.keys(m.latency)))];
+    const header = ['model', 'role', 'test acc', 'params', 'MACs', ...targets.map((t) => `${t} ms (median/p90)`)];
+    const rows = e.models.map((m) => [
+      m.label,
+      m.role,
+      m.testAccuracy.toFixed(4),
+      m.params.toLocaleString('en-US'),
+      `${(m.macs / 1e6).toFixed(2)}M`,
+      ...targets.map((t) => (m.latency[t] ? `${formatMs(m.latency[t].medianMs)} / ${formatMs(m.latency[t].p90Ms)}` : '-')),
+    ]);
+    console.log(`\nevaluation of ${e.models.length} model${e.models.length === 1 ? '' : 's'} on the test split:`);
+    for (const line of alignColumns([header, ...rows], 2)) console.log(`  ${line}`);
+    console.log(`  summary: ${artifactLocation}/${e.summaryKey}`);
+  }
+}
+
+/** Milliseconds with three significant decimals below 10 ms, fewer above. */
+function formatMs(ms: number): string {
+  return ms >= 100 ? ms.toFixed(1) : ms >= 10 ? ms.toFixed(2) : ms.toFixed(3);
+}
+
+/** Text columns padded to their widest cell; the first two left-aligned (names), numbers right-aligned. */
+function alignColumns(rows: string[][], textColumns: number): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c < textColumns ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
 }
 
 export async function run(argv: string[]): Promise<number> {

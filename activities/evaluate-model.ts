@@ -1,0 +1,321 @@
+/**
+ * The evaluation stage's work: one trained model, exactly as it was exported (model.json + weights
+ * from the artifact store, what a browser or a phone would load), measured for test accuracy,
+ * size, multiply-adds and latency on every hardware target; then one summary of all the models.
+ *
+ * Evaluating the exported file rather than the model in training memory is the point: whatever
+ * the report says is true of the artifact users ship.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LayersModel, Tensor } from '@tensorflow/tfjs-node';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { getJson, putJson, type ArtifactStore } from '../artifacts';
+import type { DatasetConfig } from '../dsl/dataset';
+import { loadTf } from '../engine/backend';
+import { makeBatch, sequentialChunks } from '../engine/data/batches';
+import { DatasetFormatError } from '../engine/data/idx';
+import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
+import { loadSavedModel } from '../engine/latency';
+import { countMacs } from '../engine/macs';
+import { countParams } from '../engine/models/param-count';
+import type { LatencyMeasurement } from '../plugins/api';
+import { registryWithPluginFiles } from '../plugins/load';
+import { datasetFor, storeFor } from './context';
+
+export type EvaluatedRole = 'trained' | 'searched' | 'scaled' | 'reference';
+
+/** `runs/<run>/evaluation/summary.json`: what the report reads. */
+export interface EvaluationSummary {
+  runId: string;
+  pipelineName: string;
+  datasetName: string;
+  classNames: string[];
+  targets: { id: string; plugin: string }[];
+  models: {
+    /** e.g. 'train', 'elastic-phi-1', 'reference-efficientnet-b0'. */
+    id: string;
+    /** Elastic training of the search baseline is 'searched', of a phi 'scaled'. */
+    role: EvaluatedRole;
+    /** Human label, e.g. 'phi 1', 'EfficientNet-B0 (28 px)'. */
+    label: string;
+    params: number;
+    macs: number;
+    /** 0..1 */
+    testAccuracy: number;
+    perClassAccuracy: number[];
+    /** By target id. */
+    latency: Record<string, { medianMs: number; p90Ms: number }>;
+    modelKey: string;
+    modelWeightsKey: string;
+  }[];
+}
+
+export type EvaluatedModel = EvaluationSummary['models'][number];
+
+/** A hardware target as the pipeline declares it. */
+export interface EvaluationTarget {
+  id: string;
+  plugin: string;
+  config: unknown;
+}
+
+/** One model to evaluate: where its export is and how to name it. */
+export interface ModelToEvaluate {
+  id: string;
+  role: EvaluatedRole;
+  label: string;
+  modelKey: string;
+  modelWeightsKey: string;
+  /** Append the model's input side to the label ("EfficientNet-B1 (30 px)"), known only once it is loaded. */
+  labelWithResolution?: boolean;
+}
+
+export interface EvaluateModelInput {
+  runId: string;
+  artifactLocation: string;
+  seed: number;
+  dataset: DatasetConfig;
+  model: ModelToEvaluate;
+  targets: EvaluationTarget[];
+  /** Absolute paths of the user plugin modules the pipeline declared. */
+  pluginFiles: string[];
+  /** Images per forward pass when measuring accuracy. */
+  batchSize: number;
+  /** Untimed then timed inferences per target, for targets whose config has these fields. */
+  warmupRuns: number;
+  repeats: number;
+  /** Which of the stage's models this is (1-based) and how many there are, for progress. */
+  index: number;
+  count: number;
+}
+
+/** What `models/<id>.json` holds: the summary's row plus what went into it. */
+export interface EvaluatedModelRecord extends EvaluatedModel {
+  datasetName: string;
+  classNames: string[];
+  /** The model's own input (height, width, channels); test images are resized to it. */
+  inputShape: number[];
+  testCount: number;
+  /** Trainable and non-trainable (BatchNorm statistics) parameters; `params` is their sum. */
+  trainableParams: number;
+  /** Each target's full measurement, with the number of timed runs. */
+  measurements: Record<string, LatencyMeasurement & { plugin: string }>;
+}
+
+/** What the workflow gets back: small, no per-class numbers. */
+export type EvaluatedModelBrief = Pick<EvaluatedModel, 'id' | 'role' | 'label' | 'params' | 'macs' | 'testAccuracy' | 'latency'> & { resultKey: string };
+
+/** The evaluation activity's heartbeat: what `nas run` shows while it runs. */
+export interface EvaluationProgress {
+  index: number;
+  count: number;
+  model: string;
+  label: string;
+  phase: 'loading' | 'accuracy' | 'latency';
+  /** The target being measured (latency phase). */
+  target?: string;
+  done: number;
+  total: number;
+}
+
+export function evaluationKeys(runId: string) {
+  const base = `runs/${runId}/evaluation`;
+  return { base, model: (id: string) => `${base}/models/${id}.json`, summary: `${base}/summary.json` };
+}
+
+function brief(r: EvaluatedModelRecord, resultKey: string): EvaluatedModelBrief {
+  return { id: r.id, role: r.role, label: r.label, params: r.params, macs: r.macs, testAccuracy: r.testAccuracy, latency: r.latency, resultKey };
+}
+
+const PERMANENT = [DatasetNotFoundError, DatasetFormatError];
+
+export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluatedModelBrief> {
+  const ctx = Context.current();
+  const store = storeFor(input.artifactLocation);
+  const resultKey = evaluationKeys(input.runId).model(input.model.id);
+  // A retry after the work finished: report, never measure again.
+  if (await store.head(resultKey)) return brief(await getJson<EvaluatedModelRecord>(store, resultKey), resultKey);
+
+  const progress: EvaluationProgress = { index: input.index, count: input.count, model: input.model.id, label: input.model.label, phase: 'loading', done: 0, total: 0 };
+  const beat = (update: Partial<EvaluationProgress>) => ctx.heartbeat(Object.assign(progress, update));
+  beat({});
+
+  const registry = registryWithPluginFiles(input.pluginFiles);
+  const targets = input.targets.map((t) => {
+    const plugin = registry.get('hardware-target', t.plugin);
+    if (!plugin) throw ApplicationFailure.nonRetryable(`hardware target plugin "${t.plugin}" is not registered on this worker`, 'PluginLoadError');
+    if (!plugin.measureModel) throw ApplicationFailure.nonRetryable(`hardware target "${t.plugin}" cannot measure whole models`, 'PluginLoadError');
+    return { ...t, plugin, config: plugin.configSchema.parse(withTiming(plugin.configSchema, t.config, input)) };
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), 'nas-eval-'));
+  try {
+    await copyModelOut(store, input.model, dir);
+    const data = (() => {
+      try {
+        return datasetFor(input.dataset, input.seed);
+      } catch (err) {
+        if (PERMANENT.some((type) => err instanceof type)) throw ApplicationFailure.nonRetryable((err as Error).message, (err as Error).name);
+        throw err;
+      }
+    })();
+
+    const model = await loadSavedModel(dir);
+    let inputShape: number[];
+    let params: ReturnType<typeof countParams>;
+    let macs: number;
+    let accuracy: { accuracy: number; perClassAccuracy: number[]; count: number };
+    try {
+      inputShape = model.inputs[0].shape.slice(1).map((d) => d ?? 0);
+      if (inputShape[2] !== data.channels) {
+        throw ApplicationFailure.nonRetryable(
+          `model ${input.model.id} (${input.model.modelKey}) takes ${inputShape[2]}-channel images but ${data.name} has ${data.channels}`,
+          'ModelDataMismatchError',
+        );
+      }
+      params = countParams(model);
+      macs = countMacs(model);
+      accuracy = testAccuracy(model, data, input.batchSize, (done, total) => {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+        beat({ phase: 'accuracy', done, total });
+      });
+    } finally {
+      model.dispose();
+    }
+
+    // One target at a time: measurements sharing the CPU would disturb each other's timings.
+    const measurements: EvaluatedModelRecord['measurements'] = {};
+    for (const t of targets) {
+      beat({ phase: 'latency', target: t.id, done: 0, total: 0 });
+      const measured = await t.plugin.measureModel!(dir, inputShape, {
+        config: t.config,
+        heartbeat: (details) => {
+          const d = details as { done?: number; total?: number } | undefined;
+          beat({ phase: 'latency', target: t.id, done: d?.done ?? progress.done, total: d?.total ?? progress.total });
+        },
+        signal: ctx.cancellationSignal,
+        readArtifact: (key) => store.get(key),
+      });
+      measurements[t.id] = { ...measured, plugin: t.plugin.name };
+    }
+
+    const label = input.model.labelWithResolution ? `${input.model.label} (${inputShape[0]} px)` : input.model.label;
+    const record: EvaluatedModelRecord = {
+      id: input.model.id,
+      role: input.model.role,
+      label,
+      params: params.total,
+      macs,
+      testAccuracy: accuracy.accuracy,
+      perClassAccuracy: accuracy.perClassAccuracy,
+      latency: Object.fromEntries(Object.entries(measurements).map(([id, m]) => [id, { medianMs: m.medianMs, p90Ms: m.p90Ms ?? m.medianMs }])),
+      modelKey: input.model.modelKey,
+      modelWeightsKey: input.model.modelWeightsKey,
+      datasetName: data.name,
+      classNames: data.classNames,
+      inputShape,
+      testCount: accuracy.count,
+      trainableParams: params.trainable,
+      measurements,
+    };
+    await putJson(store, resultKey, record);
+    return brief(record, resultKey);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The stage's `warmupRuns` and `repeats` override a target's own where its config has those
+ * fields (node-cpu and wasm do); analytic and table targets have nothing to repeat.
+ */
+function withTiming(schema: unknown, config: unknown, timing: { warmupRuns: number; repeats: number }): unknown {
+  const shape = (schema as { shape?: Record<string, unknown> }).shape;
+  const base = typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : {};
+  if (!shape) return base;
+  return {
+    ...base,
+    ...('warmupRuns' in shape ? { warmupRuns: timing.warmupRuns } : {}),
+    ...('repeats' in shape ? { repeats: timing.repeats } : {}),
+  };
+}
+
+/** Targets load models from disk the way their runtime would, so the export is copied out of the store. */
+async function copyModelOut(store: ArtifactStore, model: ModelToEvaluate, dir: string): Promise<void> {
+  const weightsFile = model.modelWeightsKey.slice(model.modelWeightsKey.lastIndexOf('/') + 1);
+  writeFileSync(join(dir, 'model.json'), await store.get(model.modelKey));
+  writeFileSync(join(dir, weightsFile), await store.get(model.modelWeightsKey));
+}
+
+/** Top-1 accuracy, overall and per class, on the whole test split; images resized to the model's side. */
+function testAccuracy(
+  model: LayersModel,
+  data: ReturnType<typeof datasetFor>,
+  batchSize: number,
+  onChunk: (done: number, total: number) => void,
+): { accuracy: number; perClassAccuracy: number[]; count: number } {
+  const tf = loadTf();
+  const size = model.inputs[0].shape[1] as number;
+  const correct = new Array<number>(data.numClasses).fill(0);
+  const total = new Array<number>(data.numClasses).fill(0);
+  const count = data.test.count;
+  let done = 0;
+  for (const indices of sequentialChunks(count, batchSize)) {
+    const batch = makeBatch(data, data.test, indices, { size });
+    let predicted: Int32Array | Float32Array | Uint8Array;
+    try {
+      predicted = tf.tidy(() => (model.predict(batch.xs, { batchSize: indices.length }) as Tensor).argMax(-1).dataSync());
+    } finally {
+      tf.dispose([batch.xs, batch.ys]);
+    }
+    for (let i = 0; i < indices.length; i++) {
+      const label = data.test.labels[indices[i]];
+      total[label]++;
+      if (predicted[i] === label) correct[label]++;
+    }
+    done += indices.length;
+    onChunk(done, count);
+  }
+  const right = correct.reduce((a, b) => a + b, 0);
+  return { accuracy: count ? right / count : 0, perClassAccuracy: correct.map((c, i) => (total[i] ? c / total[i] : 0)), count };
+}
+
+export interface SummarizeEvaluationInput {
+  runId: string;
+  pipelineName: string;
+  artifactLocation: string;
+  targets: { id: string; plugin: string }[];
+  /** The `models/<id>.json` keys, in the order the summary lists them. */
+  resultKeys: string[];
+}
+
+/** Gathers the per-model records into `summary.json`; rewriting it on a retry gives the same bytes. */
+export async function summarizeEvaluation(input: SummarizeEvaluationInput): Promise<string> {
+  const store = storeFor(input.artifactLocation);
+  const key = evaluationKeys(input.runId).summary;
+  const records = await Promise.all(input.resultKeys.map((k) => getJson<EvaluatedModelRecord>(store, k)));
+  const first = records[0];
+  const summary: EvaluationSummary = {
+    runId: input.runId,
+    pipelineName: input.pipelineName,
+    datasetName: first?.datasetName ?? '',
+    classNames: first?.classNames ?? [],
+    targets: input.targets.map(({ id, plugin }) => ({ id, plugin })),
+    models: records.map((r) => ({
+      id: r.id,
+      role: r.role,
+      label: r.label,
+      params: r.params,
+      macs: r.macs,
+      testAccuracy: r.testAccuracy,
+      perClassAccuracy: r.perClassAccuracy,
+      latency: r.latency,
+      modelKey: r.modelKey,
+      modelWeightsKey: r.modelWeightsKey,
+    })),
+  };
+  await putJson(store, key, summary);
+  return key;
+}

@@ -1,0 +1,228 @@
+/**
+ * The report as one HTML string, from the run's loaded artifacts: a header (run, pipeline, stage
+ * times), then one section per stage that left artifacts, each a chart and the table behind it.
+ * Pure: no I/O, no clock (the time of generation comes in), so the same input gives the same page.
+ */
+import { elasticChart, paretoChart, scalingChart, searchEpochsChart, trialsChart, type ChartSpec } from './charts';
+import { fmt, html, Html, table, type Column } from './html';
+import { renderPage } from './page';
+import { chosenIndex, elasticDigest, frontsByTarget, summarize, type ReportSummary, type SectionId } from './summary';
+import type { EvaluatedModel, EvaluationSummary, ReportInput, RunArtifacts, ScalingTable, ScalingTablePoint, SupernetEpochMetrics, TrialRecord } from './types';
+
+export interface BuiltReport {
+  html: string;
+  summary: ReportSummary;
+}
+
+interface Section {
+  body: Html;
+  charts: ChartSpec[];
+}
+
+const chartBox = (id: string) => html`<div class="chart"><canvas id="${id}" role="img"></canvas></div>`;
+
+function facts(rows: [string, Html | string | undefined][]): Html {
+  const items = rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`);
+  return html`<dl class="facts">${items}</dl>`;
+}
+
+function header(input: ReportInput, s: ReportSummary): Html {
+  const t = input.timing;
+  const declared = Object.keys(input.artifacts.pipeline?.stages ?? {});
+  const stageRows = s.stages.map((st) => ({ ...st }));
+  const total = stageRows.reduce((n, st) => n + st.seconds, 0);
+  const stageTable =
+    stageRows.length > 0
+      ? table<{ stage: string; seconds: number }>(
+          [
+            { header: 'stage', cell: (r) => r.stage },
+            { header: 'wall time', cell: (r) => fmt.seconds(r.seconds), numeric: true },
+          ],
+          [...stageRows, { stage: 'all stages', seconds: total }],
+        )
+      : undefined;
+  return html`<header>
+<h1>Run ${s.runId}</h1>
+${facts([
+  ['pipeline', s.pipelineName],
+  ['data set', s.datasetName],
+  ['stages declared', declared.length ? declared.join(', ') : undefined],
+  ['status', t ? `${t.status.replace(/_/g, ' ')}${t.current ? (t.status === 'running' ? ` (stage ${t.current} running)` : ` (stopped in stage ${t.current})`) : ''}` : undefined],
+  ['started', t?.startTime],
+  ['ended', t?.closeTime],
+  ['duration', t ? fmt.seconds(t.durationSeconds) + (t.closeTime ? '' : ' so far') : undefined],
+  ['artifacts', html`<code>${s.artifactLocation}/runs/${s.runId}/</code>`],
+  ['generated', s.generatedAt],
+])}
+<h3>Stage wall times</h3>
+${stageTable ?? html`<p class="omitted">${input.timingNote ?? 'No stage has completed yet.'}</p>`}
+</header>`;
+}
+
+function searchSection(search: NonNullable<RunArtifacts['search']>): Section {
+  if (search.mode === 'one-shot') return oneShotSection(search.epochs);
+  const best = search.trials.find((t) => t.trial === search.best);
+  const intro = html`<p>${search.strategy ?? 'multi-trial'} search: ${search.trials.length} trials${search.finished ? '' : ' so far (still running: scores appear when it ends)'}${
+    best ? `; best trial ${best.trial}, validation accuracy ${fmt.accuracy(best.validationAccuracy)}${best.latencyMs !== undefined ? `, ${fmt.ms(best.latencyMs)} ms` : ''}` : ''
+  }${search.targetId ? `; latency measured on ${search.targetId}` : ''}.</p>`;
+  const columns: Column<TrialRecord>[] = [
+    { header: 'trial', cell: (t) => t.trial, numeric: true },
+    { header: 'validation accuracy', cell: (t) => fmt.accuracy(t.validationAccuracy), numeric: true },
+    { header: 'latency (ms)', cell: (t) => fmt.ms(t.latencyMs), numeric: true },
+    { header: 'MACs', cell: (t) => fmt.millions(t.macs), numeric: true },
+    { header: 'params', cell: (t) => fmt.millions(t.params), numeric: true },
+    { header: 'score', cell: (t) => (t.score === undefined ? '–' : fmt.accuracy(t.score)), numeric: true },
+    { header: 'blocks', cell: (t) => html`<code>${t.blocks.join(' ')}</code>` },
+  ];
+  return {
+    body: html`${intro}${chartBox('chart-search')}<div class="scroll">${table(columns, search.trials, (t) => (t.trial === search.best ? 'chosen' : undefined))}</div>`,
+    charts: [trialsChart('chart-search', search.trials, search.best)],
+  };
+}
+
+function oneShotSection(epochs: SupernetEpochMetrics[]): Section {
+  const last = epochs[epochs.length - 1];
+  const columns: Column<SupernetEpochMetrics>[] = [
+    { header: 'epoch', cell: (e) => e.epoch + 1, numeric: true },
+    { header: 'steps', cell: (e) => e.steps, numeric: true },
+    { header: 'mean loss', cell: (e) => fmt.number(e.meanLoss), numeric: true },
+    { header: 'mean entropy (nats)', cell: (e) => fmt.number(e.meanEntropy, 3), numeric: true },
+    { header: 'E[latency] (ms)', cell: (e) => fmt.ms(e.expectedLatencyMs), numeric: true },
+    { header: 'validation accuracy', cell: (e) => fmt.accuracy(e.validationAccuracy), numeric: true },
+  ];
+  return {
+    body: html`<p>One-shot (ProxylessNAS) search: ${epochs.length} epoch${epochs.length === 1 ? '' : 's'}. Entropy falls as the architecture distribution settles; accuracy is the current argmax network's on a validation sample.</p>
+${chartBox('chart-search')}
+${table(columns, epochs)}
+<p>Architecture after epoch ${last.epoch + 1}: <code>${last.blocks.join(' ')}</code></p>`,
+    charts: [searchEpochsChart('chart-search', epochs)],
+  };
+}
+
+function paretoSection(evaluation: EvaluationSummary, search: RunArtifacts['search']): Section {
+  const fronts = frontsByTarget(evaluation);
+  const charts: ChartSpec[] = [];
+  const parts: Html[] = [];
+  evaluation.targets.forEach((target, i) => {
+    const id = `chart-pareto-${i}`;
+    const trials = search?.mode === 'multi-trial' && search.targetId === target.id ? search.trials : undefined;
+    const front = fronts.get(target.id) ?? [];
+    charts.push(paretoChart(id, { targetId: target.id, models: evaluation.models, front, trials }));
+    parts.push(html`<h3>${target.id} <span class="muted">(${target.plugin})</span></h3>
+${chartBox(id)}
+<p>Pareto front, fastest first: ${front.map((m) => evaluation.models[m].label).join(' → ') || 'none (no model was measured here)'}.${trials ? ' Search trials show validation accuracy; models show test accuracy.' : ''}</p>`);
+  });
+  const onFront = (m: EvaluatedModel) => {
+    const i = evaluation.models.indexOf(m);
+    return evaluation.targets.filter((t) => fronts.get(t.id)?.includes(i)).map((t) => t.id);
+  };
+  const columns: Column<EvaluatedModel>[] = [
+    { header: 'model', cell: (m) => m.label },
+    { header: 'role', cell: (m) => m.role },
+    { header: 'params', cell: (m) => fmt.millions(m.params), numeric: true },
+    { header: 'MACs', cell: (m) => fmt.millions(m.macs), numeric: true },
+    { header: 'test accuracy', cell: (m) => fmt.accuracy(m.testAccuracy), numeric: true },
+    ...evaluation.targets.map(
+      (t): Column<EvaluatedModel> => ({
+        header: `${t.id} median / p90 (ms)`,
+        cell: (m) => (m.latency[t.id] ? `${fmt.ms(m.latency[t.id].medianMs)} / ${fmt.ms(m.latency[t.id].p90Ms)}` : '–'),
+        numeric: true,
+      }),
+    ),
+    { header: 'on the front of', cell: (m) => onFront(m).join(', ') || '–' },
+  ];
+  const perClass =
+    evaluation.classNames.length > 0
+      ? table<number>(
+          [
+            { header: 'class', cell: (c) => evaluation.classNames[c] },
+            ...evaluation.models.map((m): Column<number> => ({ header: m.label, cell: (c) => fmt.accuracy(m.perClassAccuracy[c]), numeric: true })),
+          ],
+          evaluation.classNames.map((_, c) => c),
+        )
+      : undefined;
+  return {
+    body: html`<p>Test accuracy on ${evaluation.datasetName} against median latency, per hardware target; reference models are the labelled triangles.</p>
+${parts}
+<h3>Models</h3>
+${table(columns, evaluation.models, (m) => (m.role === 'reference' ? undefined : onFront(m).length ? 'front' : undefined))}
+${perClass ? html`<h3>Per-class test accuracy</h3><div class="scroll">${perClass}</div>` : ''}`,
+    charts,
+  };
+}
+
+function scalingSection(t: ScalingTable): Section {
+  const chosen = chosenIndex(t.candidates, t.chosen);
+  const c = chosen === undefined ? undefined : t.candidates[chosen];
+  const limits = t.limits && Object.keys(t.limits).length ? `; limits ${JSON.stringify(t.limits)}` : '';
+  const columns: Column<ScalingTablePoint>[] = [
+    { header: 'alpha (depth)', cell: (p) => p.alpha, numeric: true },
+    { header: 'beta (width)', cell: (p) => p.beta, numeric: true },
+    { header: 'gamma (resolution)', cell: (p) => p.gamma, numeric: true },
+    { header: 'cost', cell: (p) => fmt.number(p.cost, 3), numeric: true },
+    { header: 'resolution', cell: (p) => p.resolution, numeric: true },
+    { header: 'MACs', cell: (p) => fmt.millions(p.macs), numeric: true },
+    { header: 'params', cell: (p) => fmt.millions(p.params), numeric: true },
+    { header: 'latency (ms)', cell: (p) => fmt.ms(p.latencyMs), numeric: true },
+    { header: 'validation accuracy', cell: (p) => fmt.accuracy(p.validationAccuracy), numeric: true },
+    { header: 'score', cell: (p) => fmt.accuracy(p.score), numeric: true },
+    { header: '', cell: (p) => (p === c ? 'chosen' : p.eligible ? '' : 'over a limit') },
+  ];
+  return {
+    body: html`<p>${t.candidates.length} grid points at phi = 1, objective ${t.objective}${t.target ? ` (latency on ${t.target})` : ''}${limits}. ${
+      c ? `Chosen: alpha ${c.alpha}, beta ${c.beta}, gamma ${c.gamma} (${fmt.millions(c.macs)} MACs, validation accuracy ${fmt.accuracy(c.validationAccuracy)}).` : 'No point was eligible.'
+    }</p>
+${chartBox('chart-scaling')}
+${table(columns, t.candidates, (p) => (p === c ? 'chosen' : p.eligible ? undefined : 'ineligible'))}`,
+    charts: [scalingChart('chart-scaling', t, chosen)],
+  };
+}
+
+function elasticSection(logs: RunArtifacts['elastic']): Section {
+  const charts: ChartSpec[] = [];
+  const parts = logs.map((log, i) => {
+    const id = `chart-elastic-${i}`;
+    charts.push(elasticChart(id, log.model, log.steps));
+    const d = elasticDigest(log);
+    return html`<h3>${log.model}</h3>
+<p>Steps ${d.firstStep}–${d.lastStep} over ${d.epochs} epoch${d.epochs === 1 ? '' : 's'}; ${d.workersMin === d.workersMax ? d.workersMin : `${d.workersMin}–${d.workersMax}`} workers per step, ${d.workersSeen} distinct worker process${
+      d.workersSeen === 1 ? '' : 'es'
+    }, ${d.drops} drop${d.drops === 1 ? '' : 's'}; final learning rate ${fmt.rate(d.finalLearningRate)}, final loss ${fmt.number(d.finalLoss)}.</p>
+${chartBox(id)}`;
+  });
+  return {
+    body: html`<p>Membership, learning rate and loss per step of each elastic training (from its step log).</p>${parts}`,
+    charts,
+  };
+}
+
+const TITLES: Record<SectionId, string> = {
+  search: 'Search trajectory',
+  pareto: 'Accuracy versus latency',
+  scaling: 'Compound scaling',
+  elastic: 'Elastic training',
+};
+
+export function buildReport(input: ReportInput, chartLibrary: string): BuiltReport {
+  const summary = summarize(input);
+  const a = input.artifacts;
+  const sections: Record<SectionId, Section | undefined> = {
+    search: a.search ? searchSection(a.search) : undefined,
+    pareto: a.evaluation ? paretoSection(a.evaluation, a.search) : undefined,
+    scaling: a.scaling ? scalingSection(a.scaling) : undefined,
+    elastic: summary.elastic ? elasticSection(a.elastic.filter((l) => l.steps.length > 0)) : undefined,
+  };
+  const charts: ChartSpec[] = [];
+  const bodies = (Object.keys(TITLES) as SectionId[]).map((id) => {
+    const section = sections[id];
+    if (!section) {
+      const reason = summary.omitted.find((o) => o.section === id)?.reason ?? '';
+      return html`<section id="${id}"><h2>${TITLES[id]}</h2><p class="omitted">${reason}</p></section>`;
+    }
+    charts.push(...section.charts);
+    return html`<section id="${id}"><h2>${TITLES[id]}</h2>${section.body}</section>`;
+  });
+  const body = html`${header(input, summary)}${bodies}`;
+  const title = `nas report: ${a.runId}${summary.pipelineName ? ` (${summary.pipelineName})` : ''}`;
+  return { html: renderPage({ title, body, charts, chartLibrary }), summary };
+}

@@ -1,0 +1,112 @@
+/**
+ * Reads what a run's stages left in the artifact store. A stage that never ran (or has not got
+ * that far) simply has no keys, so every part is optional; an object that is there but unreadable
+ * is an error, because a report that silently drops a stage would mislead.
+ */
+import { getJson, type ArtifactStore } from '../artifacts';
+import type { Pipeline } from '../dsl/pipeline';
+import type {
+  ElasticLog,
+  EvaluationSummary,
+  MultiTrialSummary,
+  RunArtifacts,
+  ScalingTable,
+  SearchArtifacts,
+  StepLogEntry,
+  SupernetEpochMetrics,
+  TrialRecord,
+} from './types';
+
+/** Where each stage writes, relative to the run (the stages' own key functions lay these out). */
+export function runKeys(runId: string) {
+  const run = `runs/${runId}`;
+  return {
+    run: `${run}/`,
+    pipeline: `${run}/pipeline.json`,
+    searchEpochs: `${run}/search/epochs/`,
+    searchSummary: `${run}/search/summary.json`,
+    searchTrials: `${run}/search/trials/`,
+    scalingTable: `${run}/scaling/table.json`,
+    elastic: `${run}/elastic/`,
+    evaluation: `${run}/evaluation/summary.json`,
+    report: `${run}/report/`,
+  };
+}
+
+async function optionalJson<T>(store: ArtifactStore, key: string): Promise<T | undefined> {
+  if (!(await store.head(key))) return undefined;
+  return getJson<T>(store, key);
+}
+
+/** The search's hardware target: the one named, else the only one declared (as cli/plan.ts decides). */
+export function searchTargetId(pipeline: Pipeline | undefined): string | undefined {
+  if (!pipeline) return undefined;
+  const named = pipeline.stages?.baselineSearch?.target;
+  if (named) return named;
+  const ids = Object.keys(pipeline.hardwareTargets ?? {});
+  return ids.length === 1 ? ids[0] : undefined;
+}
+
+async function loadSearch(store: ArtifactStore, runId: string, pipeline: Pipeline | undefined): Promise<SearchArtifacts | undefined> {
+  const keys = runKeys(runId);
+  const epochKeys = (await store.list(keys.searchEpochs)).filter((k) => k.endsWith('.json'));
+  if (epochKeys.length > 0) {
+    const epochs = await Promise.all(epochKeys.map((k) => getJson<SupernetEpochMetrics>(store, k)));
+    return { mode: 'one-shot', epochs: epochs.sort((a, b) => a.epoch - b.epoch) };
+  }
+  const targetId = searchTargetId(pipeline);
+  const summary = await optionalJson<MultiTrialSummary>(store, keys.searchSummary);
+  if (summary) {
+    return { mode: 'multi-trial', trials: summary.trials, best: summary.best.trial, strategy: summary.strategy.plugin, targetId, finished: true };
+  }
+  // A search still running: its finished trials are already stored one file each.
+  const trialKeys = (await store.list(keys.searchTrials)).filter((k) => k.endsWith('.json') && !k.endsWith('.arch.json'));
+  if (trialKeys.length === 0) return undefined;
+  const trials = await Promise.all(trialKeys.map((k) => getJson<TrialRecord>(store, k)));
+  return {
+    mode: 'multi-trial',
+    trials: trials.sort((a, b) => a.trial - b.trial),
+    strategy: pipeline?.stages?.baselineSearch?.strategy.plugin,
+    targetId,
+    finished: false,
+  };
+}
+
+/**
+ * Step logs per model. A segment is keyed by its first step and rewritten whole when a coordinator
+ * resumes from the checkpoint before it, so later segments win for any step they repeat.
+ */
+async function loadElastic(store: ArtifactStore, runId: string): Promise<ElasticLog[]> {
+  const prefix = runKeys(runId).elastic;
+  const logKeys = (await store.list(prefix)).filter((k) => /\/log\/steps-\d+\.json$/.test(k));
+  const byModel = new Map<string, Map<number, StepLogEntry>>();
+  for (const key of logKeys.sort()) {
+    const model = key.slice(prefix.length, key.indexOf('/log/', prefix.length));
+    const steps = byModel.get(model) ?? new Map<number, StepLogEntry>();
+    byModel.set(model, steps);
+    for (const entry of await getJson<StepLogEntry[]>(store, key)) steps.set(entry.step, entry);
+  }
+  return [...byModel.entries()]
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+    .map(([model, steps]) => ({ model, steps: [...steps.values()].sort((a, b) => a.step - b.step) }));
+}
+
+/** Loads every part of the report that the run has written so far. */
+export async function loadRunArtifacts(store: ArtifactStore, runId: string): Promise<RunArtifacts> {
+  const keys = runKeys(runId);
+  const pipeline = await optionalJson<Pipeline>(store, keys.pipeline);
+  const [search, scaling, elastic, evaluation] = await Promise.all([
+    loadSearch(store, runId, pipeline),
+    optionalJson<ScalingTable>(store, keys.scalingTable),
+    loadElastic(store, runId),
+    optionalJson<EvaluationSummary>(store, keys.evaluation),
+  ]);
+  return { runId, location: store.location, pipeline, search, scaling, elastic, evaluation };
+}
+
+/** Whether the store holds anything at all for the run (to tell a wrong location from an empty run). */
+export async function runExists(store: ArtifactStore, runId: string): Promise<boolean> {
+  const keys = runKeys(runId);
+  if (await store.head(keys.pipeline)) return true;
+  return (await store.list(keys.run)).length > 0;
+}

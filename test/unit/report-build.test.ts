@@ -1,0 +1,94 @@
+/** The report builder on partial runs: missing stages become one-line notes, present ones their charts. */
+import { buildReport } from '../../report/build';
+import type { ChartSpec } from '../../report/charts';
+import { paretoFront } from '../../report/pareto';
+import type { ReportInput, RunArtifacts, ScalingTable } from '../../report/types';
+import type { Pipeline } from '../../dsl/pipeline';
+
+const LIBRARY = '/* chart library */';
+
+function chartsOf(html: string): ChartSpec[] {
+  const json = /<script type="application\/json" id="report-charts">(.*?)<\/script>/s.exec(html)?.[1];
+  return JSON.parse(json!) as ChartSpec[];
+}
+
+const table: ScalingTable = {
+  objective: 'accuracy',
+  grid: { gridStep: 0.1, maxCoefficient: 1.5, costRatio: 2, tolerance: 0.05, trialBudget: 2 },
+  chosen: '1.2_1.1_1.15',
+  candidates: [
+    { alpha: 1.4, beta: 1.1, gamma: 1.05, cost: 1.87, resolution: 30, macs: 9.1e6, params: 2.1e5, latencyMs: null, validationAccuracy: 0.81, score: 0.81, eligible: true, archKey: 'a' },
+    { alpha: 1.2, beta: 1.1, gamma: 1.15, cost: 1.92, resolution: 33, macs: 9.8e6, params: 2.0e5, latencyMs: null, validationAccuracy: 0.84, score: 0.84, eligible: true, archKey: 'b' },
+  ],
+};
+
+function input(artifacts: Partial<RunArtifacts>, pipelineStages?: Record<string, unknown>): ReportInput {
+  return {
+    artifacts: {
+      runId: 'r-1',
+      location: 'file:///tmp/artifacts',
+      elastic: [],
+      pipeline: pipelineStages && ({ name: 'demo', dataset: { name: 'fashion-mnist' }, stages: pipelineStages, hardwareTargets: {} } as unknown as Pipeline),
+      ...artifacts,
+    },
+    timingNote: 'Stage times not read: --no-temporal.',
+    generatedAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+test('only a scaling table: its chart and table; the other sections are one-line notes saying why', () => {
+  const { html, summary } = buildReport(input({ scaling: table }, { compoundScaling: {}, elasticTraining: {} }), LIBRARY);
+  expect(chartsOf(html).map((c) => c.id)).toEqual(['chart-scaling']);
+  expect(html).toContain('<canvas id="chart-scaling"');
+  expect(html).not.toContain('chart-search');
+  expect(summary.scaling?.chosen).toMatchObject({ alpha: 1.2, beta: 1.1, gamma: 1.15 });
+  expect(summary.omitted.map((o) => o.section)).toEqual(['search', 'pareto', 'elastic']);
+  // What the pipeline declares tells "no such stage" from "not written yet".
+  expect(summary.omitted.find((o) => o.section === 'search')?.reason).toMatch(/the pipeline has no stages\.baselineSearch/);
+  expect(summary.omitted.find((o) => o.section === 'elastic')?.reason).toMatch(/stages\.elasticTraining has not written them yet/);
+  for (const o of summary.omitted) expect(html).toContain(`<section id="${o.section}"><h2>`);
+  expect(html.match(/<p class="omitted">/g)).toHaveLength(4); // three sections and the stage times
+  expect(html).toContain('<tr class="chosen">');
+  expect(html).toContain(LIBRARY);
+});
+
+test('nothing but the run id: a valid page with no charts, every section noted', () => {
+  const { html, summary } = buildReport(input({}), LIBRARY);
+  expect(chartsOf(html)).toEqual([]);
+  expect(summary.omitted).toHaveLength(4);
+  expect(summary.omitted[0].reason).toMatch(/^No search epochs or trials .* under runs\/r-1\/: the run has no such stage/);
+  expect(html.startsWith('<!doctype html>')).toBe(true);
+  // Nothing may be fetched: the policy forbids every source (quotes are escaped in the attribute).
+  expect(html).toContain('http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;;');
+});
+
+test('a multi-trial search still running: trials without scores, no best yet', () => {
+  const trial = (n: number, acc: number) => ({ trial: n, choices: [n], archKey: `t${n}`, blocks: ['e3_k3_s1_c16'], validationAccuracy: acc, params: 1e5, macs: 4e6, latencyMs: 1 + n, trainSeconds: 3 });
+  const { html, summary } = buildReport(input({ search: { mode: 'multi-trial', trials: [trial(0, 0.7), trial(1, 0.75)], finished: false, targetId: 'cpu' } }), LIBRARY);
+  const [chart] = chartsOf(html);
+  expect(chart.id).toBe('chart-search');
+  expect(chart.config.data.datasets.map((d) => d.label)).toEqual(['validation accuracy', 'latency (ms)']);
+  expect(summary.search).toMatchObject({ mode: 'multi-trial', trials: 2, finished: false });
+  expect(html).toContain('still running');
+});
+
+test('text from artifacts is escaped, in the page and inside the charts JSON', () => {
+  const evil = '</script><script>alert(1)</script>';
+  const trial = { trial: 0, choices: [0], archKey: 't0', blocks: [evil], validationAccuracy: 0.7, params: 1e5, macs: 4e6, trainSeconds: 3 };
+  const { html } = buildReport(input({ scaling: { ...table, target: evil }, search: { mode: 'multi-trial', trials: [trial], finished: false } }), LIBRARY);
+  expect(html).not.toContain('<script>alert(1)');
+  expect(html).toContain('&lt;/script&gt;&lt;script&gt;alert(1)');
+  expect(html).toContain('\\u003c/script>\\u003cscript>alert(1)');
+  expect(chartsOf(html)[0].config.data.datasets[0].data[0]).toMatchObject({ label: `trial 0: ${evil}` });
+});
+
+test('Pareto front: dominated points are dropped, ties keep the more accurate', () => {
+  const pts = [
+    { latencyMs: 2, accuracy: 0.8 },
+    { latencyMs: 1, accuracy: 0.7 },
+    { latencyMs: 3, accuracy: 0.75 }, // slower and less accurate than the first
+    { latencyMs: 1, accuracy: 0.72 },
+    { latencyMs: 5, accuracy: 0.9 },
+  ];
+  expect(paretoFront(pts)).toEqual([3, 0, 4]);
+});
