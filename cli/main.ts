@@ -18,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
   status: { summary: "one run: its state, stages done with their seconds, the running stage's progress (--json)", load: () => import('./commands/status') },
   watch: { summary: 'follow a run live until it ends; Ctrl-C detaches without cancelling', load: () => import('./commands/watch') },
   cancel: { summary: 'cancel a run (its running stage stops at its next heartbeat) and say how it ended', load: () => import('./commands/cancel') },
+  resume: { summary: 'continue a cancelled or failed run from its finished stages and checkpoints', load: () => import('./commands/resume') },
   report: { summary: 'one HTML page (charts, offline) and report.json of a run: search, Pareto fronts, scaling, elastic', load: () => import('./commands/report') },
   validate: { summary: 'check pipeline files and the plugins they declare; print problems as FILE:LINE:COL', load: () => import('./commands/validate') },
   plugin: { summary: 'plugins: list the registered ones, scaffold a new one, check one against the contract', load: () => import('./commands/plugin') },

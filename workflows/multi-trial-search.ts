@@ -4,7 +4,7 @@
  * workers exist. Strategy state and trial results are small; architectures and weights stay in the
  * artifact store.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { TrainTrialInput, TrialMetrics, TrialTarget } from '../activities/train-trial';
 import type { DatasetConfig } from '../dsl/dataset';
@@ -38,7 +38,24 @@ export interface MultiTrialSearchInput {
   /** The target whose latency enters the score, with lambda and the reference latency. */
   latency?: { target: TrialTarget; weight: number; referenceMs: number };
   pluginFiles: string[];
+  /**
+   * Trials one workflow run completes before it continues as new, so a long search keeps its
+   * history bounded (Temporal also asks for it when the history grows large). Default 100.
+   */
+  trialsPerRun?: number;
+  /** What an earlier run of this search hands on when it continues as new. */
+  carried?: CarriedSearch;
 }
+
+/** The whole search state between two runs: small (one summary per trial, the strategy's state). */
+export interface CarriedSearch {
+  state: unknown;
+  summaries: TrialSummary[];
+  call: number;
+  exhausted: boolean;
+}
+
+const DEFAULT_TRIALS_PER_RUN = 100;
 
 export interface TrialSummary extends TrialMetrics {
   score: number;
@@ -80,11 +97,16 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
   });
 
   const ctx = { config: strategy.configSchema.parse(input.strategy.config), space: spaceShape(input.space) };
-  let state = strategy.init(ctx);
-  const summaries: TrialSummary[] = [];
+  const carried = input.carried;
+  let state = carried ? carried.state : strategy.init(ctx);
+  const summaries: TrialSummary[] = carried ? [...carried.summaries] : [];
   const running = new Map<number, Promise<void>>();
-  let call = 0;
-  let exhausted = false;
+  let call = carried?.call ?? 0;
+  let exhausted = carried?.exhausted ?? false;
+  const doneBefore = summaries.length;
+  const trialsPerRun = input.trialsPerRun ?? DEFAULT_TRIALS_PER_RUN;
+  // Time to hand over: no new trial starts, the running ones finish, then the next run takes over.
+  const handOver = () => !exhausted && (summaries.length - doneBefore >= trialsPerRun || workflowInfo().continueAsNewSuggested);
   setHandler(searchProgressQuery, () => {
     const best = summaries.reduce<TrialSummary | undefined>((b, t) => (!b || t.score > b.score ? t : b), undefined);
     return {
@@ -119,7 +141,7 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
   };
 
   for (;;) {
-    while (!exhausted && running.size < input.parallelTrials) {
+    while (!exhausted && !handOver() && running.size < input.parallelTrials) {
       // A fresh generator per call, from (seed, call number): nothing random lives in the state.
       const proposal = strategy.propose(state, seededRng(input.seed, call++), ctx);
       state = proposal.state;
@@ -129,6 +151,10 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
     }
     if (running.size === 0) {
       if (exhausted) break;
+      if (handOver()) {
+        const next: CarriedSearch = { state, summaries, call, exhausted };
+        return continueAsNew<typeof multiTrialSearchWorkflow>({ ...input, carried: next });
+      }
       throw ApplicationFailure.nonRetryable(`strategy "${strategy.name}" proposed nothing while no trial was running`);
     }
     await Promise.race(running.values());

@@ -181,8 +181,14 @@ function rootCause(err: Error): Error {
   return current;
 }
 
-async function execute(client: Client, taskQueue: string, input: PipelineWorkflowInput, artifactLocation: string, started: number): Promise<number> {
-  const handle = await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
+/** How to reach the run: start its pipeline workflow, or attach to the one already running (`nas resume`). */
+export type RunStart = 'start' | 'attach';
+
+async function execute(client: Client, taskQueue: string, input: PipelineWorkflowInput, artifactLocation: string, started: number, how: RunStart = 'start'): Promise<number> {
+  const handle =
+    how === 'attach'
+      ? client.workflow.getHandle<typeof pipelineWorkflow>(input.runId)
+      : await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
   const stopProgress = followProgress(client.workflow, input.runId, input.stages.train?.batchSize);
   try {
     const result = await handle.result();
@@ -198,7 +204,14 @@ async function execute(client: Client, taskQueue: string, input: PipelineWorkflo
   }
 }
 
-async function submitToCluster(cluster: TemporalTarget, input: PipelineWorkflowInput, detach: boolean, artifactLocation: string, started: number): Promise<number> {
+export async function submitToCluster(
+  cluster: TemporalTarget,
+  input: PipelineWorkflowInput,
+  detach: boolean,
+  artifactLocation: string,
+  started: number,
+  how: RunStart = 'start',
+): Promise<number> {
   const connection = await Connection.connect({ address: cluster.address, tls: cluster.tls }).catch((err: Error) => {
     throw new CliError(`cannot reach Temporal at ${cluster.address}: ${err.message}`);
   });
@@ -210,13 +223,13 @@ async function submitToCluster(cluster: TemporalTarget, input: PipelineWorkflowI
       return 0;
     }
     console.log(`submitted to ${cluster.address}; waiting for \`nas worker\` processes on task queue ${cluster.taskQueue}`);
-    return await execute(client, cluster.taskQueue, input, artifactLocation, started);
+    return await execute(client, cluster.taskQueue, input, artifactLocation, started, how);
   } finally {
     await connection.close();
   }
 }
 
-async function runEmbedded(workDir: string, input: PipelineWorkflowInput, artifactLocation: string, started: number): Promise<number> {
+export async function runEmbedded(workDir: string, input: PipelineWorkflowInput, artifactLocation: string, started: number, how: RunStart = 'start'): Promise<number> {
   let server: DevServer | undefined;
   try {
     server = await startTemporalDevServer({ workDir });
@@ -231,7 +244,7 @@ async function runEmbedded(workDir: string, input: PipelineWorkflowInput, artifa
     try {
       const client = new Client({ connection, namespace: 'default' });
       const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue });
-      return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started));
+      return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how));
     } finally {
       await connection.close();
       await nativeConnection.close();

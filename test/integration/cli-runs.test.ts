@@ -181,6 +181,41 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect((await listed()).find((r) => r.runId === 'long-1')?.status).toBe('cancelled');
   });
 
+  test('a cancelled run resumes from its checkpoint; a completed one is left as it is', async () => {
+    const runner = startCli(['run', pipelineFile('cli-resume', 20), '--work-dir', workDir, '--run-id', 'resume-1'], env);
+    children.push(runner);
+    const runnerExit = new Promise<number | null>((resolve) => runner.once('close', resolve));
+    await waitFor('nas run to start its server', async () => (/dev server at/.test(runner.output().stdout) ? true : undefined), 60_000);
+    // Cancel once a checkpoint is behind the training (every 20 steps).
+    const seen = await waitFor(
+      'resume-1 to pass step 45',
+      async () => {
+        const result = await nas(['status', 'resume-1', '--json']);
+        const report = result.code === 0 ? (JSON.parse(result.stdout) as RunReport) : undefined;
+        const step = report?.current?.snapshot?.activity?.step;
+        return step !== undefined && step >= 45 ? step : undefined;
+      },
+      120_000,
+      500,
+    );
+    expect((await nas(['cancel', 'resume-1'])).code).toBe(0);
+    await runnerExit;
+
+    const resumed = await runCli(['resume', 'resume-1', '--work-dir', workDir], env, 240_000);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain('resuming run resume-1 (cancelled)');
+    const from = Number(/training resumed from step (\d+) after an interruption/.exec(resumed.stdout)?.[1]);
+    // A cancelled training writes a last checkpoint where it stops: nothing it did is lost.
+    expect(from).toBeGreaterThanOrEqual(seen);
+    expect(resumed.stdout).toMatch(/test accuracy: 0\.\d{4}/);
+    expect((await listed()).find((r) => r.runId === 'resume-1')?.status).toBe('completed');
+
+    const again = await runCli(['resume', 'resume-1', '--work-dir', workDir], env, 60_000);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe('nas resume: run resume-1 has already completed: nothing to resume, and its results stay as they are');
+  });
+
   test('a dead TEMPORAL_ADDRESS is named in the error', async () => {
     const address = `127.0.0.1:${await freePort()}`;
     const result = await nas(['list'], cleanEnv({ TEMPORAL_ADDRESS: address }));

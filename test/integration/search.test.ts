@@ -130,6 +130,21 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
     expect(again.best).toEqual(first.best);
     const second = await getJson<Summary>(store, 'runs/search-1/search/summary.json');
     expect(second.trials).toEqual(first.trials);
+
+    // A long search continues as new to keep its history bounded. With one trial per run and two
+    // in parallel, each run hands over after its first two trials: 5 trials in 3 runs, one result.
+    const chained = await client.workflow.execute(multiTrialSearchWorkflow, {
+      workflowId: 'search-1.search-chained',
+      taskQueue: 'search-rerun',
+      args: [{ ...input, trialsPerRun: 1 }],
+    });
+    expect(chained.best).toEqual(first.best);
+    expect(chained.trials).toBe(5);
+    const runs = [];
+    for await (const run of client.workflow.list({ query: `WorkflowId = 'search-1.search-chained'` })) runs.push(run);
+    expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW']);
+    const third = await getJson<Summary>(store, 'runs/search-1/search/summary.json');
+    expect(third.trials).toEqual(first.trials);
   } finally {
     await stopChild(worker);
     await connection.close();

@@ -1,0 +1,66 @@
+/**
+ * `nas resume RUN`: carry a run that did not complete to its end. A cancelled, failed, terminated
+ * or timed-out run starts again under its own id with its own input; every stage then finds what
+ * the first attempt stored (finished trials and trainings are read back, long activities restart
+ * from their newest checkpoint), so only the unfinished work is done. A run still open but with
+ * nothing executing it (its embedded `nas run` was killed) gets a worker and is followed to the end.
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { clusterFromEnv } from '../../infra/temporal-connection';
+import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
+import { defaultWorkDir, findRun, openRuns, readInput, runsLocation, runState, stateText, unknownRun } from '../runs';
+import { runEmbedded, submitToCluster, type RunStart } from './run';
+
+const HELP = `usage: nas resume RUN [options]
+
+  --work-dir DIR   the embedded Temporal's folder (default .nas, or NAS_HOME); ignored with TEMPORAL_ADDRESS
+
+Continues a cancelled, failed, terminated or timed-out run from its completed stages and
+checkpoints, or attaches to a run that nothing executes. A completed run is left as it is.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'work-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CliError(`expected one run id\n\n${HELP}`, EXIT_BAD_INPUT);
+  const runId = positionals[0];
+
+  const runs = await openRuns(values['work-dir']);
+  if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));
+  let how: RunStart;
+  let input;
+  let was: string;
+  try {
+    const { handle, description } = await findRun(runs, runId);
+    const state = runState(description);
+    was = stateText(state);
+    if (state === 'completed') throw new CliError(`run ${runId} has already completed: nothing to resume, and its results stay as they are`, EXIT_FAILURE);
+    if (state === 'continued_as_new') throw new CliError(`run ${runId} continued as new; resume its latest execution`, EXIT_FAILURE);
+    input = await readInput(handle, runId);
+    if (!input) throw new CliError(`cannot read the input of run ${runId} from its history`);
+    how = state === 'running' ? 'attach' : 'start';
+  } finally {
+    await runs.close();
+  }
+
+  console.log(
+    how === 'attach'
+      ? `run ${runId} is still open (${was}); following it to the end`
+      : `resuming run ${runId} (${was}): finished stages and checkpoints are reused, only unfinished work runs`,
+  );
+  console.log(`artifacts: ${input.artifactLocation}/runs/${runId}`);
+  const started = Date.now();
+  const cluster = clusterFromEnv();
+  if (cluster) return submitToCluster(cluster, input, false, input.artifactLocation, started, how);
+  return runEmbedded(values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, input.artifactLocation, started, how);
+}
