@@ -144,6 +144,20 @@ stages:
       expect(afterKill.every((e) => !e.workers.includes(name(host!)) && !e.workers.includes(name(other)))).toBe(true);
       expect(log.every((e) => e.learningRate > 0 && Number.isFinite(e.loss))).toBe(true);
       expect(submitter.output().stdout).toContain(`test accuracy ${elastic.testAccuracy.toFixed(4)}`);
+
+      // Secrets stay secret: neither the S3 key nor the data plane's token (which only Temporal
+      // carries, in the activities' input) appears in any output or in any artifact of the run.
+      const history = await client.workflow.getHandle(`${runId}.elastic-small-cnn`).fetchHistory();
+      const scheduled = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'elasticCoordinator');
+      const [coordinatorInput] = scheduled!.activityTaskScheduledEventAttributes!.input!.payloads!.map((p) => defaultPayloadConverter.fromPayload<{ token: string }>(p));
+      const secrets = [s3.secretKey, coordinatorInput.token];
+      expect(coordinatorInput.token.length).toBeGreaterThanOrEqual(32);
+      const outputs = [...workers, added, submitter].flatMap((c) => [c.output().stdout, c.output().stderr]);
+      for (const secret of secrets) for (const text of outputs) expect(text).not.toContain(secret);
+      for (const key of await store.list(`runs/${runId}/`)) {
+        const text = Buffer.from(await store.get(key)).toString('latin1');
+        for (const secret of secrets) expect(text.includes(secret) ? key : undefined).toBeUndefined();
+      }
     } finally {
       await Promise.all([...workers, ...(added ? [added] : []), submitter].map((c) => stopChild(c)));
     }
