@@ -82,6 +82,8 @@ function scalingInput(loaded: LoadedPipeline, runId: string, artifactLocation: s
     phis: scaling.phis,
     objective: scaling.objective,
     target: targetRef(loaded, scaling.target),
+    latency: scaling.latencyWeight !== undefined ? { weight: scaling.latencyWeight } : undefined,
+    limits: scaling.limits,
     epochs: scaling.epochs,
     batchSize: search?.batchSize ?? 64,
     learningRate: search?.learningRate ?? 0.05,

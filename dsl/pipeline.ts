@@ -91,6 +91,10 @@ function checkReferences(p: PipelineObject, ctx: z.RefinementCtx): void {
       message: 'reference models are trained with the settings of stages.elasticTraining (else stages.train), and this pipeline has neither; add one, or drop referenceModels',
     });
   }
+  const scalingLimits = isRecord(scaling?.limits) ? scaling.limits : undefined;
+  if (scalingLimits?.latencyMs !== undefined && scaling?.target === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['stages', 'compoundScaling', 'target'], message: 'a latency limit needs a hardware target to measure on' });
+  }
   if (scaling?.objective === 'accuracy-latency' && scaling.target === undefined) {
     ctx.addIssue({ code: 'custom', path: ['stages', 'compoundScaling', 'target'], message: 'the accuracy-latency objective needs a hardware target' });
   }

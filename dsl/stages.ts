@@ -109,7 +109,21 @@ export const CompoundScalingSchema = z
       .enum(['accuracy', 'accuracy-latency'])
       .default('accuracy')
       .describe('What the grid search maximises: validation accuracy, or accuracy traded against latency on `target`.'),
-    target: targetId.optional().describe('Hardware target for the accuracy-latency objective.'),
+    target: targetId.optional().describe('Hardware target for the accuracy-latency objective and the latency limit.'),
+    latencyWeight: z
+      .number()
+      .min(0)
+      .max(10)
+      .optional()
+      .describe('accuracy-latency: w in accuracy x (latency / median latency)^-w (MnasNet soft constraint); default 0.07.'),
+    limits: z
+      .object({
+        latencyMs: z.number().positive().optional().describe('Grid points slower than this on `target` are never chosen.'),
+        macs: positiveInt.optional().describe('Grid points with more multiply-accumulates than this are never chosen.'),
+      })
+      .strict()
+      .optional()
+      .describe('Hard limits on the chosen grid point; points over them stay in the table.'),
   })
   .strict()
   .describe('Grid-search alpha, beta, gamma at phi = 1, then scale by each phi (EfficientNet).');

@@ -1,6 +1,8 @@
 import { parsePipelineText } from '../../dsl/load';
 import { formatProblem } from '../../dsl/problems';
 import { problemsOf } from './dsl-helpers';
+import { workflowInput } from '../../cli/plan';
+import { builtinRegistry } from '../../plugins/registry';
 
 // Every line of this valid pipeline is a known number, so each case below swaps one line and
 // asserts the exact path and line of the problem it causes.
@@ -121,6 +123,17 @@ describe('cross-stage rules', () => {
     expect(alone.stages.elasticTraining?.model).toEqual({ kind: 'small-cnn', filters: 16 });
     const [p] = problemsOf(() => parsePipelineText(yaml('  elasticTraining: { model: { kind: resnet-50 } }\n'), 'x.yaml'));
     expect(p).toMatchObject({ path: 'stages.elasticTraining.model.kind', line: 5 });
+  });
+
+  it('a scaling latency limit needs a target; limits and the latency weight reach the workflow input', () => {
+    const [p] = problemsOf(() => parsePipelineText(yaml('  compoundScaling: { baseline: efficientnet-b0, limits: { latencyMs: 5 } }\n'), 'x.yaml'));
+    expect(p).toMatchObject({ path: 'stages.compoundScaling.target', message: 'a latency limit needs a hardware target to measure on' });
+    const text = `version: 1\nname: x\ndataset: { name: fashion-mnist }\nhardwareTargets: { cpu: { plugin: macs } }\nstages:\n  compoundScaling: { baseline: efficientnet-b0, objective: accuracy-latency, target: cpu, latencyWeight: 0.2, limits: { latencyMs: 5, macs: 400000000 } }\n`;
+    const loaded = { pipeline: parsePipelineText(text, 'x.yaml'), plugins: builtinRegistry(), file: 'x.yaml', userPlugins: [] };
+    const scaling = workflowInput(loaded, 'r', '/tmp/a').stages.scaling!;
+    expect(scaling.limits).toEqual({ latencyMs: 5, macs: 400000000 });
+    expect(scaling.latency).toEqual({ weight: 0.2 });
+    expect(scaling.target).toMatchObject({ id: 'cpu', plugin: 'macs' });
   });
 
   it('accuracy-latency scaling needs a target', () => {
