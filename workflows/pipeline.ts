@@ -94,6 +94,15 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     return value;
   }
   const taskQueue = workflowInfo().taskQueue;
+  /** What every stage's work is keyed and seeded by. */
+  const runContext = { runId: input.runId, artifactLocation: input.artifactLocation, seed: input.seed, dataset: input.dataset };
+  /** One model trained elastically, as its own child workflow; `folder` is its place under the run's artifacts. */
+  const trainElastically = (workflowId: string, folder: string, config: ElasticTrainingStage, model: ElasticModelRef) =>
+    executeChild(elasticTrainingWorkflow, {
+      workflowId,
+      taskQueue,
+      args: [{ ...runContext, stage: folder, elastic: config, model, participantQueue: elasticQueueOf(taskQueue) }],
+    });
 
   if (input.stages.search) {
     const search = input.stages.search;
@@ -121,24 +130,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     result.elastic = [];
     for (const { label, model } of models) {
       result.elastic.push(
-        await stage(`elastic-${label}`, (workflowId) =>
-          executeChild(elasticTrainingWorkflow, {
-            workflowId,
-            taskQueue,
-            args: [
-              {
-                runId: input.runId,
-                stage: `elastic/${label}`,
-                artifactLocation: input.artifactLocation,
-                seed: input.seed,
-                dataset: input.dataset,
-                elastic: config,
-                model,
-                participantQueue: elasticQueueOf(taskQueue),
-              },
-            ],
-          }),
-        ),
+        await stage(`elastic-${label}`, (workflowId) => trainElastically(workflowId, `elastic/${label}`, config, model)),
       );
     }
   }
@@ -150,11 +142,8 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
         taskQueue,
         args: [
           {
-            runId: input.runId,
+            ...runContext,
             stage: 'train',
-            artifactLocation: input.artifactLocation,
-            seed: input.seed,
-            dataset: input.dataset,
             train,
             targets: input.targets,
             pluginFiles: input.pluginFiles,
@@ -177,11 +166,8 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
         taskQueue,
         args: [
           {
-            runId: input.runId,
+            ...runContext,
             pipelineName: input.pipelineName,
-            artifactLocation: input.artifactLocation,
-            seed: input.seed,
-            dataset: input.dataset,
             batchSize: evaluation.config.batchSize,
             warmupRuns: evaluation.config.warmupRuns,
             repeats: evaluation.config.repeats,
@@ -202,22 +188,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     const elastic = input.stages.elastic;
     if (elastic) {
       const model: ElasticModelRef = name === 'small-cnn' ? { kind: name, filters: REFERENCE_SMALL_CNN_FILTERS } : { kind: name };
-      const trained = await executeChild(elasticTrainingWorkflow, {
-        workflowId,
-        taskQueue,
-        args: [
-          {
-            runId: input.runId,
-            stage: `reference/${name}`,
-            artifactLocation: input.artifactLocation,
-            seed: input.seed,
-            dataset: input.dataset,
-            elastic: elastic.config,
-            model,
-            participantQueue: elasticQueueOf(taskQueue),
-          },
-        ],
-      });
+      const trained = await trainElastically(workflowId, `reference/${name}`, elastic.config, model);
       return { id, role: 'reference', ...naming, modelKey: trained.modelKey, modelWeightsKey: trained.modelWeightsKey };
     }
     const train = input.stages.train;
@@ -227,11 +198,8 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
         taskQueue,
         args: [
           {
-            runId: input.runId,
+            ...runContext,
             stage: `reference/${name}`,
-            artifactLocation: input.artifactLocation,
-            seed: input.seed,
-            dataset: input.dataset,
             train: { ...train, model: { kind: 'small-cnn', filters: REFERENCE_SMALL_CNN_FILTERS } },
             // Evaluation measures it with the others.
             targets: [],
