@@ -3,8 +3,8 @@
  * running stage's child workflow and its activity, which stops at its next heartbeat with its last
  * checkpoint written; the command waits a little for the run to close and says how it ended.
  */
-import { parseArgs } from 'node:util';
 import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
+import { parseRunCommand } from '../args';
 import { findRun, openRuns, printReport, reportRun, runsLocation, runState, stateText, unknownRun } from '../runs';
 
 const HELP = `usage: nas cancel RUN [options]
@@ -17,22 +17,17 @@ Exits 0 once the run has closed as cancelled (or terminated); 1 if it had alread
 otherwise, or is still closing when the wait is over.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      wait: { type: 'string', default: '30' },
-      terminate: { type: 'boolean', default: false },
-      'work-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const parsed = parseRunCommand(
+    argv,
+    {
+    wait: { type: 'string', default: '30' },
+    terminate: { type: 'boolean', default: false },
+    'work-dir': { type: 'string' },
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CliError(`expected one run id\n\n${HELP}`, EXIT_BAD_INPUT);
-  const runId = positionals[0];
+    HELP,
+  );
+  if (!parsed) return 0;
+  const { values, runId } = parsed;
   const waitSeconds = Number(values.wait);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new CliError(`--wait must be a number of seconds, not "${values.wait}"`, EXIT_BAD_INPUT);
 

@@ -5,7 +5,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { openArtifactStore, validateKey, type ArtifactStore } from '../../artifacts';
 import { ArtifactsSchema } from '../../dsl/pipeline';
 import { buildReport } from '../../report/build';
@@ -13,6 +12,7 @@ import { chartLibrarySource } from '../../report/chart-library';
 import { loadRunArtifacts, runExists, runKeys } from '../../report/load';
 import type { RunTiming } from '../../report/types';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
+import { parseRunCommand } from '../args';
 import { findRun, openRuns, readInput, reportRun, runsLocation } from '../runs';
 
 /** The DSL's default `artifacts.location` (.nas/artifacts), which `nas run` resolves against its working folder. */
@@ -68,23 +68,18 @@ async function askTemporal(runId: string, workDir: string | undefined): Promise<
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      artifacts: { type: 'string' },
-      'work-dir': { type: 'string' },
-      'no-temporal': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+  const parsed = parseRunCommand(
+    argv,
+    {
+    out: { type: 'string' },
+    artifacts: { type: 'string' },
+    'work-dir': { type: 'string' },
+    'no-temporal': { type: 'boolean', default: false },
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CliError(`expected one run id\n\n${HELP}`, EXIT_BAD_INPUT);
-  const runId = positionals[0];
+    HELP,
+  );
+  if (!parsed) return 0;
+  const { values, runId } = parsed;
   try {
     validateKey(runId);
   } catch (err) {

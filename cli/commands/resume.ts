@@ -6,9 +6,9 @@
  * nothing executing it (its embedded `nas run` was killed) gets a worker and is followed to the end.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { clusterFromEnv } from '../../infra/temporal-connection';
-import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
+import { CliError, EXIT_FAILURE } from '../errors';
+import { parseRunCommand } from '../args';
 import { defaultWorkDir, findRun, openRuns, readInput, runsLocation, runState, stateText, unknownRun } from '../runs';
 import { runEmbedded, submitToCluster, type RunStart } from './run';
 
@@ -20,20 +20,15 @@ Continues a cancelled, failed, terminated or timed-out run from its completed st
 checkpoints, or attaches to a run that nothing executes. A completed run is left as it is.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'work-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const parsed = parseRunCommand(
+    argv,
+    {
+    'work-dir': { type: 'string' },
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CliError(`expected one run id\n\n${HELP}`, EXIT_BAD_INPUT);
-  const runId = positionals[0];
+    HELP,
+  );
+  if (!parsed) return 0;
+  const { values, runId } = parsed;
 
   const runs = await openRuns(values['work-dir']);
   if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));

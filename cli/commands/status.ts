@@ -1,6 +1,5 @@
 /** `nas status RUN`: one run's state, its stages and the progress of the one running now. */
-import { parseArgs } from 'node:util';
-import { CliError, EXIT_BAD_INPUT } from '../errors';
+import { parseRunCommand } from '../args';
 import { findRun, openRuns, printReport, reportRun, runsLocation, unknownRun } from '../runs';
 
 const HELP = `usage: nas status RUN [options]
@@ -11,21 +10,16 @@ const HELP = `usage: nas status RUN [options]
 Exits 0 when the run was found, whatever its state; 1 when there is no such run.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      'work-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const parsed = parseRunCommand(
+    argv,
+    {
+    json: { type: 'boolean', default: false },
+    'work-dir': { type: 'string' },
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CliError(`expected one run id\n\n${HELP}`, EXIT_BAD_INPUT);
-  const runId = positionals[0];
+    HELP,
+  );
+  if (!parsed) return 0;
+  const { values, runId } = parsed;
 
   const runs = await openRuns(values['work-dir']);
   if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));

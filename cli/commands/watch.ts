@@ -2,8 +2,8 @@
  * `nas watch RUN`: attach to a run and show its live progress until it ends. Watching changes
  * nothing: Ctrl-C detaches and the run goes on.
  */
-import { parseArgs } from 'node:util';
-import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
+import { CliError, EXIT_FAILURE } from '../errors';
+import { parseRunCommand } from '../args';
 import { followProgress } from '../progress';
 import { findRun, hasWorkers, openRuns, printReport, readInput, reportRun, runsLocation, stateText, unknownRun } from '../runs';
 
@@ -18,20 +18,15 @@ Ctrl-C detaches (exit 130) without cancelling the run: \`nas cancel RUN\` does t
 const EXIT_INTERRUPTED = 130;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'work-dir': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const parsed = parseRunCommand(
+    argv,
+    {
+    'work-dir': { type: 'string' },
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CliError(`expected one run id\n\n${HELP}`, EXIT_BAD_INPUT);
-  const runId = positionals[0];
+    HELP,
+  );
+  if (!parsed) return 0;
+  const { values, runId } = parsed;
 
   const runs = await openRuns(values['work-dir']);
   if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));
