@@ -161,6 +161,20 @@ export async function findRun(runs: Runs, runId: string): Promise<FoundRun> {
   return { handle, description };
 }
 
+/**
+ * Opens the runs, finds RUN in them (or fails naming where it looked), hands both to `use`, and
+ * closes the runs whatever happens: the frame of every command that acts on one run.
+ */
+export async function withRun<T>(workDirOption: string | undefined, runId: string, use: (runs: Runs, found: FoundRun) => Promise<T>): Promise<T> {
+  const runs = await openRuns(workDirOption);
+  if (!runs) throw unknownRun(runId, runsLocation(workDirOption));
+  try {
+    return await use(runs, await findRun(runs, runId));
+  } finally {
+    await runs.close();
+  }
+}
+
 /** Temporal's status name, as the CLI prints it: running, completed, failed, cancelled, terminated, timed_out. */
 export type RunState = Lowercase<WorkflowExecutionInfo['status']['name']>;
 

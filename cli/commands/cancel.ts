@@ -5,7 +5,7 @@
  */
 import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
 import { parseRunCommand } from '../args';
-import { findRun, openRuns, printReport, reportRun, runsLocation, runState, stateText, unknownRun } from '../runs';
+import { findRun, printReport, reportRun, runState, stateText, withRun } from '../runs';
 
 const HELP = `usage: nas cancel RUN [options]
 
@@ -20,9 +20,9 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseRunCommand(
     argv,
     {
-    wait: { type: 'string', default: '30' },
-    terminate: { type: 'boolean', default: false },
-    'work-dir': { type: 'string' },
+      wait: { type: 'string', default: '30' },
+      terminate: { type: 'boolean', default: false },
+      'work-dir': { type: 'string' },
     },
     HELP,
   );
@@ -31,10 +31,7 @@ export async function run(argv: string[]): Promise<number> {
   const waitSeconds = Number(values.wait);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new CliError(`--wait must be a number of seconds, not "${values.wait}"`, EXIT_BAD_INPUT);
 
-  const runs = await openRuns(values['work-dir']);
-  if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));
-  try {
-    const { handle, description } = await findRun(runs, runId);
+  return withRun(values['work-dir'], runId, async (runs, { handle, description }) => {
     const state = runState(description);
     if (state !== 'running') {
       throw new CliError(`run ${runId} has already ended (${stateText(state)}): there is nothing to cancel`);
@@ -66,7 +63,5 @@ export async function run(argv: string[]): Promise<number> {
     if (report.status === 'cancelled' || report.status === 'terminated') return 0;
     console.log(`run ${runId} ended ${stateText(report.status)} before the cancellation took effect`);
     return EXIT_FAILURE;
-  } finally {
-    await runs.close();
-  }
+  });
 }

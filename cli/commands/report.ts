@@ -71,10 +71,10 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseRunCommand(
     argv,
     {
-    out: { type: 'string' },
-    artifacts: { type: 'string' },
-    'work-dir': { type: 'string' },
-    'no-temporal': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      artifacts: { type: 'string' },
+      'work-dir': { type: 'string' },
+      'no-temporal': { type: 'boolean', default: false },
     },
     HELP,
   );

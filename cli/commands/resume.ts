@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { clusterFromEnv } from '../../infra/temporal-connection';
 import { CliError, EXIT_FAILURE } from '../errors';
 import { parseRunCommand } from '../args';
-import { defaultWorkDir, findRun, openRuns, readInput, runsLocation, runState, stateText, unknownRun } from '../runs';
+import { defaultWorkDir, readInput, runState, stateText, withRun } from '../runs';
 import { runEmbedded, submitToCluster, type RunStart } from './run';
 
 const HELP = `usage: nas resume RUN [options]
@@ -23,30 +23,22 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseRunCommand(
     argv,
     {
-    'work-dir': { type: 'string' },
+      'work-dir': { type: 'string' },
     },
     HELP,
   );
   if (!parsed) return 0;
   const { values, runId } = parsed;
 
-  const runs = await openRuns(values['work-dir']);
-  if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));
-  let how: RunStart;
-  let input;
-  let was: string;
-  try {
-    const { handle, description } = await findRun(runs, runId);
+  const { how, input, was } = await withRun(values['work-dir'], runId, async (_runs, { handle, description }) => {
     const state = runState(description);
-    was = stateText(state);
     if (state === 'completed') throw new CliError(`run ${runId} has already completed: nothing to resume, and its results stay as they are`, EXIT_FAILURE);
     if (state === 'continued_as_new') throw new CliError(`run ${runId} continued as new; resume its latest execution`, EXIT_FAILURE);
-    input = await readInput(handle, runId);
+    const input = await readInput(handle, runId);
     if (!input) throw new CliError(`cannot read the input of run ${runId} from its history`);
-    how = state === 'running' ? 'attach' : 'start';
-  } finally {
-    await runs.close();
-  }
+    const how: RunStart = state === 'running' ? 'attach' : 'start';
+    return { how, input, was: stateText(state) };
+  });
 
   console.log(
     how === 'attach'

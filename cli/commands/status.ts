@@ -1,6 +1,6 @@
 /** `nas status RUN`: one run's state, its stages and the progress of the one running now. */
 import { parseRunCommand } from '../args';
-import { findRun, openRuns, printReport, reportRun, runsLocation, unknownRun } from '../runs';
+import { printReport, reportRun, withRun } from '../runs';
 
 const HELP = `usage: nas status RUN [options]
 
@@ -13,22 +13,18 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseRunCommand(
     argv,
     {
-    json: { type: 'boolean', default: false },
-    'work-dir': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'work-dir': { type: 'string' },
     },
     HELP,
   );
   if (!parsed) return 0;
   const { values, runId } = parsed;
 
-  const runs = await openRuns(values['work-dir']);
-  if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));
-  try {
-    const report = await reportRun(runs, await findRun(runs, runId));
+  return withRun(values['work-dir'], runId, async (runs, found) => {
+    const report = await reportRun(runs, found);
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else printReport(report);
     return 0;
-  } finally {
-    await runs.close();
-  }
+  });
 }

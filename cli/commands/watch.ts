@@ -5,7 +5,7 @@
 import { CliError, EXIT_FAILURE } from '../errors';
 import { parseRunCommand } from '../args';
 import { followProgress } from '../progress';
-import { findRun, hasWorkers, openRuns, printReport, readInput, reportRun, runsLocation, stateText, unknownRun } from '../runs';
+import { findRun, hasWorkers, printReport, readInput, reportRun, stateText, withRun } from '../runs';
 
 const HELP = `usage: nas watch RUN [options]
 
@@ -21,17 +21,14 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseRunCommand(
     argv,
     {
-    'work-dir': { type: 'string' },
+      'work-dir': { type: 'string' },
     },
     HELP,
   );
   if (!parsed) return 0;
   const { values, runId } = parsed;
 
-  const runs = await openRuns(values['work-dir']);
-  if (!runs) throw unknownRun(runId, runsLocation(values['work-dir']));
-  try {
-    const found = await findRun(runs, runId);
+  return withRun(values['work-dir'], runId, async (runs, found) => {
     const before = await reportRun(runs, found);
     printReport(before);
     if (before.status !== 'running') {
@@ -72,7 +69,5 @@ export async function run(argv: string[]): Promise<number> {
     const after = await reportRun(runs, await findRun(runs, runId));
     printReport(after);
     return after.status === 'completed' ? 0 : EXIT_FAILURE;
-  } finally {
-    await runs.close();
-  }
+  });
 }
