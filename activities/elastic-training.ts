@@ -24,7 +24,7 @@ import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
 import { buildSmallCnn } from '../engine/models/small-cnn';
 import { efficientNetB0For, mobileNetV2For, type DataShape } from '../engine/scaling/baseline';
 import { scaleResolution } from '../engine/scaling/scale-arch';
-import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { evaluateClassifier } from '../engine/train/evaluate';
 import { advertisedUrl, dataPlaneAddress } from '../infra/data-plane-address';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, stageKeys, storeFor } from './context';
@@ -245,7 +245,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
     }
 
     writeFlatWeights(model, coordinator.weights);
-    const evaluation = new ClassifierTrainer(model, data, { epochs: 1, batchSize: 1, learningRate: 0, optimizer: 'momentum', momentum: 0, seed: input.seed }).evaluate('test');
+    const evaluation = evaluateClassifier(model, data, data.test);
     const exported = arch ? toInferenceModel(arch, model) : model;
     await exportTfjsModel(exported, store, keys.modelJson, keys.modelWeights);
     const result: ElasticTrainingResult = {

@@ -9,17 +9,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LayersModel, Tensor } from '@tensorflow/tfjs-node';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import type { DatasetConfig } from '../dsl/dataset';
-import { loadTf } from '../engine/backend';
-import { makeBatch, sequentialChunks } from '../engine/data/batches';
 import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { loadSavedModel } from '../engine/latency';
 import { countMacs } from '../engine/macs';
 import { countParams } from '../engine/models/param-count';
+import { evaluateClassifier } from '../engine/train/evaluate';
 import type { LatencyMeasurement } from '../plugins/api';
 import { registryWithPluginFiles } from '../plugins/load';
 import { datasetFor, storeFor } from './context';
@@ -177,9 +175,12 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       }
       params = countParams(model);
       macs = countMacs(model);
-      accuracy = testAccuracy(model, data, input.batchSize, (done, total) => {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-        beat({ phase: 'accuracy', done, total });
+      accuracy = evaluateClassifier(model, data, data.test, {
+        batchSize: input.batchSize,
+        onBatch: (done, total) => {
+          if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+          beat({ phase: 'accuracy', done, total });
+        },
       });
     } finally {
       model.dispose();
@@ -247,39 +248,6 @@ async function copyModelOut(store: ArtifactStore, model: ModelToEvaluate, dir: s
   const weightsFile = model.modelWeightsKey.slice(model.modelWeightsKey.lastIndexOf('/') + 1);
   writeFileSync(join(dir, 'model.json'), await store.get(model.modelKey));
   writeFileSync(join(dir, weightsFile), await store.get(model.modelWeightsKey));
-}
-
-/** Top-1 accuracy, overall and per class, on the whole test split; images resized to the model's side. */
-function testAccuracy(
-  model: LayersModel,
-  data: ReturnType<typeof datasetFor>,
-  batchSize: number,
-  onChunk: (done: number, total: number) => void,
-): { accuracy: number; perClassAccuracy: number[]; count: number } {
-  const tf = loadTf();
-  const size = model.inputs[0].shape[1] as number;
-  const correct = new Array<number>(data.numClasses).fill(0);
-  const total = new Array<number>(data.numClasses).fill(0);
-  const count = data.test.count;
-  let done = 0;
-  for (const indices of sequentialChunks(count, batchSize)) {
-    const batch = makeBatch(data, data.test, indices, { size });
-    let predicted: Int32Array | Float32Array | Uint8Array;
-    try {
-      predicted = tf.tidy(() => (model.predict(batch.xs, { batchSize: indices.length }) as Tensor).argMax(-1).dataSync());
-    } finally {
-      tf.dispose([batch.xs, batch.ys]);
-    }
-    for (let i = 0; i < indices.length; i++) {
-      const label = data.test.labels[indices[i]];
-      total[label]++;
-      if (predicted[i] === label) correct[label]++;
-    }
-    done += indices.length;
-    onChunk(done, count);
-  }
-  const right = correct.reduce((a, b) => a + b, 0);
-  return { accuracy: count ? right / count : 0, perClassAccuracy: correct.map((c, i) => (total[i] ? c / total[i] : 0)), count };
 }
 
 export interface SummarizeEvaluationInput {

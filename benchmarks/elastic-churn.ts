@@ -19,7 +19,7 @@ import { readFlatWeights, weightLayout, writeFlatWeights } from '../engine/elast
 import type { ElasticPolicyName } from '../engine/elastic/lr-policy';
 import { runParticipant } from '../engine/elastic/participant';
 import { buildSmallCnn } from '../engine/models/small-cnn';
-import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { evaluateClassifier } from '../engine/train/evaluate';
 import { fashionMnistForBenchmark } from './fashion-data';
 
 const { values } = parseArgs({
@@ -101,7 +101,7 @@ async function trainRun(label: string, policy: ElasticPolicyName, data: ImageDat
   await Promise.all(running.map((r) => r.done));
   const trained = model(data, seed);
   writeFlatWeights(trained, coordinator.weights);
-  const accuracy = new ClassifierTrainer(trained, data, { epochs: 1, batchSize: 1, learningRate: 0, optimizer: 'momentum', momentum: 0, seed }).evaluate('test').accuracy;
+  const accuracy = evaluateClassifier(trained, data, data.test).accuracy;
   trained.dispose();
   initial.dispose();
   return { label, accuracy, log, seconds: (Date.now() - t0) / 1000 };

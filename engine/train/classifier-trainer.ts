@@ -9,11 +9,12 @@ import type { LayersModel, Optimizer, Scalar, Tensor, Variable } from '@tensorfl
 import { loadTf } from '../backend';
 import type { NoiseKwargs } from '../blocks/seeded-dropout';
 import type { AugmentOptions } from '../data/augment';
-import { epochOrder, makeBatch, sequentialChunks } from '../data/batches';
+import { epochOrder, makeBatch } from '../data/batches';
 import type { ImageDataset, ImageSplit } from '../data/dataset';
 import { splitIndices } from '../data/split';
 import { mixSeed } from '../random';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from './checkpoint';
+import { evaluateClassifier, type Evaluation } from './evaluate';
 import { makeOptimizer, setLearningRate } from './optimizers';
 import { learningRateAt, type ScheduleKind, type ScheduleSpec } from './schedule';
 
@@ -99,13 +100,6 @@ export interface TrainHooks {
   onEpoch?(report: EpochReport): void | Promise<void>;
   /** Checked between steps; training stops (after a final checkpoint) when it returns true. */
   shouldStop?(): boolean;
-}
-
-export interface Evaluation {
-  accuracy: number;
-  loss: number;
-  perClassAccuracy: number[];
-  count: number;
 }
 
 export class CheckpointMismatchError extends Error {
@@ -321,35 +315,7 @@ export class ClassifierTrainer {
 
   /** Accuracy and mean loss (without label smoothing or weight decay) on a split, in inference mode. */
   evaluate(split: 'train' | 'test' | 'validation' = 'test', batchSize = 500): Evaluation {
-    const tf = loadTf();
     const source: ImageSplit = split === 'test' ? this.data.test : this.data.train;
-    const subset = split === 'validation' ? this.validationIndices : undefined;
-    const count = subset ? subset.length : source.count;
-    const correctPerClass = new Array<number>(this.data.numClasses).fill(0);
-    const totalPerClass = new Array<number>(this.data.numClasses).fill(0);
-    let lossSum = 0;
-    for (const chunk of sequentialChunks(count, batchSize)) {
-      const indices = subset ? chunk.map((i) => subset[i]) : chunk;
-      const batch = makeBatch(this.data, source, indices, { size: this.resolution });
-      const [predicted, loss] = tf.tidy(() => {
-        const logits = this.model.apply(batch.xs, { training: false }) as Tensor;
-        const l = tf.losses.softmaxCrossEntropy(batch.ys, logits, undefined, undefined, tf.Reduction.SUM);
-        return [logits.argMax(-1).dataSync(), l.dataSync()[0]] as const;
-      });
-      tf.dispose([batch.xs, batch.ys]);
-      lossSum += loss;
-      for (let i = 0; i < indices.length; i++) {
-        const label = source.labels[indices[i]];
-        totalPerClass[label]++;
-        if (predicted[i] === label) correctPerClass[label]++;
-      }
-    }
-    const correct = correctPerClass.reduce((a, b) => a + b, 0);
-    return {
-      accuracy: count ? correct / count : 0,
-      loss: count ? lossSum / count : 0,
-      perClassAccuracy: correctPerClass.map((c, i) => (totalPerClass[i] ? c / totalPerClass[i] : 0)),
-      count,
-    };
+    return evaluateClassifier(this.model, this.data, source, { indices: split === 'validation' ? this.validationIndices : undefined, batchSize });
   }
 }
