@@ -61,8 +61,8 @@ export function readFlatWeights(model: LayersModel): FlatWeights {
 }
 
 /** The non-trainable part alone: what a worker reports back after a training forward pass. */
-export function readNonTrainableWeights(model: LayersModel): Float32Array {
-  return concat(model.nonTrainableWeights, weightLayout(model).nonTrainableSize);
+export function readNonTrainableWeights(model: LayersModel, layout: WeightLayout): Float32Array {
+  return concat(model.nonTrainableWeights, layout.nonTrainableSize);
 }
 
 function scatter(vars: LayerVariable[], flat: Float32Array): void {

@@ -140,7 +140,7 @@ export async function runParticipant(o: ParticipantOptions): Promise<Participant
     });
     const ids = Uint32Array.from(header.ids);
     const { gradient, loss } = gradientOf(ids, mixSeed(header.seed, NOISE_SALT, header.step, ids[0] ?? 0));
-    const nonTrainable = readNonTrainableWeights(o.model);
+    const nonTrainable = readNonTrainableWeights(o.model, layout);
     const sent = await post(
       '/gradient',
       encodeMessage({ memberId, step: header.step, count: ids.length, loss } satisfies GradientHeader, gradient, nonTrainable),
