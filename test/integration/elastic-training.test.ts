@@ -7,15 +7,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
-import { S3ArtifactStore, getJson } from '../../artifacts';
+import { defaultPayloadConverter } from '@temporalio/client';
+import { getJson } from '../../artifacts';
 import type { ElasticProgress } from '../../activities/elastic-training';
 import type { EpochSummary, StepLogEntry } from '../../engine/elastic/coordinator';
-import { startS3Server, type S3Server } from '../../infra/s3-server';
-import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
-import { cleanEnv, startCli, stopChild, waitFor } from './support/cli';
+import { startCli, stopChild, waitFor } from './support/cli';
+import { startClusterServices, type ClusterServices } from './support/cluster';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(600_000);
@@ -26,42 +24,23 @@ const root = mkdtempSync(join(tmpdir(), 'nas-elastic-'));
 const dataDir = writeFashionSubset(join(root, 'fashion'), TRAIN, 1000);
 
 describe('elastic training across worker processes', () => {
-  let temporal: DevServer;
-  let s3: S3Server;
-  let connection: Connection;
-  let client: Client;
+  let cluster: ClusterServices;
   const bucket = 'nas-elastic-it';
 
   beforeAll(async () => {
-    [temporal, s3] = await Promise.all([
-      startTemporalDevServer({ workDir: join(root, 'temporal'), ui: false }),
-      startS3Server({ dataDir: join(root, 'minio') }),
-    ]);
-    const admin = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
-    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-    admin.destroy();
-    connection = await Connection.connect({ address: temporal.address });
-    client = new Client({ connection });
+    cluster = await startClusterServices(root, bucket);
   });
 
   afterAll(async () => {
-    await connection?.close();
-    await Promise.all([temporal?.stop(), s3?.stop()]);
+    await cluster?.stop();
   });
 
   test('3 workers, 2 SIGKILLed (one hosting the coordinator), 1 added: exact-once epochs and a finished model', async () => {
     const runId = 'elastic-churn';
     const location = `s3://${bucket}/runs`;
-    const env = cleanEnv({
-      TEMPORAL_ADDRESS: temporal.address,
-      NAS_TASK_QUEUE: 'it-elastic',
-      AWS_ACCESS_KEY_ID: s3.accessKey,
-      AWS_SECRET_ACCESS_KEY: s3.secretKey,
-      AWS_REGION: 'us-east-1',
-      NAS_S3_ENDPOINT: s3.endpoint,
-    });
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey });
-    const store = new S3ArtifactStore(location, { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const env = cluster.env('it-elastic');
+    const store = cluster.store(location);
+    const { client, s3 } = cluster;
     const base = `runs/${runId}/elastic/small-cnn`;
 
     const file = join(root, 'elastic.yaml');

@@ -5,14 +5,12 @@
 import { mkdtempSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
-import { LocalArtifactStore, S3ArtifactStore, getJson } from '../../artifacts';
-import { startS3Server, type S3Server } from '../../infra/s3-server';
-import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
+import { defaultPayloadConverter } from '@temporalio/client';
+import { LocalArtifactStore, getJson } from '../../artifacts';
 import type { TrainProgress } from '../../activities/train-classifier';
 import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
+import { startClusterServices, type ClusterServices } from './support/cluster';
 import { freePort } from '../../infra/free-port';
 
 jest.setTimeout(600_000);
@@ -112,51 +110,23 @@ hardwareTargets:
 });
 
 describe('cluster mode: nas worker processes against a real dev server, artifacts in MinIO', () => {
-  let temporal: DevServer;
-  let s3: S3Server;
-  let connection: Connection;
-  let client: Client;
+  let cluster: ClusterServices;
   const bucket = 'nas-it';
 
   beforeAll(async () => {
-    [temporal, s3] = await Promise.all([
-      startTemporalDevServer({ workDir: join(root, 'cluster-temporal'), ui: false }),
-      startS3Server({ dataDir: join(root, 'minio') }),
-    ]);
-    const admin = new S3Client({
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      region: 'us-east-1',
-      credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
-    });
-    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-    admin.destroy();
-    connection = await Connection.connect({ address: temporal.address });
-    client = new Client({ connection });
+    cluster = await startClusterServices(root, bucket);
   });
 
   afterAll(async () => {
-    await connection?.close();
-    await Promise.all([temporal?.stop(), s3?.stop()]);
+    await cluster?.stop();
   });
-
-  function workerEnv(): NodeJS.ProcessEnv {
-    return cleanEnv({
-      TEMPORAL_ADDRESS: temporal.address,
-      NAS_TASK_QUEUE: 'it-cluster',
-      AWS_ACCESS_KEY_ID: s3.accessKey,
-      AWS_SECRET_ACCESS_KEY: s3.secretKey,
-      AWS_REGION: 'us-east-1',
-      NAS_S3_ENDPOINT: s3.endpoint,
-    });
-  }
 
   test('SIGKILL of the worker mid-training: a new worker finishes the run from the last checkpoint', async () => {
     const location = `s3://${bucket}/cluster`;
     const runId = 'killed-1';
-    const env = workerEnv();
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey });
-    const store = new S3ArtifactStore(location, { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    const env = cluster.env('it-cluster');
+    const store = cluster.store(location);
+    const { client } = cluster;
 
     const first = startCli(['worker', '--identity', 'first'], env);
     // Submitted through the CLI, as a user would: with TEMPORAL_ADDRESS set it only submits and waits.

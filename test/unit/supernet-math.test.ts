@@ -1,5 +1,4 @@
 /** The supernet's arithmetic on plain numbers: sampling, the update rules, latency and derivation. No tensors. */
-import { decisionsOf, SearchSpaceSchema } from '../../dsl/search-space';
 import {
   archOfChoices,
   binaryConnectGradient,
@@ -13,17 +12,8 @@ import {
   softmax,
 } from '../../engine/supernet';
 import { mulberry32 } from '../../engine/random';
+import { decisions, space } from './supernet-fixtures';
 
-const space = SearchSpaceSchema.parse({
-  inputResolution: 8,
-  stem: { channels: 4, stride: 1 },
-  stages: [
-    { channels: 4, repeats: 2, stride: 1, kernels: [3, 5], expansions: [1, 2], skip: true },
-    { channels: 8, repeats: 2, stride: 2, kernels: [3], expansions: [2, 3], se: [true, false], skip: true },
-  ],
-  head: { channels: 8, dropout: 0 },
-});
-const decisions = decisionsOf(space);
 
 /** Pearson's chi-square statistic of observed counts against probabilities. */
 function chiSquare(counts: number[], p: number[], n: number): number {

@@ -1,23 +1,13 @@
 /** The supernet with tensors: which weights a step touches, the architecture steps, derivation and resume. */
 import type { Tensor } from '@tensorflow/tfjs-node';
-import { decisionsOf, SearchSpaceSchema } from '../../dsl/search-space';
 import { loadTf } from '../../engine/backend';
 import { buildArchModel } from '../../engine/models/arch-model';
 import { mulberry32 } from '../../engine/random';
 import { softmax, Supernet, type SupernetOptions, type TrainBatch } from '../../engine/supernet';
+import { decisions, space } from './supernet-fixtures';
 
 const tf = loadTf();
 
-const space = SearchSpaceSchema.parse({
-  inputResolution: 8,
-  stem: { channels: 4, stride: 1 },
-  stages: [
-    { channels: 4, repeats: 2, stride: 1, kernels: [3, 5], expansions: [1, 2], skip: true },
-    { channels: 8, repeats: 2, stride: 2, kernels: [3], expansions: [2, 3], se: [true, false], skip: true },
-  ],
-  head: { channels: 8, dropout: 0 },
-});
-const decisions = decisionsOf(space);
 const table = decisions.map((d, i) => d.options.map((_, j) => 0.5 + 0.25 * i + 0.1 * j));
 
 function batch(seed: number, n = 6): TrainBatch {
