@@ -7,7 +7,9 @@ import type { ImageDataset } from '../engine/data/dataset';
 import { loadCifar10 } from '../engine/data/cifar10';
 import { fashionMnistDir, loadFashionMnist } from '../engine/data/fashion-mnist';
 import { loadImageFolder } from '../engine/data/image-folder';
-import type { DatasetConfig } from '../dsl/pipeline';
+import { selectSamples } from '../engine/data/split';
+import { mixSeed, seededPermutation } from '../engine/random';
+import type { DatasetConfig, StageData } from '../dsl/pipeline';
 
 const stores = new Map<string, ArtifactStore>();
 const datasets = new Map<string, ImageDataset>();
@@ -33,14 +35,28 @@ function load(config: DatasetConfig, seed: number): ImageDataset {
   }
 }
 
-export function datasetFor(config: DatasetConfig, seed: number): ImageDataset {
+/** A stage's data: loaded once per process, and cut to the stage's `trainSubset` when it sets one. */
+export function datasetFor(config: StageData, seed: number): ImageDataset {
   const key = JSON.stringify([config, seed]);
   let ds = datasets.get(key);
   if (!ds) {
-    ds = load(config, seed);
+    const { trainSubset, ...whole } = config;
+    const full = trainSubset === undefined ? load(whole, seed) : datasetFor(whole, seed);
+    ds = trainSubset === undefined ? full : cutTrainSplit(full, trainSubset, seed);
     datasets.set(key, ds);
   }
   return ds;
+}
+
+/** Salt so that the sample never coincides with the train/validation split drawn from the same seed. */
+const SUBSET_SALT = 0x7b5e7;
+
+/** A seeded sample of `count` training images; a subset of one seed is the same in every process. */
+function cutTrainSplit(ds: ImageDataset, count: number, seed: number): ImageDataset {
+  if (count >= ds.train.count) return ds;
+  // Sorted, so that readers walk the copied bytes in their original order.
+  const picked = seededPermutation(ds.train.count, mixSeed(seed, SUBSET_SALT)).slice(0, count).sort();
+  return { ...ds, train: selectSamples(ds, ds.train, picked) };
 }
 
 /** Artifact keys of one run's stage; the one place that lays out a run's folder. */

@@ -10,7 +10,7 @@
 import { hostname } from 'node:os';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { StageData } from '../dsl/dataset';
 import type { ElasticTrainingStage } from '../dsl/stages';
 import { efficientNet, EFFICIENTNET_VARIANTS, type EfficientNetVariant } from '../engine/arch/efficientnet';
 import type { ArchSpec } from '../engine/arch/spec';
@@ -42,7 +42,7 @@ export interface ElasticTrainingInput {
   stage: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   elastic: ElasticTrainingStage;
   model: ElasticModelRef;
   /** Shared secret of this training's data plane; made by the workflow, never stored in artifacts. */
@@ -281,7 +281,7 @@ export interface ElasticParticipantInput {
   stage: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   model: ElasticModelRef;
   token: string;
   weightDecay: number;

@@ -16,7 +16,7 @@ import { countParams } from '../engine/models/param-count';
 import { efficientNetB0For, fitToData } from '../engine/scaling/baseline';
 import { pointLabel } from '../engine/scaling/grid';
 import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { StageData } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
 import { SHORT_RUN_BATCH_NORM, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
@@ -31,7 +31,7 @@ export interface ScalingTrialInput {
   runId: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   baseline: ScalingBaseline;
   point: Coefficients;
   epochs: number;
@@ -51,7 +51,7 @@ export interface ScaledArchitecturesInput {
   runId: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   baseline: ScalingBaseline;
   coefficients: Coefficients;
   phis: number[];

@@ -14,7 +14,7 @@ import { encodeBlock } from '../engine/arch/block-string';
 import { enumerateSpaceOps, latencyMatrix } from '../engine/latency-table';
 import { learningRateAt } from '../engine/train/schedule';
 import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, storeFor } from './context';
@@ -27,7 +27,7 @@ export interface SupernetEpochInput {
   runId: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   space: SearchSpace;
   mode: ArchMode;
   epoch: number;

@@ -6,7 +6,7 @@
  */
 import { getJson, putJson } from '../artifacts';
 import { archFromChoices } from '../engine/arch/from-choices';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 import { datasetFor, storeFor } from './context';
 import { SHORT_RUN_BATCH_NORM, trainBriefly, type BriefTrainingResult } from './brief-training';
@@ -18,7 +18,7 @@ export interface TrainTrialInput {
   runId: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   space: SearchSpace;
   trial: number;
   choices: number[];

@@ -2,6 +2,7 @@
  * From a validated pipeline to the pipeline workflow's input: which stages run, with which
  * strategies and targets, and what this version cannot run yet (refused before anything starts).
  */
+import { stageData } from '../dsl/dataset';
 import type { LoadedPipeline } from '../dsl/load';
 import { WORKFLOW_STRATEGIES } from '../workflows/multi-trial-search';
 import { ONE_SHOT_STRATEGIES } from '../workflows/one-shot-search';
@@ -22,7 +23,7 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
     runId,
     artifactLocation,
     seed: pipeline.seed,
-    dataset: pipeline.dataset,
+    dataset: stageData(pipeline.dataset, search.trainSubset),
     space: pipeline.searchSpace,
     strategy: search.strategy,
     epochs: search.epochs,
@@ -70,7 +71,7 @@ function scalingInput(loaded: LoadedPipeline, runId: string, artifactLocation: s
     runId,
     artifactLocation,
     seed: pipeline.seed,
-    dataset: pipeline.dataset,
+    dataset: stageData(pipeline.dataset, scaling.trainSubset),
     baseline: scaling.baseline,
     grid: {
       gridStep: scaling.gridStep,
@@ -96,7 +97,11 @@ function elasticInput(loaded: LoadedPipeline): ElasticStageInput | undefined {
   const elastic = loaded.pipeline.stages.elasticTraining;
   if (!elastic) return undefined;
   const { kind, filters } = elastic.model;
-  return { config: elastic, fallbackModel: kind === 'small-cnn' ? { kind, filters } : { kind } };
+  return {
+    config: elastic,
+    fallbackModel: kind === 'small-cnn' ? { kind, filters } : { kind },
+    dataset: stageData(loaded.pipeline.dataset, elastic.trainSubset),
+  };
 }
 
 function evaluationInput(loaded: LoadedPipeline): EvaluationStageInput | undefined {

@@ -41,4 +41,16 @@ export const DatasetSchema = z
   .describe('The data set; `name` picks the format.');
 
 export type DatasetConfig = z.output<typeof DatasetSchema>;
+
+/**
+ * The data one stage trains on: the pipeline's data set, optionally cut to a seeded sample of its
+ * training split (the stage's `trainSubset`) so that search and scaling trials can stay short while
+ * the final training sees everything. The test split is never cut.
+ */
+export type StageData = DatasetConfig & { trainSubset?: number };
+
+/** `data` cut to `trainSubset` training images when the stage sets it. */
+export function stageData(data: DatasetConfig, trainSubset: number | undefined): StageData {
+  return trainSubset === undefined ? data : { ...data, trainSubset };
+}
 export const DATASET_NAMES = ['fashion-mnist', 'image-folder', 'cifar10'] as const;

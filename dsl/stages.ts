@@ -27,6 +27,9 @@ export const StrategyRefSchema = pluginRef('search strategy');
 export const TargetRefSchema = pluginRef('hardware target');
 
 const checkpointEverySteps = positiveInt.default(100).describe('Steps between checkpoints: the most work a crash can lose.');
+const trainSubset = positiveInt
+  .optional()
+  .describe('Train on a seeded sample of this many training images (the validation split is carved from it); default: all. Keeps a stage short.');
 const heartbeatTimeoutSeconds = positiveInt
   .max(3600)
   .default(30)
@@ -56,6 +59,7 @@ export const BaselineSearchSchema = z
   .object({
     strategy: StrategyRefSchema.prefault({ plugin: 'proxyless-gradient' }).describe('How the search picks architectures.'),
     epochs: positiveInt.max(1000).default(30).describe('Training epochs of the supernet (one-shot) or of each trial (multi-trial).'),
+    trainSubset,
     warmupEpochs: z.number().int().min(0).max(1000).default(5).describe('Weight-only epochs before architecture updates start (one-shot).'),
     latencyWeight: z.number().min(0).max(100).default(0.1).describe('lambda: weight of expected latency in the loss; 0 ignores hardware.'),
     target: targetId
@@ -99,6 +103,7 @@ export const CompoundScalingSchema = z
     tolerance: z.number().gt(0).max(1).default(0.1).describe('Relative distance from costRatio a grid point may have.'),
     trialBudget: positiveInt.max(1000).default(16).describe('Most grid points trained; the rest are never started.'),
     epochs: positiveInt.max(1000).default(5).describe('Training epochs of each grid point.'),
+    trainSubset,
     phis: z
       .array(z.number().int().min(1).max(8))
       .min(1)
@@ -150,6 +155,7 @@ export const ElasticTrainingSchema = z
       .prefault({})
       .refine((w) => w.min <= w.max, { path: ['min'], message: 'must not exceed workers.max' }),
     epochs: positiveInt.max(1000).default(10),
+    trainSubset,
     learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate at one worker; scaled linearly with the global batch.'),
     momentum: z.number().min(0).max(1).default(0.9),
     weightDecay: z.number().min(0).max(1).default(0).describe('L2 penalty on conv and dense kernels.'),

@@ -9,7 +9,7 @@ import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@t
 import type { ScaledArchitecture, ScalingBaseline, ScalingTrialInput, ScalingTrialResult, scaledArchitectures, scalingTrial } from '../activities/scaling-trial';
 import type { TrialTarget } from '../activities/train-trial';
 import type { writeJson } from '../activities/write-json';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { StageData } from '../dsl/dataset';
 import { gridTrials, pointLabel, type GridOptions } from '../engine/scaling/grid';
 
 /**
@@ -27,7 +27,7 @@ export interface CompoundScalingInput {
   runId: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   baseline: ScalingBaseline;
   /** The DSL's gridStep, maxCoefficient, costRatio, tolerance and trialBudget. */
   grid: GridOptions & { trialBudget: number };

@@ -7,7 +7,7 @@
 import { ApplicationFailure, continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { TrainTrialInput, TrialMetrics, TrialTarget } from '../activities/train-trial';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { StageData } from '../dsl/dataset';
 import { spaceShape, type SearchSpace } from '../dsl/search-space';
 import type { MultiTrialStrategyPlugin, TrialResult } from '../plugins/api';
 import random from '../plugins/builtin/random';
@@ -28,7 +28,7 @@ export interface MultiTrialSearchInput {
   runId: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   space: SearchSpace;
   strategy: { plugin: string; config: unknown };
   epochs: number;

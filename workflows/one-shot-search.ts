@@ -6,7 +6,7 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { SupernetEpochInput, SupernetEpochMetrics } from '../activities/supernet-epoch';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 
 export const ONE_SHOT_STRATEGIES = ['proxyless-gradient', 'proxyless-reinforce'] as const;
@@ -15,7 +15,7 @@ export interface OneShotSearchInput {
   runId: string;
   artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: StageData;
   space: SearchSpace;
   strategy: { plugin: string; config: Record<string, unknown> };
   epochs: number;

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure, defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ModelToEvaluate } from '../activities/evaluate-model';
-import type { DatasetConfig, ElasticTrainingStage, EvaluationStage, ReferenceModel, TrainStage } from '../dsl/pipeline';
+import type { DatasetConfig, ElasticTrainingStage, StageData, EvaluationStage, ReferenceModel, TrainStage } from '../dsl/pipeline';
 import { elasticTrainingWorkflow, type ElasticModelRef, type ElasticTrainingResult } from './elastic-training';
 import { elasticQueueOf } from './task-queues';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
@@ -24,6 +24,8 @@ import { trainStageWorkflow, type HardwareTargetRef, type TrainStageResult } fro
 export interface ElasticStageInput {
   config: ElasticTrainingStage;
   fallbackModel: ElasticModelRef;
+  /** The data set cut to the stage's `trainSubset`; absent in runs started before it existed. */
+  dataset?: StageData;
 }
 
 /** Evaluation's settings and the targets it measures on (its own list, else every declared one). */
@@ -101,7 +103,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     executeChild(elasticTrainingWorkflow, {
       workflowId,
       taskQueue,
-      args: [{ ...runContext, stage: folder, elastic: config, model, participantQueue: elasticQueueOf(taskQueue) }],
+      args: [{ ...runContext, dataset: input.stages.elastic?.dataset ?? input.dataset, stage: folder, elastic: config, model, participantQueue: elasticQueueOf(taskQueue) }],
     });
 
   if (input.stages.search) {
