@@ -15,6 +15,7 @@ import type { ElasticTrainingStage } from '../dsl/stages';
 import { efficientNet, EFFICIENTNET_VARIANTS, type EfficientNetVariant } from '../engine/arch/efficientnet';
 import type { ArchSpec } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
+import { selectSamples } from '../engine/data/split';
 import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { ElasticCheckpointMismatch, ElasticCoordinator, type StepLogEntry } from '../engine/elastic/coordinator';
@@ -24,7 +25,8 @@ import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
 import { buildSmallCnn } from '../engine/models/small-cnn';
 import { efficientNetB0For, mobileNetV2For, type DataShape } from '../engine/scaling/baseline';
 import { scaleResolution } from '../engine/scaling/scale-arch';
-import { evaluateClassifier } from '../engine/train/evaluate';
+import { evaluateClassifierYielding } from '../engine/train/evaluate';
+import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { advertisedUrl, dataPlaneAddress } from '../infra/data-plane-address';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, stageKeys, storeFor } from './context';
@@ -78,7 +80,15 @@ export interface ElasticProgress {
   workers: number;
   learningRate?: number;
   loss?: number;
+  imagesPerSecond?: number;
+  /** Seconds left at the current rate. */
+  etaSeconds?: number;
+  /** Accuracy after the last finished epoch, on a fixed sample of the test split (shown, never used to choose). */
+  accuracy?: { value: number; on: string };
 }
+
+/** Test images scored after each epoch for the progress line: a second or two, not a full pass. */
+const PROGRESS_EVAL_IMAGES = 2000;
 
 export function elasticKeys(runId: string, stage: string) {
   const keys = stageKeys(runId, stage);
@@ -169,6 +179,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
       perWorkerBatch: e.perWorkerBatch,
       maxWorkers: e.workers.max,
       windowIterations: e.windowIterations,
+      schedule: e.schedule,
       momentum: e.momentum,
       minWorkers: e.workers.min,
       epochs: e.epochs,
@@ -202,6 +213,8 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
     }, 1000);
     const seen = new Set<string>();
     const started = Date.now();
+    const meter = new ThroughputMeter();
+    const progressSample = selectSamples(data, data.test, Array.from({ length: Math.min(PROGRESS_EVAL_IMAGES, data.test.count) }, (_, i) => i));
     let completed: boolean;
     try {
       completed = await coordinator.run({
@@ -215,10 +228,16 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
             learningRate: entry.learningRate,
             loss: entry.loss,
           });
+          meter.add(entry.globalBatch);
+          progress.imagesPerSecond = meter.imagesPerSecond;
+          progress.etaSeconds = meter.etaSeconds(coordinator.samplesTotal - coordinator.samplesDone);
           ctx.heartbeat(progress);
         },
         onEpoch: async (summary) => {
           await putJson(store, keys.coverage(summary.epoch), summary);
+          writeFlatWeights(model, coordinator.weights);
+          const sampled = await evaluateClassifierYielding(model, data, progressSample, { onBatch: () => ctx.heartbeat(progress) });
+          progress.accuracy = { value: sampled.accuracy, on: `${progressSample.count} test images` };
           log.info(`elastic ${input.stage}: epoch ${summary.epoch + 1}/${e.epochs} done in ${summary.steps} steps, mean loss ${summary.meanLoss.toFixed(4)}`);
         },
         onCheckpoint: async (bytes, step, entries) => {
@@ -245,7 +264,9 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
     }
 
     writeFlatWeights(model, coordinator.weights);
-    const evaluation = evaluateClassifier(model, data, data.test);
+    // Heartbeats go on through the test pass: it can outlast the heartbeat timeout, and a coordinator
+    // that looked dead here would be retried while it is still finishing.
+    const evaluation = await evaluateClassifierYielding(model, data, data.test, { onBatch: () => ctx.heartbeat(progress) });
     const exported = arch ? toInferenceModel(arch, model) : model;
     await exportTfjsModel(exported, store, keys.modelJson, keys.modelWeights);
     const result: ElasticTrainingResult = {

@@ -17,7 +17,7 @@ import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { loadSavedModel } from '../engine/latency';
 import { countMacs } from '../engine/macs';
 import { countParams } from '../engine/models/param-count';
-import { evaluateClassifier } from '../engine/train/evaluate';
+import { evaluateClassifierYielding } from '../engine/train/evaluate';
 import type { LatencyMeasurement } from '../plugins/api';
 import { registryWithPluginFiles } from '../plugins/load';
 import { datasetFor, storeFor } from './context';
@@ -175,7 +175,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       }
       params = countParams(model);
       macs = countMacs(model);
-      accuracy = evaluateClassifier(model, data, data.test, {
+      accuracy = await evaluateClassifierYielding(model, data, data.test, {
         batchSize: input.batchSize,
         onBatch: (done, total) => {
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');

@@ -13,11 +13,13 @@ import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
 import { enumerateSpaceOps, latencyMatrix } from '../engine/latency-table';
 import { learningRateAt } from '../engine/train/schedule';
+import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
 import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, storeFor } from './context';
+import type { TrainProgress } from './train-classifier';
 import { loadLatencyTable } from './latency-table';
 
 /** Validation examples scored at each epoch's end for the argmax architecture. */
@@ -147,6 +149,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
       await pruneCheckpoints(store, keys.checkpoints, key);
     };
 
+    const meter = new ThroughputMeter();
     while (net.weightSteps < epochEnd) {
       if (ctx.cancellationSignal.aborted) break;
       const inEpoch = net.weightSteps - epochStart;
@@ -165,7 +168,19 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
         valBatch.xs.dispose();
         valBatch.ys.dispose();
       }
-      ctx.heartbeat({ epoch: input.epoch, step: net.weightSteps, totalSteps: stepsPerEpoch * input.epochs, loss: report.loss, checkpointKey });
+      meter.add(picked.length);
+      const totalSteps = stepsPerEpoch * input.epochs;
+      ctx.heartbeat({
+        epoch: input.epoch,
+        epochs: input.epochs,
+        step: net.weightSteps,
+        totalSteps,
+        loss: report.loss,
+        checkpointKey,
+        imagesPerSecond: meter.imagesPerSecond,
+        // Later epochs add architecture steps, so this is a lower bound while warming up.
+        etaSeconds: meter.etaSeconds((totalSteps - net.weightSteps) * input.batchSize),
+      } satisfies TrainProgress);
       if ((net.weightSteps - resumedFromStep) % input.checkpointEverySteps === 0 && net.weightSteps < epochEnd) await saveCheckpoint();
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -9,6 +9,7 @@ import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { buildSmallCnn } from '../engine/models/small-cnn';
 import { CheckpointMismatchError, ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { ThroughputMeter } from '../engine/train/throughput-meter';
 import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, stageKeys, storeFor } from './context';
@@ -47,6 +48,10 @@ export interface TrainProgress {
   epochs: number;
   loss?: number;
   imagesPerSecond?: number;
+  /** Seconds left at the current rate, for this activity's whole run. */
+  etaSeconds?: number;
+  /** Accuracy of the model now, when the activity measures one (e.g. per epoch), and on what. */
+  accuracy?: { value: number; on: string };
 }
 
 /** Errors a retry cannot fix: failing them at once spares minutes of pointless retries. */
@@ -94,19 +99,14 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
     ctx.heartbeat(progress);
 
     const started = Date.now();
-    let windowStart = Date.now();
-    let windowSteps = 0;
+    const meter = new ThroughputMeter();
     await trainer.train({
       checkpointEverySteps: input.train.checkpointEverySteps,
       shouldStop: () => ctx.cancellationSignal.aborted,
       onStep: (report) => {
-        windowSteps++;
-        const elapsed = (Date.now() - windowStart) / 1000;
-        if (elapsed >= 2) {
-          progress.imagesPerSecond = Math.round((windowSteps * input.train.batchSize) / elapsed);
-          windowStart = Date.now();
-          windowSteps = 0;
-        }
+        meter.add(input.train.batchSize);
+        progress.imagesPerSecond = meter.imagesPerSecond;
+        progress.etaSeconds = meter.etaSeconds((trainer.totalSteps - report.position.globalStep) * input.train.batchSize);
         progress.step = report.position.globalStep;
         progress.epoch = report.position.epoch;
         progress.loss = report.loss;

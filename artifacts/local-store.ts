@@ -16,7 +16,7 @@
  * keys never nest that way.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs, type Dirent } from 'node:fs';
+import { promises as fs, readFileSync, type Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -206,27 +206,7 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   private parseHeader(key: string, raw: Buffer): { header: Header; bodyStart: number } {
-    const newline = raw.subarray(0, MAX_HEADER_BYTES).indexOf(0x0a);
-    if (newline < 0) throw new CorruptArtifactError(key, this.location, 'no header line');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.subarray(0, newline).toString('utf8'));
-    } catch {
-      throw new CorruptArtifactError(key, this.location, 'header is not valid JSON');
-    }
-    const h = parsed as Partial<Header> | null;
-    if (
-      !h ||
-      h.hwnasArtifact !== FORMAT_VERSION ||
-      typeof h.sha256 !== 'string' ||
-      !/^[0-9a-f]{64}$/.test(h.sha256) ||
-      typeof h.size !== 'number' ||
-      !Number.isSafeInteger(h.size) ||
-      h.size < 0
-    ) {
-      throw new CorruptArtifactError(key, this.location, 'header is not a valid artifact header');
-    }
-    return { header: h as Header, bodyStart: newline + 1 };
+    return parseHeader(key, this.location, raw);
   }
 
   private fileFor(key: string): string {
@@ -242,6 +222,48 @@ export class LocalArtifactStore implements ArtifactStore {
     }
     return resolved;
   }
+}
+
+function parseHeader(key: string, location: string, raw: Buffer): { header: Header; bodyStart: number } {
+  const newline = raw.subarray(0, MAX_HEADER_BYTES).indexOf(0x0a);
+  if (newline < 0) throw new CorruptArtifactError(key, location, 'no header line');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.subarray(0, newline).toString('utf8'));
+  } catch {
+    throw new CorruptArtifactError(key, location, 'header is not valid JSON');
+  }
+  const h = parsed as Partial<Header> | null;
+  if (
+    !h ||
+    h.hwnasArtifact !== FORMAT_VERSION ||
+    typeof h.sha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(h.sha256) ||
+    typeof h.size !== 'number' ||
+    !Number.isSafeInteger(h.size) ||
+    h.size < 0
+  ) {
+    throw new CorruptArtifactError(key, location, 'header is not a valid artifact header');
+  }
+  return { header: h as Header, bodyStart: newline + 1 };
+}
+
+const HEADER_START = Buffer.from('{"hwnasArtifact":');
+
+/**
+ * A file's bytes as a user means them: the object itself when the file sits in a local artifact
+ * folder (header checked and stripped, checksum verified), else the file as it is. Lets the CLI
+ * take the paths `nas run` prints, e.g. `nas arch describe runs/…/phi-1.arch.json`.
+ */
+export function readPossiblyStoredFile(file: string): Buffer {
+  const raw = readFileSync(file);
+  if (!raw.subarray(0, HEADER_START.length).equals(HEADER_START)) return raw;
+  const where = pathToFileURL(path.resolve(file)).href;
+  const { header, bodyStart } = parseHeader(path.basename(file), where, raw);
+  const body = raw.subarray(bodyStart);
+  if (body.byteLength !== header.size) throw new CorruptArtifactError(path.basename(file), where, `${body.byteLength} bytes where the header says ${header.size}`);
+  if (createHash('sha256').update(body).digest('hex') !== header.sha256) throw new CorruptArtifactError(path.basename(file), where, 'checksum mismatch');
+  return body;
 }
 
 /** Makes the rename itself durable; some platforms cannot fsync a directory, which is fine. */

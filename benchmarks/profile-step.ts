@@ -4,7 +4,9 @@
  * (label smoothing, L2 on kernels) and optimizer (SGD with momentum), on random data.
  *
  *   npx tsx benchmarks/profile-step.ts [--model mobilenet-v2|efficientnet-b0] [--width 0.5]
- *       [--downsamplings 3] [--batch 128] [--steps 5] [--warmup 2] [--top 25] [--no-profile]
+ *       [--downsamplings 3] [--arch FILE.arch.json] [--batch 128] [--steps 5] [--warmup 2] [--top 25] [--no-profile]
+ *
+ * `--arch` profiles an architecture a run wrote (a searched baseline, a scaled model) instead.
  *
  * Kernels on tfjs-node run synchronously, so the per-kernel wall times of `tf.profile` add up to
  * (nearly) the step time; the remainder is JavaScript overhead (tape, layers, tidy).
@@ -15,6 +17,7 @@ import { backendInfo, loadTf } from '../engine/backend';
 import { scaledEfficientNet } from '../engine/arch/efficientnet';
 import { mobileNetV2 } from '../engine/arch/mobilenet-v2';
 import { adaptToSmallInput } from '../engine/arch/small-input';
+import { readArchFile } from '../engine/arch/catalog';
 import type { ArchSpec } from '../engine/arch/spec';
 import { countMacs, trainingFlopsPerExample } from '../engine/macs';
 import { buildArchModel } from '../engine/models/arch-model';
@@ -22,6 +25,7 @@ import { buildArchModel } from '../engine/models/arch-model';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'mobilenet-v2' },
+    arch: { type: 'string' },
     width: { type: 'string', default: '0.5' },
     downsamplings: { type: 'string', default: '3' },
     batch: { type: 'string', default: '128' },
@@ -41,7 +45,9 @@ function archFor(name: string, width: number, downsamplings: number): ArchSpec {
 
 async function main() {
   const tf = loadTf();
-  const arch = archFor(values.model!, Number(values.width), Number(values.downsamplings));
+  const arch = values.arch
+    ? readArchFile(values.arch)
+    : archFor(values.model!, Number(values.width), Number(values.downsamplings));
   const batch = Number(values.batch);
   const model = buildArchModel(arch, { seed: 1 });
   const info = backendInfo();
@@ -49,7 +55,7 @@ async function main() {
   const optimizer = tf.train.momentum(0.05, 0.9);
   const trainable = model.trainableWeights.map((w) => (w as unknown as { val: Variable }).val);
   const kernels = model.trainableWeights.filter((w) => /\/(kernel|depthwise_kernel)$/.test(w.originalName)).map((w) => (w as unknown as { val: Variable }).val);
-  const xs = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
+  const xs = tf.randomUniform([batch, arch.resolution, arch.resolution, arch.inputChannels], 0, 1, 'float32', 1);
   const ys = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as Tensor, 10).toFloat();
   let noiseStep = 0;
   const step = async () => {

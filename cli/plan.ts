@@ -90,6 +90,7 @@ function scalingInput(loaded: LoadedPipeline, runId: string, artifactLocation: s
     learningRate: search?.learningRate ?? 0.05,
     parallelTrials: search?.parallelTrials ?? 2,
     pluginFiles,
+    heartbeatTimeoutSeconds: scaling.heartbeatTimeoutSeconds,
   };
 }
 

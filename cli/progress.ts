@@ -19,6 +19,8 @@ export interface ProgressSnapshot {
   /** Which model the evaluation is at (workflow query) and how far into it (activity heartbeat). */
   evaluation?: { status: EvaluationStatus; activity?: EvaluationProgress };
   activity?: TrainProgress;
+  /** The stage's latest accuracy when the workflow, not the activity, knows it (one-shot search). */
+  accuracy?: { value: number; on: string };
   attempt?: number;
 }
 
@@ -52,8 +54,9 @@ export async function readProgress(client: WorkflowClient, runId: string): Promi
   const { activity, attempt } = pendingHeartbeat(description);
   switch (description.type) {
     case 'oneShotSearchWorkflow': {
-      const oneShot = await handle.query<{ epochs: number }>('oneShotProgress');
-      return { stage, activity: activity && { ...activity, epochs: oneShot.epochs }, attempt };
+      const oneShot = await handle.query<{ epochs: number; last?: { validationAccuracy: number } }>('oneShotProgress');
+      const accuracy = oneShot.last && { value: oneShot.last.validationAccuracy, on: 'validation sample, argmax architecture' };
+      return { stage, activity: activity && { ...activity, epochs: oneShot.epochs }, accuracy, attempt };
     }
     case 'multiTrialSearchWorkflow':
       return { stage, search: await handle.query<SearchProgress>('searchProgress') };
@@ -71,7 +74,7 @@ function duration(seconds: number): string {
   return m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
 }
 
-export function formatProgress(p: ProgressSnapshot, batchSize?: number): string | undefined {
+export function formatProgress(p: ProgressSnapshot): string | undefined {
   if (!p.stage) return undefined;
   if (p.scaling) {
     const b = p.scaling.best;
@@ -93,6 +96,8 @@ export function formatProgress(p: ProgressSnapshot, batchSize?: number): string 
     ];
     if (e.learningRate !== undefined) parts.push(`lr ${e.learningRate.toFixed(4)}`);
     if (e.loss !== undefined) parts.push(`loss ${e.loss.toFixed(4)}`);
+    parts.push(...rateAndEta(e));
+    if (e.accuracy) parts.push(`acc ${e.accuracy.value.toFixed(4)} (${e.accuracy.on})`);
     if (p.attempt && p.attempt > 1) parts.push(`coordinator attempt ${p.attempt}`);
     return parts.join('  ');
   }
@@ -112,16 +117,22 @@ export function formatProgress(p: ProgressSnapshot, batchSize?: number): string 
   if (!a) return `[${p.stage}] starting${p.attempt && p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}`;
   const parts = [`[${p.stage}] epoch ${Math.min(a.epoch + 1, a.epochs)}/${a.epochs}`, `step ${a.step}/${a.totalSteps}`];
   if (a.loss !== undefined) parts.push(`loss ${a.loss.toFixed(4)}`);
-  if (a.imagesPerSecond) {
-    parts.push(`${a.imagesPerSecond} img/s`);
-    if (batchSize) parts.push(`ETA ${duration(((a.totalSteps - a.step) * batchSize) / a.imagesPerSecond)}`);
-  }
+  parts.push(...rateAndEta(a));
+  const accuracy = a.accuracy ?? p.accuracy;
+  if (accuracy) parts.push(`acc ${accuracy.value.toFixed(4)} (${accuracy.on})`);
   if (p.attempt && p.attempt > 1) parts.push(`attempt ${p.attempt}`);
   return parts.join('  ');
 }
 
+function rateAndEta(p: { imagesPerSecond?: number; etaSeconds?: number }): string[] {
+  const parts: string[] = [];
+  if (p.imagesPerSecond) parts.push(`${p.imagesPerSecond} img/s`);
+  if (p.etaSeconds !== undefined) parts.push(`ETA ${duration(p.etaSeconds)}`);
+  return parts;
+}
+
 /** Polls and prints progress until `stop` is called; rewrites one line on a terminal. */
-export function followProgress(client: WorkflowClient, runId: string, batchSize?: number): () => void {
+export function followProgress(client: WorkflowClient, runId: string): () => void {
   const tty = process.stdout.isTTY;
   let last = '';
   let lastPrinted = 0;
@@ -129,7 +140,7 @@ export function followProgress(client: WorkflowClient, runId: string, batchSize?
   const tick = async (): Promise<void> => {
     if (stopped) return;
     try {
-      const line = formatProgress(await readProgress(client, runId), batchSize);
+      const line = formatProgress(await readProgress(client, runId));
       if (line && line !== last) {
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (Date.now() - lastPrinted > 10_000) {

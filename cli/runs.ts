@@ -331,7 +331,7 @@ export async function reportRun(runs: Runs, { handle, description }: FoundRun): 
           .catch((): ProgressSnapshot => ({ stage: status.current?.stage }));
         report.current = {
           stage: status.current.stage,
-          progress: formatProgress(snapshot, history.input?.stages.train?.batchSize),
+          progress: formatProgress(snapshot),
           snapshot,
         };
       }

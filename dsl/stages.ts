@@ -34,6 +34,12 @@ const heartbeatTimeoutSeconds = positiveInt
   .max(3600)
   .default(30)
   .describe('How long a silent worker is trusted before its activity is retried elsewhere.');
+/** The same setting for stages whose activities have long stretches between heartbeats. */
+const slowHeartbeatTimeoutSeconds = (seconds: number, why: string) =>
+  positiveInt
+    .max(3600)
+    .default(seconds)
+    .describe(`How long a silent worker is trusted before its activity is retried elsewhere (default ${seconds}: ${why}).`);
 
 export const TrainStageSchema = z
   .object({
@@ -129,6 +135,7 @@ export const CompoundScalingSchema = z
       .strict()
       .optional()
       .describe('Hard limits on the chosen grid point; points over them stay in the table.'),
+    heartbeatTimeoutSeconds: slowHeartbeatTimeoutSeconds(120, "a trial's final validation pass and latency measurement send none"),
   })
   .strict()
   .describe('Grid-search alpha, beta, gamma at phi = 1, then scale by each phi (EfficientNet).');
@@ -155,6 +162,10 @@ export const ElasticTrainingSchema = z
       .prefault({})
       .refine((w) => w.min <= w.max, { path: ['min'], message: 'must not exceed workers.max' }),
     epochs: positiveInt.max(1000).default(10),
+    schedule: z
+      .enum(['constant', 'cosine'])
+      .default('cosine')
+      .describe('The learning rate over the run, on top of the policy: constant, or decayed to zero along a cosine over all epochs.'),
     trainSubset,
     learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate at one worker; scaled linearly with the global batch.'),
     momentum: z.number().min(0).max(1).default(0.9),
@@ -187,6 +198,7 @@ export const EvaluationSchema = z
       .array(z.enum(REFERENCE_MODELS))
       .default([])
       .describe('Known models evaluated alongside, for comparison in the report.'),
+    heartbeatTimeoutSeconds: slowHeartbeatTimeoutSeconds(600, 'one test batch of a large model on a busy CPU can take minutes'),
   })
   .strict()
   .describe('Accuracy, latency on each target, size and cost of every model the earlier stages made.');

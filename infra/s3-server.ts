@@ -30,6 +30,8 @@ export interface S3Server {
   secretKey: string;
   port: number;
   dataDir: string;
+  /** MinIO's process id: the fault-injection suite pauses it (SIGSTOP) to make the store unavailable. */
+  pid: number;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period); safe to call twice. */
   stop(): Promise<void>;
 }
@@ -162,7 +164,7 @@ async function startOnce(
     await sleep(100);
   }
 
-  return { endpoint, accessKey, secretKey, port, dataDir: options.dataDir, stop };
+  return { endpoint, accessKey, secretKey, port, dataDir: options.dataDir, pid: child.pid!, stop };
 }
 
 async function isLive(endpoint: string): Promise<boolean> {

@@ -16,6 +16,8 @@ export interface DevServer {
   /** True when an already running server (from an earlier process) was reused. */
   reused: boolean;
   logFile: string;
+  /** The server's process id (of the reused one when `reused`). */
+  pid: number;
   /** Stops the server if this process started it. */
   stop(): Promise<void>;
 }
@@ -25,6 +27,11 @@ export interface DevServerOptions {
   namespace?: string;
   ui?: boolean;
   startTimeoutMs?: number;
+  /**
+   * A fixed gRPC port instead of a free one: restarting on the same port and database is what a
+   * crashed-and-restarted server looks like to its workers and clients (the fault-injection suite).
+   */
+  port?: number;
 }
 
 interface StateFile {
@@ -98,6 +105,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
         uiAddress: state.uiPort ? `http://127.0.0.1:${state.uiPort}` : undefined,
         reused: true,
         logFile,
+        pid: state.pid,
         stop: async () => undefined,
       };
     }
@@ -115,7 +123,8 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     try {
       started = await spawnServer(cli, opts, { stateFile, logFile, dbFile });
     } catch (err) {
-      if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
+      // Only a port we chose may be re-chosen.
+      if (!(err instanceof PortTakenError) || opts.port !== undefined || attempt >= 3) throw err;
     }
   }
   const { child, port, uiPort } = started;
@@ -131,7 +140,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     }
     rmSync(stateFile, { force: true });
   };
-  return { address: `127.0.0.1:${port}`, uiAddress: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, reused: false, logFile, stop };
+  return { address: `127.0.0.1:${port}`, uiAddress: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, reused: false, logFile, pid: child.pid!, stop };
 }
 
 class PortTakenError extends Error {}
@@ -142,7 +151,7 @@ async function spawnServer(
   files: { stateFile: string; logFile: string; dbFile: string },
 ): Promise<{ child: ChildProcess; port: number; uiPort?: number; exited: () => number | null | undefined }> {
   const { stateFile, logFile, dbFile } = files;
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const uiPort = opts.ui === false ? undefined : await freePort();
   const args = [
     'server', 'start-dev',

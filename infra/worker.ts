@@ -52,6 +52,10 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
     ...(opts.identity ? { identity: opts.identity } : {}),
     // Checkpoints bound what a kill loses; a graceful stop should not wait for a whole epoch.
     shutdownGraceTime: '5s' as const,
+    // Heartbeats carry progress (`nas status`, `watch`, the fault suite's lost-work measure). By
+    // default they reach the server only every 0.8 x heartbeat timeout, so progress seen from
+    // outside would lag by up to that; one a second per running activity is cheap.
+    maxHeartbeatThrottleInterval: '1s' as const,
   };
   const main = await Worker.create({
     ...common,

@@ -47,6 +47,8 @@ export interface CompoundScalingInput {
   learningRate: number;
   parallelTrials: number;
   pluginFiles: string[];
+  /** How long a trial may stay silent before it is retried elsewhere; default 120. */
+  heartbeatTimeoutSeconds?: number;
 }
 
 export interface ScalingCandidate extends ScalingTrialResult {
@@ -117,8 +119,8 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
   }
   const { scalingTrial, scaledArchitectures, writeJson } = proxyActivities<ScalingActivities>({
     startToCloseTimeout: '6h',
-    // Trials heartbeat every step; two silent minutes means the worker is gone.
-    heartbeatTimeout: '2m',
+    // Trials heartbeat every step, but not through their final validation pass and latency measurement.
+    heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 120}s`,
     retry: {
       initialInterval: '1s',
       backoffCoefficient: 2,

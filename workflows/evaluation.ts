@@ -22,6 +22,8 @@ export interface EvaluationWorkflowInput {
   targets: EvaluationTarget[];
   pluginFiles: string[];
   models: ModelToEvaluate[];
+  /** How long an evaluation may stay silent before it is retried elsewhere; default 600. */
+  heartbeatTimeoutSeconds?: number;
 }
 
 export interface EvaluationWorkflowResult {
@@ -46,8 +48,8 @@ export async function evaluationWorkflow(input: EvaluationWorkflowInput): Promis
     // large model (B7) on a small CPU takes hours.
     startToCloseTimeout: '12h',
     // It beats once per test batch and per timed run; tfjs blocks the event loop for a whole batch,
-    // which for a large model on a loaded CPU can take minutes.
-    heartbeatTimeout: '10m',
+    // which for a large model on a loaded CPU can take minutes (hence the stage's default of 10).
+    heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 600}s`,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: PERMANENT_ERRORS },
   });
   if (input.models.length === 0) {

@@ -173,6 +173,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
             batchSize: evaluation.config.batchSize,
             warmupRuns: evaluation.config.warmupRuns,
             repeats: evaluation.config.repeats,
+            heartbeatTimeoutSeconds: evaluation.config.heartbeatTimeoutSeconds,
             targets: evaluation.targets,
             pluginFiles: input.pluginFiles,
             models,

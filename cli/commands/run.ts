@@ -189,7 +189,7 @@ async function execute(client: Client, taskQueue: string, input: PipelineWorkflo
     how === 'attach'
       ? client.workflow.getHandle<typeof pipelineWorkflow>(input.runId)
       : await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
-  const stopProgress = followProgress(client.workflow, input.runId, input.stages.train?.batchSize);
+  const stopProgress = followProgress(client.workflow, input.runId);
   try {
     const result = await handle.result();
     stopProgress();

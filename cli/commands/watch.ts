@@ -5,7 +5,7 @@
 import { CliError, EXIT_FAILURE } from '../errors';
 import { parseRunCommand } from '../args';
 import { followProgress } from '../progress';
-import { findRun, hasWorkers, printReport, readInput, reportRun, stateText, withRun } from '../runs';
+import { findRun, hasWorkers, printReport, reportRun, stateText, withRun } from '../runs';
 
 const HELP = `usage: nas watch RUN [options]
 
@@ -46,9 +46,8 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`no worker is polling task queue ${found.description.taskQueue} now; the run goes on when one does`);
     }
 
-    const batchSize = (await readInput(found.handle, runId))?.stages.train?.batchSize;
     console.log(`watching run ${runId} on ${runs.where}; Ctrl-C detaches, the run goes on`);
-    const stopProgress = followProgress(runs.client.workflow, runId, batchSize);
+    const stopProgress = followProgress(runs.client.workflow, runId);
     const detach = new AbortController();
     const onInterrupt = (): void => detach.abort();
     process.once('SIGINT', onInterrupt);

@@ -2,7 +2,7 @@
  * Architectures by name, and arch.json files, for the CLI and the pipeline: the one place that
  * turns what a user typed into a validated ArchSpec.
  */
-import { readFileSync } from 'node:fs';
+import { readPossiblyStoredFile } from '../../artifacts/local-store';
 import { decodeBlock } from './block-string';
 import { EFFICIENTNET_VARIANTS, efficientNet, type EfficientNetVariant } from './efficientnet';
 import { mobileNetV2 } from './mobilenet-v2';
@@ -52,7 +52,7 @@ export function parseArch(value: unknown, source = 'architecture'): ArchSpec {
 export function readArchFile(file: string): ArchSpec {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readPossiblyStoredFile(file).toString('utf8');
   } catch (err) {
     throw new ArchError(`cannot read ${file}: ${(err as Error).message}`);
   }

@@ -18,7 +18,7 @@ import { loadTf } from '../backend';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
 import { EpochCursor, type EpochCursorState } from './epoch-cursor';
 import { layoutSignature, type FlatWeights, type WeightLayout } from './flat-weights';
-import { correctsMomentum, globalBatchFor, initialPolicyState, rateForStep, type ElasticPolicyConfig, type PolicyState } from './lr-policy';
+import { correctsMomentum, globalBatchFor, initialPolicyState, rateForStep, scheduleFactor, type ElasticPolicyConfig, type PolicyState } from './lr-policy';
 import { MomentumSgd, weightedMean } from './momentum-sgd';
 import { WIRE_CONTENT_TYPE, decodeMessage, encodeMessage, floatBytes } from './wire';
 import type { GradientHeader, JoinReply, JoinRequest, NextReply, WorkHeader } from './protocol';
@@ -391,7 +391,10 @@ export class ElasticCoordinator {
       const workers = ready.length;
       const ids = this.cursor.take(globalBatchFor(this.config, workers));
       const assigned = splitEvenly(ids, ready);
-      const { rate, state } = rateForStep(this.config, this.policy ?? initialPolicyState(this.config, workers), this.step, workers);
+      const policy = rateForStep(this.config, this.policy ?? initialPolicyState(this.config, workers), this.step, workers);
+      // The policy keeps its own, undecayed rate in its state; the schedule only scales what is applied.
+      const rate = policy.rate * scheduleFactor(this.config.schedule ?? 'constant', this.samplesDone / this.samplesTotal);
+      const state = policy.state;
       const weights = floatBytes(this.weights.trainable, this.weights.nonTrainable);
       for (const [member, slice] of assigned) {
         member.assignment = { step: this.step, ids: slice };

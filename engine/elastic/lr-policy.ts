@@ -12,8 +12,13 @@
  */
 export type ElasticPolicyName = 'fixed-global-batch' | 'immediate-linear' | 'dynamic-sgd';
 
+/** The rate over the whole run, on top of the policy's: kept, or decayed to zero along a cosine. */
+export type ElasticSchedule = 'constant' | 'cosine';
+
 export interface ElasticPolicyConfig {
   policy: ElasticPolicyName;
+  /** Default `constant`, so that policy experiments compare the policies alone. */
+  schedule?: ElasticSchedule;
   /** Rate of one worker at perWorkerBatch; scaled linearly with the global batch. */
   learningRate: number;
   perWorkerBatch: number;
@@ -71,4 +76,15 @@ export function rateForStep(cfg: ElasticPolicyConfig, state: PolicyState, step: 
  */
 export function correctsMomentum(policy: ElasticPolicyName): boolean {
   return policy !== 'immediate-linear';
+}
+
+/**
+ * What the schedule multiplies the policy's rate by at `progress` (samples applied / samples of the
+ * run, in [0, 1]). Measured in samples rather than steps because steps per epoch change with the
+ * number of workers; a resumed run, whose progress comes from its checkpointed cursor, gets the
+ * same factors.
+ */
+export function scheduleFactor(schedule: ElasticSchedule, progress: number): number {
+  if (schedule === 'constant') return 1;
+  return 0.5 * (1 + Math.cos(Math.PI * Math.min(1, Math.max(0, progress))));
 }

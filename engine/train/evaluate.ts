@@ -25,6 +25,29 @@ export interface EvaluateOptions {
 }
 
 export function evaluateClassifier(model: LayersModel, data: ImageDataset, split: ImageSplit, o: EvaluateOptions = {}): Evaluation {
+  const batches = evaluationBatches(model, data, split, o);
+  for (;;) {
+    const next = batches.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * The same evaluation, yielding to the event loop after every batch. Activities use it: Temporal's
+ * heartbeats are sent from the event loop, so a long synchronous pass over a split sends none, and
+ * a heartbeat timeout shorter than the whole pass would declare a healthy worker dead.
+ */
+export async function evaluateClassifierYielding(model: LayersModel, data: ImageDataset, split: ImageSplit, o: EvaluateOptions = {}): Promise<Evaluation> {
+  const batches = evaluationBatches(model, data, split, o);
+  for (;;) {
+    const next = batches.next();
+    if (next.done) return next.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** One batch per step; returns the evaluation after the last. */
+function* evaluationBatches(model: LayersModel, data: ImageDataset, split: ImageSplit, o: EvaluateOptions): Generator<void, Evaluation> {
   const tf = loadTf();
   const size = model.inputs[0].shape[1] as number;
   const subset = o.indices;
@@ -50,6 +73,7 @@ export function evaluateClassifier(model: LayersModel, data: ImageDataset, split
     }
     done += indices.length;
     o.onBatch?.(done, count);
+    yield;
   }
   const correct = correctPerClass.reduce((a, b) => a + b, 0);
   return {

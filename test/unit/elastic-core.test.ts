@@ -1,5 +1,5 @@
 import { EpochCursor, ExactlyOnceViolation } from '../../engine/elastic/epoch-cursor';
-import { globalBatchFor, initialPolicyState, rateForStep, type ElasticPolicyConfig, type PolicyState } from '../../engine/elastic/lr-policy';
+import { globalBatchFor, initialPolicyState, rateForStep, scheduleFactor, type ElasticPolicyConfig, type PolicyState } from '../../engine/elastic/lr-policy';
 import { MomentumSgd, weightedMean } from '../../engine/elastic/momentum-sgd';
 import { decodeMessage, encodeMessage, WireFormatError } from '../../engine/elastic/wire';
 
@@ -59,6 +59,16 @@ describe('learning-rate policies under churn', () => {
     // 0.4 -> 0.1 for three steps (0.37, 0.34, 0.31), then back up towards 0.4 from 0.31.
     expect(r[4]).toBeCloseTo(0.31);
     expect(r[5]).toBeCloseTo(0.31 + 0.009);
+  });
+});
+
+describe('learning-rate schedule over the run', () => {
+  it('constant keeps the rate; cosine starts at 1, halves at mid-run and ends at 0', () => {
+    expect([0, 0.3, 1].map((p) => scheduleFactor('constant', p))).toEqual([1, 1, 1]);
+    expect(scheduleFactor('cosine', 0)).toBe(1);
+    expect(scheduleFactor('cosine', 0.5)).toBeCloseTo(0.5);
+    expect(scheduleFactor('cosine', 0.25)).toBeCloseTo((1 + Math.SQRT1_2) / 2);
+    expect(scheduleFactor('cosine', 1)).toBeCloseTo(0);
   });
 });
 

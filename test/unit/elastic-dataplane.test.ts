@@ -107,6 +107,28 @@ describe('elastic data plane (loopback)', () => {
     expect(maxDiff).toBeLessThan(1e-5);
   });
 
+  it('a cosine schedule scales the policy rate by the share of samples already applied', async () => {
+    const model = denseNet(3);
+    const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      schedule: 'cosine',
+      token: 'secret',
+      minWorkers: 1,
+      maxWorkers: 1,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const log: StepLogEntry[] = [];
+    const running = coordinator.run({ onCheckpoint: async (_bytes, _step, entries) => void log.push(...entries) });
+    const worker = runParticipant({ url, token: 'secret', name: 'w0', model: denseNet(100), data });
+    await running;
+    await coordinator.close();
+    await worker;
+    const total = base.epochs * 64;
+    const expected = log.map((e, i) => base.learningRate * 0.5 * (1 + Math.cos((Math.PI * i * base.perWorkerBatch) / total)));
+    expect(log.length).toBe(total / base.perWorkerBatch);
+    log.forEach((e, i) => expect(e.learningRate).toBeCloseTo(expected[i], 10));
+  });
+
   it('workers that leave and join mid-epoch: every epoch applies every sample once, and joiners get the current weights', async () => {
     const model = buildSmallCnn({ height: 8, width: 8, channels: 1, numClasses: 4, filters: 4, seed: 1 });
     const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LocalArtifactStore } from '../../artifacts';
 import { run } from '../../cli/commands/arch';
 import { CliError } from '../../cli/errors';
 
@@ -35,6 +36,21 @@ describe('nas arch describe', () => {
       expect(code).toBe(0);
       expect(out).toMatch(/block1a_dw_dwconv\s+DepthwiseConv2D\s+4x4x48/);
       expect(out).toMatch(/^params: /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('reads the arch.json a run stored in a local artifact folder, and refuses it when corrupted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'arch-cli-'));
+    try {
+      const store = new LocalArtifactStore(dir);
+      const arch = { name: 'stored', resolution: 16, stem: { channels: 8 }, blocks: ['e3_k3_s2_c16'], headChannels: 32, numClasses: 5 };
+      await store.put('runs/r1/scaling/phi-1.arch.json', JSON.stringify(arch));
+      const file = join(dir, 'runs/r1/scaling/phi-1.arch.json');
+      const described = JSON.parse((await capture(['describe', file, '--json'])).out);
+      expect([described.name, described.resolution, described.numClasses]).toEqual(['stored', 16, 5]);
+      writeFileSync(file, readFileSync(file, 'utf8').replace('"stored"', '"storeD"'));
+      await expect(run(['describe', file])).rejects.toThrow(/corrupt: checksum mismatch/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
