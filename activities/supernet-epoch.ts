@@ -48,7 +48,11 @@ export interface SupernetEpochInput {
 export interface SupernetEpochMetrics {
   epoch: number;
   steps: number;
-  meanLoss: number;
+  /**
+   * Mean training loss over the weight steps the finishing attempt ran (a retry resumes mid-epoch).
+   * Absent when it ran none: a retry that found the epoch trained to its end in the last checkpoint.
+   */
+  meanLoss?: number;
   /** Mean entropy (nats) of the decisions' path distributions: falls as the search settles. */
   meanEntropy: number;
   expectedLatencyMs?: number;
@@ -196,7 +200,8 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
     const metrics: SupernetEpochMetrics = {
       epoch: input.epoch,
       steps: net.weightSteps,
-      meanLoss: lossCount ? lossSum / lossCount : NaN,
+      // Not NaN: JSON turns it into null, which readers of a number cannot format.
+      meanLoss: lossCount ? lossSum / lossCount : undefined,
       meanEntropy: derived.entropy.reduce((a, b) => a + b, 0) / Math.max(1, derived.entropy.length),
       expectedLatencyMs: latencyTable ? net.expectedLatency().expected : undefined,
       validationAccuracy,

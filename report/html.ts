@@ -44,7 +44,7 @@ export const fmt = {
   /** Millions with two decimals: MACs and parameters of mobile-size networks read best that way. */
   millions: (x: number | undefined | null) => (x == null || !Number.isFinite(x) ? '–' : `${(x / 1e6).toFixed(2)}M`),
   rate: (x: number) => (x === 0 ? '0' : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(3) : Number(x.toPrecision(4)).toString()),
-  number: (x: number, digits = 4) => Number(x.toFixed(digits)).toString(),
+  number: (x: number | undefined | null, digits = 4) => (x == null || !Number.isFinite(x) ? '–' : Number(x.toFixed(digits)).toString()),
 };
 
 export interface Column<T> {

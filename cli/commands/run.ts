@@ -50,7 +50,8 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     const r = result.search.result;
     for (const e of r.epochs) {
       const lat = e.expectedLatencyMs !== undefined ? `, E[latency] ${e.expectedLatencyMs.toFixed(3)} ms` : '';
-      console.log(`  search epoch ${e.epoch + 1}: loss ${e.meanLoss.toFixed(4)}, entropy ${e.meanEntropy.toFixed(3)}, argmax validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
+      const loss = e.meanLoss !== undefined ? `loss ${e.meanLoss.toFixed(4)}` : 'loss not measured (finished by an earlier attempt)';
+      console.log(`  search epoch ${e.epoch + 1}: ${loss}, entropy ${e.meanEntropy.toFixed(3)}, argmax validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
     }
     console.log(`    derived: ${r.blocks.join(' ')}`);
     console.log(`    architecture: ${artifactLocation}/${r.derivedArchKey}`);

@@ -92,3 +92,20 @@ test('Pareto front: dominated points are dropped, ties keep the more accurate', 
   ];
   expect(paretoFront(pts)).toEqual([3, 0, 4]);
 });
+
+test('a one-shot epoch finished by an earlier attempt has no mean loss: the table shows a dash, not a crash', () => {
+  const epoch = (e: number, meanLoss?: number) => ({
+    epoch: e,
+    steps: 10 * (e + 1),
+    meanLoss,
+    meanEntropy: 0.9,
+    validationAccuracy: 0.5,
+    blocks: ['e3_k3_s1_c16'],
+    choices: [0],
+    resumedFromStep: 0,
+    checkpointKey: 'k',
+  });
+  const { html } = buildReport(input({ search: { mode: 'one-shot', epochs: [epoch(0, 1.25), epoch(1)] } }), LIBRARY);
+  expect(html).toContain('<td class="num">1.25</td>');
+  expect(html).toContain('<td class="num">–</td>');
+});
