@@ -15,7 +15,6 @@ import type { ElasticTrainingStage } from '../dsl/stages';
 import { efficientNet, EFFICIENTNET_VARIANTS, type EfficientNetVariant } from '../engine/arch/efficientnet';
 import type { ArchSpec } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
-import { selectSamples } from '../engine/data/split';
 import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { ElasticCheckpointMismatch, ElasticCoordinator, type StepLogEntry } from '../engine/elastic/coordinator';
@@ -84,7 +83,13 @@ export interface ElasticProgress {
   /** Seconds left at the current rate. */
   etaSeconds?: number;
   /** Accuracy after the last finished epoch, on a fixed sample of the test split (shown, never used to choose). */
-  accuracy?: { value: number; on: string };
+  accuracy?: ProgressAccuracy;
+}
+
+/** An accuracy a progress line shows, and what it was measured on. */
+export interface ProgressAccuracy {
+  value: number;
+  on: string;
 }
 
 /** Test images scored after each epoch for the progress line: a second or two, not a full pass. */
@@ -214,7 +219,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
     const seen = new Set<string>();
     const started = Date.now();
     const meter = new ThroughputMeter();
-    const progressSample = selectSamples(data, data.test, Array.from({ length: Math.min(PROGRESS_EVAL_IMAGES, data.test.count) }, (_, i) => i));
+    const progressSample = Uint32Array.from({ length: Math.min(PROGRESS_EVAL_IMAGES, data.test.count) }, (_, i) => i);
     let completed: boolean;
     try {
       completed = await coordinator.run({
@@ -236,8 +241,8 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
         onEpoch: async (summary) => {
           await putJson(store, keys.coverage(summary.epoch), summary);
           writeFlatWeights(model, coordinator.weights);
-          const sampled = await evaluateClassifierYielding(model, data, progressSample, { onBatch: () => ctx.heartbeat(progress) });
-          progress.accuracy = { value: sampled.accuracy, on: `${progressSample.count} test images` };
+          const sampled = await evaluateClassifierYielding(model, data, data.test, { indices: progressSample, onBatch: () => ctx.heartbeat(progress) });
+          progress.accuracy = { value: sampled.accuracy, on: `${progressSample.length} test images` };
           log.info(`elastic ${input.stage}: epoch ${summary.epoch + 1}/${e.epochs} done in ${summary.steps} steps, mean loss ${summary.meanLoss.toFixed(4)}`);
         },
         onCheckpoint: async (bytes, step, entries) => {

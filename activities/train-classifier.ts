@@ -50,8 +50,6 @@ export interface TrainProgress {
   imagesPerSecond?: number;
   /** Seconds left at the current rate, for this activity's whole run. */
   etaSeconds?: number;
-  /** Accuracy of the model now, when the activity measures one (e.g. per epoch), and on what. */
-  accuracy?: { value: number; on: string };
 }
 
 /** Errors a retry cannot fix: failing them at once spares minutes of pointless retries. */

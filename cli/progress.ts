@@ -3,7 +3,7 @@
  * running activity's last heartbeat), so it works the same for an embedded run and a cluster.
  */
 import { defaultPayloadConverter, type WorkflowClient } from '@temporalio/client';
-import type { ElasticProgress } from '../activities/elastic-training';
+import type { ElasticProgress, ProgressAccuracy } from '../activities/elastic-training';
 import type { EvaluationProgress } from '../activities/evaluate-model';
 import type { TrainProgress } from '../activities/train-classifier';
 import type { ScalingProgress } from '../workflows/compound-scaling';
@@ -20,7 +20,7 @@ export interface ProgressSnapshot {
   evaluation?: { status: EvaluationStatus; activity?: EvaluationProgress };
   activity?: TrainProgress;
   /** The stage's latest accuracy when the workflow, not the activity, knows it (one-shot search). */
-  accuracy?: { value: number; on: string };
+  accuracy?: ProgressAccuracy;
   attempt?: number;
 }
 
@@ -97,7 +97,7 @@ export function formatProgress(p: ProgressSnapshot): string | undefined {
     if (e.learningRate !== undefined) parts.push(`lr ${e.learningRate.toFixed(4)}`);
     if (e.loss !== undefined) parts.push(`loss ${e.loss.toFixed(4)}`);
     parts.push(...rateAndEta(e));
-    if (e.accuracy) parts.push(`acc ${e.accuracy.value.toFixed(4)} (${e.accuracy.on})`);
+    parts.push(...accuracyPart(e.accuracy));
     if (p.attempt && p.attempt > 1) parts.push(`coordinator attempt ${p.attempt}`);
     return parts.join('  ');
   }
@@ -118,10 +118,13 @@ export function formatProgress(p: ProgressSnapshot): string | undefined {
   const parts = [`[${p.stage}] epoch ${Math.min(a.epoch + 1, a.epochs)}/${a.epochs}`, `step ${a.step}/${a.totalSteps}`];
   if (a.loss !== undefined) parts.push(`loss ${a.loss.toFixed(4)}`);
   parts.push(...rateAndEta(a));
-  const accuracy = a.accuracy ?? p.accuracy;
-  if (accuracy) parts.push(`acc ${accuracy.value.toFixed(4)} (${accuracy.on})`);
+  parts.push(...accuracyPart(p.accuracy));
   if (p.attempt && p.attempt > 1) parts.push(`attempt ${p.attempt}`);
   return parts.join('  ');
+}
+
+function accuracyPart(a: ProgressAccuracy | undefined): string[] {
+  return a ? [`acc ${a.value.toFixed(4)} (${a.on})`] : [];
 }
 
 function rateAndEta(p: { imagesPerSecond?: number; etaSeconds?: number }): string[] {

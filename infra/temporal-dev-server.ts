@@ -57,7 +57,8 @@ export function findTemporalCli(): string {
   return found;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this id exists (signal 0 checks without delivering anything). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -28,6 +28,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { getJson } from '../../artifacts';
 import type { EvaluationSummary } from '../../activities/evaluate-model';
+import { mulberry32 } from '../../engine/random';
 import { repoRoot } from '../../infra/paths';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
 import { effectOn, hitDuringOutage, recoveredBy, startedActivities, stepOfKey, unexplainedRetries, type CheckpointObject, type CheckpointPolicy, type FaultRecord } from './faults';
@@ -84,18 +85,6 @@ interface PipelineDoc {
     compoundScaling: object;
     elasticTraining: { epochs: number; checkpointEverySteps: number };
     evaluation: object;
-  };
-}
-
-/** mulberry32: the schedule is the same for the same seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -282,7 +271,8 @@ async function listCheckpoints(services: FaultServices, location: string, prefix
 
 /** The faulty run's fault schedule; runs until the pipeline ends. */
 async function driveFaults(services: FaultServices, run: RunOutcome, doc: PipelineDoc, seed: number): Promise<void> {
-  const random = rng(seed);
+  // mulberry32: the fault schedule is the same for the same seed.
+  const random = mulberry32(seed);
   const between = ([lo, hi]: [number, number]) => lo + (hi - lo) * random();
   const { monitor, pool } = run;
   const policy = policies(doc, run.runId);

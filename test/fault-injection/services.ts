@@ -9,7 +9,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { S3ArtifactStore } from '../../artifacts';
 import { startS3Server, type S3Server } from '../../infra/s3-server';
-import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
+import { alive, startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import { cleanEnv } from '../integration/support/cli';
 
 export class FaultServices {
@@ -95,15 +95,6 @@ export class FaultServices {
     await this.connection.close().catch(() => undefined);
     this.admin.destroy();
     await Promise.all([this.temporal.stop(), this.s3.stop()]);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
