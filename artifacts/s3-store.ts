@@ -33,6 +33,11 @@ export interface S3StoreOptions {
   /** `http://host/bucket/key` instead of `http://bucket.host/key`; what MinIO and most self-hosted servers need. */
   forcePathStyle?: boolean;
   region?: string;
+  /**
+   * Milliseconds a request's socket may stay silent before the attempt is abandoned (default
+   * 30 000). Bounds silence, not duration, so a large upload that keeps moving is never cut.
+   */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -42,6 +47,12 @@ export interface S3StoreOptions {
 const MAX_ATTEMPTS = 3;
 /** Bounds the TCP connect only, never a large upload; a black-holed address fails in seconds. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A server that accepts a request and then hangs (stopped, swapping, a dead peer behind a proxy)
+ * would otherwise hold the call, and the worker's activity slot, until it wakes. After this much
+ * silence the attempt fails and the SDK's retries, then Temporal's, take over.
+ */
+const IDLE_TIMEOUT_MS = 30_000;
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -89,7 +100,7 @@ export class S3ArtifactStore implements ArtifactStore {
       endpoint,
       forcePathStyle,
       maxAttempts: MAX_ATTEMPTS,
-      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS },
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS },
     });
   }
 

@@ -33,6 +33,24 @@ interface ContractSubject {
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
+/** SIGSTOP returns before every thread has stopped; on a loaded machine one can still answer a request. */
+async function untilAllThreadsStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const tasks = await fs.readdir(`/proc/${pid}/task`);
+    // The state follows the parenthesised command name, which may itself hold spaces or parentheses.
+    const states = await Promise.all(
+      tasks.map(async (t) => {
+        const stat = await fs.readFile(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        return stat[stat.lastIndexOf(')') + 2];
+      }),
+    );
+    if (states.every((s) => s === 'T' || s === 't')) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop: thread states ${states.join('')}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export function describeArtifactStoreContract(name: string, makeStore: () => Promise<ContractSubject>): void {
   describe(`${name}: ArtifactStore contract`, () => {
     let subject: ContractSubject;
@@ -331,6 +349,26 @@ describe('S3ArtifactStore (MinIO)', () => {
     } finally {
       process.env.AWS_SECRET_ACCESS_KEY = server.secretKey;
     }
+  });
+
+  it('gives up on a server that accepted the request and went silent, and works again once it answers', async () => {
+    const store = new S3ArtifactStore(`s3://${BUCKET}/hung`, { endpoint: server.endpoint, idleTimeoutMs: 500 });
+    stores.push(store);
+    await store.put('k', 'before');
+    process.kill(server.pid, 'SIGSTOP'); // the kernel still accepts connections; nothing answers
+    await untilAllThreadsStopped(server.pid);
+    let err: unknown;
+    const started = Date.now();
+    try {
+      err = await store.get('k').catch((e: unknown) => e);
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+    }
+    // Three attempts of 0.5 s silence plus the SDK's backoff, far from the 30 s default.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(err).toBeInstanceOf(ArtifactStoreUnavailableError);
+    expect((err as Error).message).toBe(`cannot reach S3 endpoint ${server.endpoint} for bucket ${BUCKET}: timed out`);
+    expect(text(await store.get('k'))).toBe('before');
   });
 
   it('fails fast and clearly when the endpoint is dead, without leaking credentials', async () => {
