@@ -5,8 +5,9 @@
  * the current weights, waits for their gradients, averages them (weighted by sample count) and
  * applies one synchronous momentum-SGD step at the rate the policy gives for that many workers.
  * A worker that leaves, dies or stays silent past `stepTimeoutMs` is dropped and its samples are
- * handed out again, so the step completes without it and no sample is lost or applied twice. A
- * worker that joins is served the current weights with its first assignment.
+ * handed out again: within the same step, to the workers still present and with the same weights,
+ * so every step applies the whole global batch its rate was chosen for, and no sample is lost or
+ * applied twice. A worker that joins is served the current weights with its first assignment.
  *
  * It knows nothing of Temporal: the activity around it supplies checkpoints, logs and the stop
  * signal, and the benchmark drives it in-process.
@@ -78,6 +79,16 @@ interface CheckpointMeta {
   policy: PolicyState | null;
   lastRate: number;
   epochLoss: { sum: number; samples: number; steps: number };
+}
+
+/** One worker's gradient for a slice of the step's global batch. */
+interface Contribution {
+  name: string;
+  ids: number[];
+  gradient: Float32Array;
+  nonTrainable: Float32Array;
+  count: number;
+  loss: number;
 }
 
 interface Member {
@@ -369,6 +380,55 @@ export class ElasticCoordinator {
   }
 
   /**
+   * The gradients of one step: `ids` split among `members`, all computed on the current weights.
+   * The slices of members dropped before answering go, in further rounds with the same weights, to
+   * whoever is present then, so the step covers all of `ids` (the global batch its rate was chosen
+   * for) rather than what happened to survive. Empty when nobody delivered anything: the step
+   * starts afresh with the membership of the moment. Undefined when asked to stop mid-step; every
+   * sample of the step is then due again.
+   */
+  private async gather(members: Member[], ids: number[], hooks: CoordinatorHooks): Promise<Contribution[] | undefined> {
+    const results: Contribution[] = [];
+    const weights = floatBytes(this.weights.trainable, this.weights.nonTrainable);
+    let round = splitEvenly(ids, members);
+    for (;;) {
+      for (const [member, slice] of round) {
+        member.assignment = { step: this.step, ids: slice };
+        member.result = undefined;
+        member.state = 'working';
+        member.lastHeard = Date.now();
+        const poll = member.poll!;
+        member.poll = undefined;
+        sendWork(poll, weights, { kind: 'work', step: this.step, epoch: this.cursor.epoch, ids: slice, seed: this.config.seed });
+      }
+      // Wait for every assigned member to answer or be dropped.
+      for (;;) {
+        this.dropSilent();
+        const outstanding = [...round.keys()].filter((m) => this.members.has(m.id) && !m.result);
+        if (outstanding.length === 0) break;
+        await this.changed(250);
+      }
+      // A gradient that arrived counts even if its worker was dropped since (say, died while
+      // waiting for the next round): its samples were not given back.
+      for (const m of round.keys()) {
+        if (!m.result) continue;
+        results.push({ name: m.name, ids: m.assignment!.ids, ...m.result });
+        m.result = undefined;
+        m.assignment = undefined;
+      }
+      const missing = ids.length - results.reduce((n, r) => n + r.ids.length, 0);
+      if (missing === 0 || results.length === 0) return results;
+      const present = await this.barrier(hooks);
+      if (!present) {
+        this.cursor.giveBack(results.flatMap((r) => r.ids));
+        return undefined;
+      }
+      // The dropped members' samples were given back first in line, so these are they.
+      round = splitEvenly(this.cursor.take(missing), present);
+    }
+  }
+
+  /**
    * Trains until the last epoch ends or `shouldStop` says so (after a checkpoint either way).
    * Returns whether training finished.
    */
@@ -389,42 +449,20 @@ export class ElasticCoordinator {
       if (!ready) break;
       this.droppedThisStep = [];
       const workers = ready.length;
-      const ids = this.cursor.take(globalBatchFor(this.config, workers));
-      const assigned = splitEvenly(ids, ready);
       const policy = rateForStep(this.config, this.policy ?? initialPolicyState(this.config, workers), this.step, workers);
       // The policy keeps its own, undecayed rate in its state; the schedule only scales what is applied.
       const rate = policy.rate * scheduleFactor(this.config.schedule ?? 'constant', this.samplesDone / this.samplesTotal);
       const state = policy.state;
-      const weights = floatBytes(this.weights.trainable, this.weights.nonTrainable);
-      for (const [member, slice] of assigned) {
-        member.assignment = { step: this.step, ids: slice };
-        member.result = undefined;
-        member.state = 'working';
-        member.lastHeard = Date.now();
-        const poll = member.poll!;
-        member.poll = undefined;
-        sendWork(poll, weights, { kind: 'work', step: this.step, epoch: this.cursor.epoch, ids: slice, seed: this.config.seed });
-      }
-      // Wait for every assigned member to answer or be dropped.
-      for (;;) {
-        this.dropSilent();
-        const outstanding = [...assigned.keys()].filter((m) => this.members.has(m.id) && !m.result);
-        if (outstanding.length === 0) break;
-        await this.changed(250);
-      }
-      // A gradient that arrived counts even if its worker was dropped since (say, died while
-      // waiting for the next step): its samples were not given back.
-      const delivered = [...assigned.keys()].filter((m) => m.result);
-      if (delivered.length === 0) continue; // every worker vanished: their samples are due again
-      const results = delivered.map((m) => m.result!);
+      const results = await this.gather(ready, this.cursor.take(globalBatchFor(this.config, workers)), hooks);
+      if (!results) break; // stopping: the step's samples went back to the cursor
+      if (results.length === 0) continue; // every worker vanished: their samples are due again
       const counts = results.map((r) => r.count);
       const gradient = weightedMean(results.map((r) => r.gradient), counts);
       this.weights.nonTrainable.set(weightedMean(results.map((r) => r.nonTrainable), counts));
       this.sgd.apply(this.weights.trainable, gradient, rate, correctsMomentum(this.config.policy));
       this.policy = state;
-      const appliedIds = delivered.flatMap((m) => m.assignment!.ids);
+      const appliedIds = results.flatMap((r) => r.ids);
       this.cursor.commit(appliedIds);
-      for (const m of delivered) m.assignment = undefined;
       const samples = appliedIds.length;
       const loss = results.reduce((a, r) => a + r.loss * r.count, 0) / samples;
       this.epochLoss.sum += loss * samples;
@@ -433,7 +471,7 @@ export class ElasticCoordinator {
       const entry: StepLogEntry = {
         step: this.step,
         epoch: this.cursor.epoch,
-        workers: delivered.map((m) => m.name),
+        workers: [...new Set(results.map((r) => r.name))],
         dropped: this.droppedThisStep,
         globalBatch: samples,
         learningRate: rate,

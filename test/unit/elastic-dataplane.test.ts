@@ -262,4 +262,71 @@ describe('elastic data plane (loopback)', () => {
     expect(entries.slice(1).every((e) => e.workers.join() === 'b')).toBe(true);
     expect(epochs[0].appliedOrder.slice().sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
+  it('a worker that dies mid-step: survivors compute its slice on the same weights, so the step applies the whole global batch', async () => {
+    const model = denseNet(3);
+    const layout = weightLayout(model);
+    const initial = readFlatWeights(model);
+    const coordinator = new ElasticCoordinator(layout, initial, Uint32Array.from({ length: 8 }, (_, i) => i), {
+      ...base,
+      policy: 'fixed-global-batch',
+      token: 'k',
+      perWorkerBatch: 2,
+      maxWorkers: 2,
+      minWorkers: 1,
+      epochs: 1,
+      // A worker silent this long is taken for dead.
+      stepTimeoutMs: 400,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const call = (path: string, body: object | Buffer) =>
+      fetch(`${url}${path}`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: Buffer.isBuffer(body) ? body : JSON.stringify(body) });
+    const join = async (name: string) => ((await (await call('/join', { name, signature: layoutSignature(layout) })).json()) as { memberId: string }).memberId;
+    const work = async (memberId: string) => {
+      for (;;) {
+        const res = await call('/next', { memberId });
+        if (res.headers.get('content-type') !== 'application/x-nas-elastic') {
+          await res.text(); // a held poll ran out: ask again
+          continue;
+        }
+        const message = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer()));
+        return { header: message.header, weights: Array.from(message.values.subarray(0, layout.trainableSize)) };
+      }
+    };
+    // A constant gradient per slice, so the applied update shows which slices it averaged.
+    const gradient = (memberId: string, h: WorkHeader, value: number) =>
+      call('/gradient', encodeMessage({ memberId, step: h.step, count: h.ids.length, loss: value }, new Float32Array(layout.trainableSize).fill(value), new Float32Array(layout.nonTrainableSize)));
+
+    const entries: StepLogEntry[] = [];
+    const running = coordinator.run({ onCheckpoint: async () => {}, onStep: (e) => void entries.push(e) });
+    const [a, b] = [await join('a'), await join('b')];
+    const [workA, workB] = await Promise.all([work(a), work(b)]);
+    expect(workA.header.ids.length + workB.header.ids.length).toBe(4);
+    // a dies holding its slice; b delivers its own, then is handed a's slice for the same step.
+    expect((await gradient(b, workB.header, 1)).status).toBe(200);
+    const retry = await work(b);
+    expect(retry.header.step).toBe(workB.header.step);
+    expect(retry.header.ids).toEqual(workA.header.ids);
+    expect(retry.weights).toEqual(workB.weights);
+    expect(entries).toHaveLength(0);
+    expect((await gradient(b, retry.header, 3)).status).toBe(200);
+    while (entries.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const step = entries[0];
+    expect(step.globalBatch).toBe(4);
+    expect(step.workers).toEqual(['b']);
+    expect(step.dropped).toEqual([expect.stringMatching(/^a \(silent for \d+ s\)$/)]);
+    // First step: v = lr g, with g the mean over the 4 samples (2 at 1, 2 at 3) and lr 0.05 x 4 / 2.
+    const expected = initial.trainable.map((w) => w - 0.1 * 2);
+    for (let i = 0; i < expected.length; i++) expect(coordinator.weights.trainable[i]).toBeCloseTo(expected[i], 6);
+    // b finishes the epoch alone; every sample is applied exactly once.
+    for (;;) {
+      const res = await call('/next', { memberId: b });
+      if (res.headers.get('content-type') !== 'application/x-nas-elastic') break;
+      const h = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer())).header;
+      await gradient(b, h, 0);
+      if (coordinator.done) break;
+    }
+    expect(await running).toBe(true);
+    await coordinator.close(0);
+    expect(entries.map((e) => e.globalBatch)).toEqual([4, 4]);
+  });
 });
