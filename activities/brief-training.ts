@@ -2,8 +2,11 @@
  * The short training every trial shares (search trials, scaling grid points): build the candidate,
  * train it for a few epochs, score it on the held-out validation split (the test split stays
  * unseen), count params and MACs of the inference network and, with a target, measure its latency.
+ * With a checkpoint prefix, a retried trial resumes from its newest checkpoint rather than from
+ * scratch, and reaches the same result (the trainer's resume is exact).
  */
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
+import type { ArtifactStore } from '../artifacts';
 import { encodeBlock } from '../engine/arch/block-string';
 import type { ArchSpec } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
@@ -11,6 +14,7 @@ import { countMacs } from '../engine/macs';
 import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { measureModelOnTarget, type TrialTarget } from './model-latency';
 
 /**
@@ -29,6 +33,28 @@ export interface BriefTrainingOptions {
   pluginFiles: string[];
   /** What each step's heartbeat says, besides the step counts. */
   label: Record<string, unknown>;
+  /** Where the trial keeps its checkpoints; without it a retried trial starts over. */
+  checkpoints?: TrialCheckpoints;
+}
+
+export interface TrialCheckpoints {
+  store: ArtifactStore;
+  /** A folder of this trial's own, ending in `/`. */
+  prefix: string;
+  everySteps: number;
+}
+
+/** The one naming of a trial's checkpoint keys: zero-padded, so they sort by step. */
+export function trialCheckpointKey(prefix: string, step: number): string {
+  return `${prefix}step-${String(step).padStart(9, '0')}.ckpt`;
+}
+
+/**
+ * Deletes a trial's checkpoints once its result is stored: they were only ever a way back into
+ * the trial. Idempotent, so a retry that finds the result stored finishes a cleanup a kill cut short.
+ */
+export async function removeTrialCheckpoints(c: TrialCheckpoints): Promise<void> {
+  for (const key of await c.store.list(c.prefix)) await c.store.delete(key);
 }
 
 export interface BriefTrainingResult {
@@ -57,11 +83,25 @@ export async function trainBriefly(arch: ArchSpec, data: ImageDataset, o: BriefT
   });
   const started = Date.now();
   try {
+    const c = o.checkpoints;
+    let checkpointKey: string | undefined;
+    if (c) {
+      checkpointKey = await restoreNewestCheckpoint(c.store, c.prefix, (bytes) => trainer.restore(bytes));
+      if (checkpointKey) log.info(`trial ${JSON.stringify(o.label)} resumes from ${checkpointKey} (step ${trainer.position.globalStep})`);
+    }
+    const beat = (step: number) => ctx.heartbeat({ ...o.label, step, totalSteps: trainer.totalSteps, checkpointKey });
+    beat(trainer.position.globalStep);
     await trainer.train({
-      // Trials are short; a lost trial is retrained, so no checkpoints are kept for them.
-      checkpointEverySteps: Number.MAX_SAFE_INTEGER,
-      onCheckpoint: async () => undefined,
-      onStep: (r) => ctx.heartbeat({ ...o.label, step: r.position.globalStep, totalSteps: r.totalSteps }),
+      checkpointEverySteps: c ? c.everySteps : Number.MAX_SAFE_INTEGER,
+      onCheckpoint: async (bytes, position) => {
+        if (!c) return;
+        const key = trialCheckpointKey(c.prefix, position.globalStep);
+        await c.store.put(key, bytes);
+        checkpointKey = key;
+        beat(position.globalStep);
+        await pruneCheckpoints(c.store, c.prefix, key);
+      },
+      onStep: (r) => beat(r.position.globalStep),
       shouldStop: () => ctx.cancellationSignal.aborted,
     });
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');

@@ -2,7 +2,8 @@
  * The compound-scaling stage's work. `scalingTrial` trains one grid point (the baseline scaled
  * at phi = 1) briefly, scores it on the held-out validation split and counts its MACs, parameters
  * and, with a target, latency; the result is stored under the point's own key, so a retried or
- * replayed trial returns the stored result instead of training again. `scaledArchitectures` writes
+ * replayed trial returns the stored result instead of training again. A trial killed midway
+ * resumes from its newest checkpoint; the checkpoints go once the result is stored. `scaledArchitectures` writes
  * the chosen coefficients' models for each phi.
  */
 import { ApplicationFailure } from '@temporalio/activity';
@@ -18,7 +19,7 @@ import { pointLabel } from '../engine/scaling/grid';
 import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
 import type { StageData } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
-import { SHORT_RUN_BATCH_NORM, trainBriefly, type BriefTrainingResult } from './brief-training';
+import { SHORT_RUN_BATCH_NORM, removeTrialCheckpoints, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
 
 /**
@@ -39,6 +40,8 @@ export interface ScalingTrialInput {
   learningRate: number;
   target?: TrialTarget;
   pluginFiles: string[];
+  /** Steps between the trial's checkpoints; absent: none, a retried trial starts over. */
+  checkpointEverySteps?: number;
 }
 
 export interface ScalingTrialResult extends Coefficients, BriefTrainingResult {
@@ -73,6 +76,7 @@ export function scalingKeys(runId: string) {
     table: `${base}/table.json`,
     trial: (p: Coefficients) => `${base}/trials/${pointLabel(p)}.json`,
     trialArch: (p: Coefficients) => `${base}/trials/${pointLabel(p)}.arch.json`,
+    trialCheckpoints: (p: Coefficients) => `${base}/trials/${pointLabel(p)}/checkpoints/`,
     phiArch: (phi: number) => `${base}/phi-${phi}.arch.json`,
   };
 }
@@ -91,7 +95,11 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
   const store = storeFor(input.artifactLocation);
   const keys = scalingKeys(input.runId);
   const key = keys.trial(input.point);
-  if (await store.head(key)) return getJson<ScalingTrialResult>(store, key);
+  const checkpoints = input.checkpointEverySteps ? { store, prefix: keys.trialCheckpoints(input.point), everySteps: input.checkpointEverySteps } : undefined;
+  if (await store.head(key)) {
+    if (checkpoints) await removeTrialCheckpoints(checkpoints);
+    return getJson<ScalingTrialResult>(store, key);
+  }
 
   const data = datasetFor(input.dataset, input.seed);
   const base = await resolveBaseline(input.baseline, data, store);
@@ -113,9 +121,11 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
     target: input.target,
     pluginFiles: input.pluginFiles,
     label: { point: pointLabel(input.point) },
+    checkpoints,
   });
   const result: ScalingTrialResult = { ...input.point, resolution: arch.resolution, ...trained, archKey };
   await putJson(store, key, result);
+  if (checkpoints) await removeTrialCheckpoints(checkpoints);
   return result;
 }
 

@@ -3,13 +3,14 @@
  * the training split, score it on the held-out validation split (the test split stays unseen), and
  * measure its latency on the search's hardware target. The result is stored under the trial's own
  * key, so a retried or replayed trial returns the stored result instead of a second, different one.
+ * A trial killed midway resumes from its newest checkpoint; the checkpoints go once the result is stored.
  */
 import { getJson, putJson } from '../artifacts';
 import { archFromChoices } from '../engine/arch/from-choices';
 import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 import { datasetFor, storeFor } from './context';
-import { SHORT_RUN_BATCH_NORM, trainBriefly, type BriefTrainingResult } from './brief-training';
+import { SHORT_RUN_BATCH_NORM, removeTrialCheckpoints, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
 
 export type { TrialTarget };
@@ -27,6 +28,8 @@ export interface TrainTrialInput {
   learningRate: number;
   target?: TrialTarget;
   pluginFiles: string[];
+  /** Steps between the trial's checkpoints; absent: none, a retried trial starts over. */
+  checkpointEverySteps?: number;
 }
 
 export interface TrialMetrics extends BriefTrainingResult {
@@ -36,13 +39,23 @@ export interface TrialMetrics extends BriefTrainingResult {
 }
 
 export function trialKey(runId: string, trial: number): string {
-  return `runs/${runId}/search/trials/trial-${String(trial).padStart(5, '0')}.json`;
+  return `${trialBase(runId, trial)}.json`;
+}
+
+function trialBase(runId: string, trial: number): string {
+  return `runs/${runId}/search/trials/trial-${String(trial).padStart(5, '0')}`;
 }
 
 export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> {
   const store = storeFor(input.artifactLocation);
   const key = trialKey(input.runId, input.trial);
-  if (await store.head(key)) return getJson<TrialMetrics>(store, key);
+  const checkpoints = input.checkpointEverySteps
+    ? { store, prefix: `${trialBase(input.runId, input.trial)}/checkpoints/`, everySteps: input.checkpointEverySteps }
+    : undefined;
+  if (await store.head(key)) {
+    if (checkpoints) await removeTrialCheckpoints(checkpoints);
+    return getJson<TrialMetrics>(store, key);
+  }
 
   const data = datasetFor(input.dataset, input.seed);
   const arch = {
@@ -54,7 +67,7 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
     }),
     batchNorm: SHORT_RUN_BATCH_NORM,
   };
-  const archKey = `runs/${input.runId}/search/trials/trial-${String(input.trial).padStart(5, '0')}.arch.json`;
+  const archKey = `${trialBase(input.runId, input.trial)}.arch.json`;
   await putJson(store, archKey, arch);
 
   const trained = await trainBriefly(arch, data, {
@@ -67,8 +80,10 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
     target: input.target,
     pluginFiles: input.pluginFiles,
     label: { trial: input.trial },
+    checkpoints,
   });
   const metrics: TrialMetrics = { trial: input.trial, choices: input.choices, ...trained, archKey };
   await putJson(store, key, metrics);
+  if (checkpoints) await removeTrialCheckpoints(checkpoints);
   return metrics;
 }

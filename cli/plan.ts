@@ -50,6 +50,7 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
     input: {
       ...common,
       parallelTrials: search.parallelTrials,
+      checkpointEverySteps: search.checkpointEverySteps,
       latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1 } : undefined,
     },
   };
@@ -90,6 +91,7 @@ function scalingInput(loaded: LoadedPipeline, runId: string, artifactLocation: s
     learningRate: search?.learningRate ?? 0.05,
     parallelTrials: search?.parallelTrials ?? 2,
     pluginFiles,
+    checkpointEverySteps: scaling.checkpointEverySteps,
     heartbeatTimeoutSeconds: scaling.heartbeatTimeoutSeconds,
   };
 }

@@ -110,6 +110,7 @@ export const CompoundScalingSchema = z
     trialBudget: positiveInt.max(1000).default(16).describe('Most grid points trained; the rest are never started.'),
     epochs: positiveInt.max(1000).default(5).describe('Training epochs of each grid point.'),
     trainSubset,
+    checkpointEverySteps: positiveInt.default(100).describe("Steps between a trial's checkpoints: the most of a trial a crash can lose."),
     phis: z
       .array(z.number().int().min(1).max(8))
       .min(1)

@@ -47,6 +47,8 @@ export interface CompoundScalingInput {
   learningRate: number;
   parallelTrials: number;
   pluginFiles: string[];
+  /** Steps between a trial's checkpoints; absent: none, a retried trial starts over. */
+  checkpointEverySteps?: number;
   /** How long a trial may stay silent before it is retried elsewhere; default 120. */
   heartbeatTimeoutSeconds?: number;
 }
@@ -162,6 +164,7 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
         learningRate: input.learningRate,
         target: input.target,
         pluginFiles: input.pluginFiles,
+        checkpointEverySteps: input.checkpointEverySteps,
       };
       running++;
       const r = await scalingTrial(trialInput);

@@ -35,6 +35,8 @@ export interface MultiTrialSearchInput {
   batchSize: number;
   learningRate: number;
   parallelTrials: number;
+  /** Steps between a trial's checkpoints; absent: none, a retried trial starts over. */
+  checkpointEverySteps?: number;
   /** The target whose latency enters the score, with lambda and the reference latency. */
   latency?: { target: TrialTarget; weight: number; referenceMs: number };
   pluginFiles: string[];
@@ -130,6 +132,7 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
       learningRate: input.learningRate,
       target: input.latency?.target,
       pluginFiles: input.pluginFiles,
+      checkpointEverySteps: input.checkpointEverySteps,
     };
     return trainTrial(trialInput).then((metrics) => {
       const score = trialScore(metrics, input.latency);

@@ -11,7 +11,8 @@
  *   checkpoint, which must be at the stage's last step, plus at most one spare; the elastic step
  *   log, whose chunks must tile steps [0, steps) exactly once; one coverage record per elastic
  *   epoch and one record per search epoch. A checkpoint beyond newest + spare, a log chunk left by
- *   a superseded attempt, a trial the table does not list, anything else: an orphan.
+ *   a superseded attempt, a trial the table does not list, a trial's checkpoint left after its
+ *   result was stored, anything else: an orphan.
  */
 import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { getJson, validateKey, type S3ArtifactStore } from '../../artifacts';

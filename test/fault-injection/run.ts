@@ -82,7 +82,7 @@ interface PipelineDoc {
   artifacts?: { location: string };
   stages: {
     baselineSearch: { epochs: number; checkpointEverySteps: number };
-    compoundScaling: object;
+    compoundScaling: { checkpointEverySteps: number };
     elasticTraining: { epochs: number; checkpointEverySteps: number };
     evaluation: object;
   };
@@ -239,6 +239,7 @@ async function until(probe: () => Promise<boolean> | boolean, timeoutMs: number,
 function policies(doc: PipelineDoc, runId: string): Record<string, CheckpointPolicy> {
   const search = doc.stages.baselineSearch.checkpointEverySteps;
   const elastic = doc.stages.elasticTraining.checkpointEverySteps;
+  const scaling = doc.stages.compoundScaling.checkpointEverySteps;
   return {
     supernetEpoch: { prefix: () => `runs/${runId}/search/supernet/`, intervalSteps: () => search, intervalText: () => `${search} steps` },
     elasticCoordinator: {
@@ -247,8 +248,10 @@ function policies(doc: PipelineDoc, runId: string): Record<string, CheckpointPol
       intervalText: () => `${elastic} steps`,
     },
     scalingTrial: {
-      intervalSteps: (a) => (typeof a.details?.totalSteps === 'number' ? a.details.totalSteps : undefined),
-      intervalText: (a) => `whole trial (${typeof a.details?.totalSteps === 'number' ? `${a.details.totalSteps} steps` : '?'}; no checkpoints)`,
+      // The trial's grid point is in its heartbeat; before the first one, its checkpoints are unknown.
+      prefix: (a) => (typeof a.details?.point === 'string' ? `runs/${runId}/scaling/trials/${a.details.point}/checkpoints/` : undefined),
+      intervalSteps: () => scaling,
+      intervalText: () => `${scaling} steps`,
     },
     evaluateModel: { intervalText: () => 'one model (no checkpoints)' },
   };
@@ -444,8 +447,8 @@ function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integri
 
   console.log('\n## Faults injected into the faulty run\n');
   console.log(
-    `Checkpoint intervals: search ${doc.stages.baselineSearch.checkpointEverySteps} steps, elastic training ${doc.stages.elasticTraining.checkpointEverySteps} steps; ` +
-      'scaling trials and model evaluations keep no checkpoints (a retry starts them over), so their interval is the whole activity. ' +
+    `Checkpoint intervals: search ${doc.stages.baselineSearch.checkpointEverySteps} steps, scaling trials ${doc.stages.compoundScaling.checkpointEverySteps} steps, ` +
+      `elastic training ${doc.stages.elasticTraining.checkpointEverySteps} steps; model evaluations keep no checkpoints (a retry starts one over), so their interval is the whole activity. ` +
       'Lost steps: steps the hit attempt had done (its last heartbeat) past the checkpoint its retry resumed from. ' +
       'Lost s: wall time from that checkpoint (or the attempt start, if later) to the fault, an upper bound on the work lost. ' +
       'Recovery: from the fault until the hit work moved past where it was (for a killed participant: until the coordinator stepped again).\n',

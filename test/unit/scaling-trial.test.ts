@@ -2,7 +2,8 @@
  * The scaling trial activity under Temporal's mock activity environment (no server): it trains a
  * tiny baseline scaled at phi = 1 on a 64-image Fashion-MNIST cut, stores the result under the
  * point's key, and a retry of the same point returns the stored result without training again
- * (no heartbeats, identical trainSeconds). scaledArchitectures writes one arch.json per phi.
+ * (no heartbeats, identical trainSeconds). A trial cancelled midway resumes from its newest
+ * checkpoint and ends where an uninterrupted one does. scaledArchitectures writes one arch.json per phi.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,6 +75,38 @@ test('a retried trial returns the stored result and does not train again', async
   expect(second).toEqual(first);
   expect(retryBeats).toEqual([]);
   expect(await store.list('runs/scaling-test/scaling/trials/')).toEqual(before);
+});
+
+test('a trial stopped midway resumes from its newest checkpoint, ends as an uninterrupted one does, and leaves no checkpoints', async () => {
+  writeFashionSubset(join(root, 'data'), 64, 16);
+  // 48 training images in batches of 16: 3 steps per epoch, 6 in all, a checkpoint every 2.
+  const trial = (runId: string): ScalingTrialInput => ({ ...input(), runId, epochs: 2, checkpointEverySteps: 2 });
+  const store = openArtifactStore(input().artifactLocation);
+  const checkpointsOf = (runId: string) => store.list(scalingKeys(runId).trialCheckpoints(input().point));
+
+  const whole = await runTrial(new MockActivityEnvironment(), trial('resume-whole'));
+  expect(await checkpointsOf('resume-whole')).toEqual([]);
+
+  // Stopped once the checkpoint at step 4 is written, as a worker whose activity was cancelled.
+  const stopped = new MockActivityEnvironment();
+  stopped.on('heartbeat', (d: { step?: number; checkpointKey?: string }) => {
+    if (d.checkpointKey?.endsWith('step-000000004.ckpt')) stopped.cancel();
+  });
+  await expect(runTrial(stopped, trial('resume-cut'))).rejects.toThrow();
+  expect(await checkpointsOf('resume-cut')).toContain(`${scalingKeys('resume-cut').trialCheckpoints(input().point)}step-000000004.ckpt`);
+  expect(await store.head(scalingKeys('resume-cut').trial(input().point))).toBeUndefined();
+
+  const beats: { step: number; totalSteps: number; checkpointKey?: string }[] = [];
+  const retry = new MockActivityEnvironment();
+  retry.on('heartbeat', (d: (typeof beats)[number]) => beats.push(d));
+  const resumed = await runTrial(retry, trial('resume-cut'));
+  expect(beats[0].step).toBeGreaterThanOrEqual(4);
+  expect(beats[0].checkpointKey).toMatch(/step-\d{9}\.ckpt$/);
+  expect(beats.at(-1)!.step).toBe(6);
+  // Exact resume: weights, optimizer state and data order come back, so the result is the same.
+  expect(resumed.validationAccuracy).toBe(whole.validationAccuracy);
+  expect({ ...resumed, trainSeconds: 0, archKey: '' }).toEqual({ ...whole, trainSeconds: 0, archKey: '' });
+  expect(await checkpointsOf('resume-cut')).toEqual([]);
 });
 
 test('scaledArchitectures writes one arch.json per phi, growing with phi', async () => {
