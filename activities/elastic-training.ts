@@ -14,6 +14,7 @@ import type { StageData } from '../dsl/dataset';
 import type { ElasticTrainingStage } from '../dsl/stages';
 import { efficientNet, EFFICIENTNET_VARIANTS, type EfficientNetVariant } from '../engine/arch/efficientnet';
 import type { ArchSpec } from '../engine/arch/spec';
+import type { AugmentOptions } from '../engine/data/augment';
 import type { ImageDataset } from '../engine/data/dataset';
 import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
@@ -311,6 +312,9 @@ export interface ElasticParticipantInput {
   model: ElasticModelRef;
   token: string;
   weightDecay: number;
+  /** Absent in inputs scheduled before these options existed: none. */
+  labelSmoothing?: number;
+  augment?: AugmentOptions;
   /** Which of the workers.max slots this is, for logs. */
   slot: number;
 }
@@ -351,6 +355,8 @@ export async function elasticParticipant(input: ElasticParticipantInput): Promis
             model,
             data,
             weightDecay: input.weightDecay,
+            labelSmoothing: input.labelSmoothing,
+            augment: input.augment,
             signal: leave.signal,
             onStep: (s) => {
               progress.steps++;

@@ -171,6 +171,15 @@ export const ElasticTrainingSchema = z
     learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate at one worker; scaled linearly with the global batch.'),
     momentum: z.number().min(0).max(1).default(0.9),
     weightDecay: z.number().min(0).max(1).default(0).describe('L2 penalty on conv and dense kernels.'),
+    labelSmoothing: z.number().min(0).max(0.5).default(0).describe('Label smoothing of the cross-entropy target (EfficientNet: 0.1).'),
+    augment: z
+      .object({
+        padding: z.number().int().min(0).max(16).default(2).describe('Random crop from the image zero-padded by this many pixels; 0: no crop.'),
+        flip: z.boolean().default(true).describe('Random horizontal flip (keeps Fashion-MNIST and CIFAR-10 classes).'),
+      })
+      .strict()
+      .optional()
+      .describe('Augmentation of training images, drawn per step and slice, so a replacement worker draws the same; absent: none.'),
     model: z
       .object({
         kind: z.enum(ELASTIC_MODELS).default('small-cnn'),

@@ -50,6 +50,8 @@ export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInpu
           model: input.model,
           token,
           weightDecay: input.elastic.weightDecay,
+          labelSmoothing: input.elastic.labelSmoothing,
+          augment: input.elastic.augment,
           slot,
         }),
       )

@@ -7,6 +7,7 @@
 import type { LayersModel, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
 import type { NoiseKwargs } from '../blocks/seeded-dropout';
+import type { AugmentOptions } from '../data/augment';
 import { makeBatch } from '../data/batches';
 import type { ImageDataset } from '../data/dataset';
 import { mixSeed } from '../random';
@@ -24,6 +25,8 @@ export interface ParticipantOptions {
   labelSmoothing?: number;
   /** L2 penalty wd/2 * sum(w^2) on kernels, as the single-process trainer applies it. */
   weightDecay?: number;
+  /** Random crop and flip of training images, drawn per (step, slice): a replacement worker draws the same. */
+  augment?: AugmentOptions;
   /** Aborting leaves the run gracefully: the coordinator drops this worker at once. */
   signal?: AbortSignal;
   onStep?(step: { step: number; epoch: number; samples: number; loss: number }): void;
@@ -53,6 +56,12 @@ export class ParticipantRejectedError extends Error {
 }
 
 const NOISE_SALT = 0xe1a;
+const AUGMENT_SALT = 0xe1b;
+
+/** The seed of one slice's augmentation draws: a function of the run, the step and the slice alone. */
+export function augmentSeedOf(seed: number, step: number, firstId: number): number {
+  return mixSeed(seed, AUGMENT_SALT, step, firstId);
+}
 
 function isKernel(name: string): boolean {
   return /\/(kernel|depthwise_kernel)$/.test(name);
@@ -94,8 +103,8 @@ export async function runParticipant(o: ParticipantOptions): Promise<Participant
     return reply.kind === 'joined' ? reply.memberId : undefined;
   }
 
-  function gradientOf(ids: Uint32Array, noiseStep: number): { gradient: Float32Array; loss: number } {
-    const batch = makeBatch(o.data, o.data.train, ids, { size: resolution });
+  function gradientOf(ids: Uint32Array, noiseStep: number, augmentSeed: number): { gradient: Float32Array; loss: number } {
+    const batch = makeBatch(o.data, o.data.train, ids, { size: resolution, augment: o.augment, augmentSeed });
     try {
       const { value, grads } = tf.variableGrads(() => {
         const kwargs: NoiseKwargs = { training: true, noiseStep };
@@ -139,7 +148,11 @@ export async function runParticipant(o: ParticipantOptions): Promise<Participant
       nonTrainable: values.subarray(layout.trainableSize),
     });
     const ids = Uint32Array.from(header.ids);
-    const { gradient, loss } = gradientOf(ids, mixSeed(header.seed, NOISE_SALT, header.step, ids[0] ?? 0));
+    const { gradient, loss } = gradientOf(
+      ids,
+      mixSeed(header.seed, NOISE_SALT, header.step, ids[0] ?? 0),
+      augmentSeedOf(header.seed, header.step, ids[0] ?? 0),
+    );
     const nonTrainable = readNonTrainableWeights(o.model, layout);
     const sent = await post(
       '/gradient',

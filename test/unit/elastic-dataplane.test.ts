@@ -9,7 +9,7 @@ import { makeBatch } from '../../engine/data/batches';
 import type { ImageDataset } from '../../engine/data/dataset';
 import { ElasticCoordinator, type CoordinatorConfig, type EpochSummary, type StepLogEntry } from '../../engine/elastic/coordinator';
 import { layoutSignature, readFlatWeights, weightLayout } from '../../engine/elastic/flat-weights';
-import { runParticipant, ParticipantRejectedError } from '../../engine/elastic/participant';
+import { augmentSeedOf, runParticipant, ParticipantRejectedError } from '../../engine/elastic/participant';
 import type { WorkHeader } from '../../engine/elastic/protocol';
 import { decodeMessage, encodeMessage } from '../../engine/elastic/wire';
 import { mulberry32 } from '../../engine/random';
@@ -59,7 +59,10 @@ const base: Omit<CoordinatorConfig, 'token'> = {
 describe('elastic data plane (loopback)', () => {
   const data = quadrants(64);
 
-  it('two workers give exactly the weights of single-process momentum SGD on the same global batches', async () => {
+  it.each([
+    ['', undefined],
+    [', each slice augmented with its own draws', { padding: 2, flip: true }],
+  ])('two workers give exactly the weights of single-process momentum SGD on the same global batches%s', async (_, augment) => {
     const model = denseNet(3);
     const initial = readFlatWeights(model);
     const coordinator = new ElasticCoordinator(weightLayout(model), initial, Uint32Array.from({ length: 64 }, (_, i) => i), {
@@ -76,7 +79,7 @@ describe('elastic data plane (loopback)', () => {
       onCheckpoint: async (_bytes, _step, entries) => void log.push(...entries),
       onEpoch: (e) => void epochs.push(e),
     });
-    const workers = [denseNet(100), denseNet(200)].map((m, i) => runParticipant({ url, token: 'secret', name: `w${i}`, model: m, data }));
+    const workers = [denseNet(100), denseNet(200)].map((m, i) => runParticipant({ url, token: 'secret', name: `w${i}`, model: m, data, augment }));
     // Record the global batches in the order applied, to replay them in one process.
     await running;
     await coordinator.close();
@@ -91,7 +94,10 @@ describe('elastic data plane (loopback)', () => {
     const velocity: Tensor[] = vars.map((v) => tf.zerosLike(v as Tensor));
     const applied = orders.flat();
     for (let step = 0; step < applied.length / 16; step++) {
-      const batch = makeBatch(data, data.train, Uint32Array.from(applied.slice(step * 16, step * 16 + 16)));
+      // The two workers' slices, contiguous in the applied order, each augmented with its own seed.
+      const slices = [applied.slice(step * 16, step * 16 + 8), applied.slice(step * 16 + 8, step * 16 + 16)];
+      const parts = slices.map((ids) => makeBatch(data, data.train, Uint32Array.from(ids), { augment, augmentSeed: augmentSeedOf(base.seed, step, ids[0]) }));
+      const batch = { xs: tf.concat(parts.map((p) => p.xs)), ys: tf.concat(parts.map((p) => p.ys)) };
       const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(batch.ys, ref.apply(batch.xs) as Tensor) as Scalar, vars);
       vars.forEach((v, i) => {
         const next = tf.add(tf.mul(velocity[i], 0.9), tf.mul(grads[v.name], 0.1));
