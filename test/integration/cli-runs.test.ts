@@ -58,6 +58,20 @@ async function listed(): Promise<ListedRun[]> {
   return JSON.parse(result.stdout) as ListedRun[];
 }
 
+/**
+ * `nas list` reads Temporal's visibility store, which catches up with a workflow's state a moment
+ * after it changes (unlike `nas status`, which describes the workflow itself). Polls until `ok`
+ * holds, for up to 30 s, and returns the last list either way, for the caller's assertion to show.
+ */
+async function listedWhen(ok: (runs: ListedRun[]) => boolean): Promise<ListedRun[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const runs = await listed();
+    if (ok(runs) || Date.now() > deadline) return runs;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 const children: ChildProcess[] = [];
 
 afterAll(async () => {
@@ -90,7 +104,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
     completedRunId = /^run (\S+): pipeline "cli-small"/m.exec(ran.stdout)![1];
     expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
 
-    const [entry] = (await listed()).filter((r) => r.runId === completedRunId);
+    const [entry] = (await listedWhen((runs) => runs.some((r) => r.runId === completedRunId && r.status === 'completed'))).filter((r) => r.runId === completedRunId);
     expect(entry).toMatchObject({ pipelineName: 'cli-small', status: 'completed' });
     expect(entry.durationSeconds).toBeGreaterThan(0);
 
@@ -136,7 +150,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect(running).toMatchObject({ runId: 'long-1', pipelineName: 'cli-long', status: 'running', stages: [], current: { stage: 'train' } });
     expect(running.current?.progress).toMatch(/^\[train\] epoch \d+\/200 {2}step \d+\/9400/);
 
-    const runs = await listed();
+    const runs = await listedWhen((rs) => rs.some((r) => r.runId === 'long-1' && r.status === 'running') && rs.some((r) => r.runId === completedRunId));
     expect(runs.map((r) => [r.runId, r.status])).toEqual([
       ['long-1', 'running'],
       [completedRunId, 'completed'],
@@ -178,7 +192,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
     // The `nas run` that started it reports the end and stops its server; nothing is left running.
     expect(await runnerExit).not.toBe(0);
     expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
-    expect((await listed()).find((r) => r.runId === 'long-1')?.status).toBe('cancelled');
+    expect((await listedWhen((rs) => rs.some((r) => r.runId === 'long-1' && r.status === 'cancelled'))).find((r) => r.runId === 'long-1')?.status).toBe('cancelled');
   });
 
   test('a cancelled run resumes from its checkpoint; a completed one is left as it is', async () => {
@@ -209,7 +223,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
     // A cancelled training writes a last checkpoint where it stops: nothing it did is lost.
     expect(from).toBeGreaterThanOrEqual(seen);
     expect(resumed.stdout).toMatch(/test accuracy: 0\.\d{4}/);
-    expect((await listed()).find((r) => r.runId === 'resume-1')?.status).toBe('completed');
+    expect((await listedWhen((rs) => rs.some((r) => r.runId === 'resume-1' && r.status === 'completed'))).find((r) => r.runId === 'resume-1')?.status).toBe('completed');
 
     const again = await runCli(['resume', 'resume-1', '--work-dir', workDir], env, 60_000);
     expect(again.code).toBe(1);
