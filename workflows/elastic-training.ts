@@ -24,7 +24,10 @@ export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInpu
   const { elasticCoordinator } = proxyActivities<typeof activities>({
     startToCloseTimeout: '7d',
     heartbeatTimeout,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 25, nonRetryableErrorTypes: PERMANENT_ERRORS },
+    // Every attempt resumes from a checkpoint, so a death costs one interval, not the run: retry
+    // soon (a 30 s cap made late recoveries take half a minute), and allow many deaths over a long
+    // training, since Temporal never resets the attempt count when an attempt made progress.
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 100, nonRetryableErrorTypes: PERMANENT_ERRORS },
   });
   const { elasticParticipant } = proxyActivities<typeof activities>({
     taskQueue: input.participantQueue,
