@@ -15,12 +15,13 @@
  *       [--arch-lr 0.006] [--val-fraction 0.1] [--train-epochs 15] [--train-lr 0.05] [--seeds 3]
  *       [--random 5] [--latency-band 0.1] [--train-subset N] [--test-subset N] [--seed 1]
  *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
+ *       [--stem-stride 1]
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
  * an architecture step on the next validation batch after every weight step; Adam on alpha
  * (betas 0, 0.999), two sampled paths per mixed op. The default space is ProxylessNAS-like and
- * sized for a 2-core CPU at 28x28: stem 16 ch stride 1; stages 16 (stride 1), 24 and 40 (stride
+ * sized for a 2-core CPU at 28x28: stem 16 ch stride 1 (`--stem-stride 2` quarters every block's cost, as the quickstart does); stages 16 (stride 1), 24 and 40 (stride
  * 2) channels with repeats from `--repeats`; per block k in {3,5,7} x e in {3,6} and the zero op
  * after a stage's first block; no SE (as in ProxylessNAS; `--se true` makes every block use it);
  * head 128.
@@ -84,6 +85,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     repeats: { type: 'string', default: '2,3,3' },
     se: { type: 'string', default: 'false' },
+    'stem-stride': { type: 'string', default: '1' },
     'op-repeats': { type: 'string', default: '20' },
     'op-passes': { type: 'string', default: '3' },
     'model-repeats': { type: 'string', default: '50' },
@@ -120,6 +122,7 @@ const cfg = {
   seed: num('seed'),
   repeats: values.repeats!.split(',').map(Number),
   se: values.se === 'true',
+  stemStride: num('stem-stride'),
   opRepeats: num('op-repeats'),
   opPasses: Math.max(1, num('op-passes')),
   modelRepeats: num('model-repeats'),
@@ -127,6 +130,7 @@ const cfg = {
 };
 for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
 if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
+if (cfg.stemStride !== 1 && cfg.stemStride !== 2) throw new Error(`--stem-stride takes 1 or 2, got ${cfg.stemStride}`);
 if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
 
 function command(): string {
@@ -142,7 +146,7 @@ const tf = loadTf();
 
 const space: SearchSpace = SearchSpaceSchema.parse({
   inputResolution: RESOLUTION,
-  stem: { channels: 16, kernel: 3, stride: 1 },
+  stem: { channels: 16, kernel: 3, stride: cfg.stemStride },
   stages: [
     { channels: 16, repeats: cfg.repeats[0], stride: 1, kernels: [3, 5, 7], expansions: [3, 6], se: [cfg.se], skip: true },
     { channels: 24, repeats: cfg.repeats[1], stride: 2, kernels: [3, 5, 7], expansions: [3, 6], se: [cfg.se], skip: true },
@@ -403,7 +407,7 @@ async function main(): Promise<void> {
   const spaceOps = enumerateSpaceOps(space, { inputResolution: RESOLUTION, inputChannels: 1, numClasses: 10 });
   const log10Size = decisions.reduce((s, d) => s + Math.log10(d.options.length), 0);
   console.log(
-    `search space: stem 16 s1; stages ${space.stages.map((s) => `${s.channels}ch s${s.stride} x${s.repeats}`).join(', ')}; k{3,5,7} x e{3,6}${cfg.se ? ' with SE' : ''} + zero; head 128; ` +
+    `search space: stem 16 s${cfg.stemStride}; stages ${space.stages.map((s) => `${s.channels}ch s${s.stride} x${s.repeats}`).join(', ')}; k{3,5,7} x e{3,6}${cfg.se ? ' with SE' : ''} + zero; head 128; ` +
       `${decisions.length} decisions, 10^${log10Size.toFixed(1)} architectures, ${distinctOps(spaceOps).length} distinct ops`,
   );
   console.log(`search: proxyless-gradient, lambda ${cfg.lambda} (ms), ${cfg.searchEpochs} epochs (${cfg.warmupEpochs} warm-up), batch ${cfg.batch}, lr ${cfg.lr} cosine, arch Adam lr ${cfg.archLr}, seed ${cfg.seed}`);
