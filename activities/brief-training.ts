@@ -6,7 +6,7 @@
  * scratch, and reaches the same result (the trainer's resume is exact).
  */
 import { Context, log } from '@temporalio/activity';
-import type { ArtifactStore } from '../artifacts';
+import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { encodeBlock } from '../engine/arch/block-string';
 import type { ArchSpec } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
@@ -14,7 +14,7 @@ import { countMacs } from '../engine/macs';
 import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
-import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
+import { checkpointKey, pruneCheckpoints, removeCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { measureModelOnTarget, type TrialTarget } from './model-latency';
 
 /**
@@ -44,17 +44,17 @@ export interface TrialCheckpoints {
   everySteps: number;
 }
 
-/** The one naming of a trial's checkpoint keys: zero-padded, so they sort by step. */
-export function trialCheckpointKey(prefix: string, step: number): string {
-  return `${prefix}step-${String(step).padStart(9, '0')}.ckpt`;
-}
-
 /**
- * Deletes a trial's checkpoints once its result is stored: they were only ever a way back into
- * the trial. Idempotent, so a retry that finds the result stored finishes a cleanup a kill cut short.
+ * A trial's result, stored under `key` once: a retried or replayed trial returns the stored result
+ * instead of training again. Its checkpoints go once the result is stored; the removal is repeated
+ * when the result is found, so a retry finishes a cleanup that a kill cut short.
  */
-export async function removeTrialCheckpoints(c: TrialCheckpoints): Promise<void> {
-  for (const key of await c.store.list(c.prefix)) await c.store.delete(key);
+export async function storedOnce<T>(store: ArtifactStore, key: string, checkpoints: TrialCheckpoints | undefined, produce: () => Promise<T>): Promise<T> {
+  const stored = await store.head(key);
+  const result = stored ? await getJson<T>(store, key) : await produce();
+  if (!stored) await putJson(store, key, result);
+  if (checkpoints) await removeCheckpoints(store, checkpoints.prefix);
+  return result;
 }
 
 export interface BriefTrainingResult {
@@ -84,20 +84,20 @@ export async function trainBriefly(arch: ArchSpec, data: ImageDataset, o: BriefT
   const started = Date.now();
   try {
     const c = o.checkpoints;
-    let checkpointKey: string | undefined;
+    let lastCheckpoint: string | undefined;
     if (c) {
-      checkpointKey = await restoreNewestCheckpoint(c.store, c.prefix, (bytes) => trainer.restore(bytes));
-      if (checkpointKey) log.info(`trial ${JSON.stringify(o.label)} resumes from ${checkpointKey} (step ${trainer.position.globalStep})`);
+      lastCheckpoint = await restoreNewestCheckpoint(c.store, c.prefix, (bytes) => trainer.restore(bytes));
+      if (lastCheckpoint) log.info(`trial ${JSON.stringify(o.label)} resumes from ${lastCheckpoint} (step ${trainer.position.globalStep})`);
     }
-    const beat = (step: number) => ctx.heartbeat({ ...o.label, step, totalSteps: trainer.totalSteps, checkpointKey });
+    const beat = (step: number) => ctx.heartbeat({ ...o.label, step, totalSteps: trainer.totalSteps, checkpointKey: lastCheckpoint });
     beat(trainer.position.globalStep);
     await trainer.train({
       checkpointEverySteps: c ? c.everySteps : Number.MAX_SAFE_INTEGER,
       onCheckpoint: async (bytes, position) => {
         if (!c) return;
-        const key = trialCheckpointKey(c.prefix, position.globalStep);
+        const key = checkpointKey(c.prefix, position.globalStep);
         await c.store.put(key, bytes);
-        checkpointKey = key;
+        lastCheckpoint = key;
         beat(position.globalStep);
         await pruneCheckpoints(c.store, c.prefix, key);
       },

@@ -9,6 +9,18 @@ import { CheckpointFormatError } from '../engine/train/checkpoint';
 
 const SUFFIX = '.ckpt';
 
+/** The one naming of checkpoint keys: the step zero-padded, so that keys sort by step. */
+export function checkpointKey(prefix: string, step: number): string {
+  return `${prefix}step-${String(step).padStart(9, '0')}${SUFFIX}`;
+}
+
+/** The step a checkpoint key names; undefined for anything that is not such a key. */
+export function checkpointStep(key: unknown): number | undefined {
+  if (typeof key !== 'string') return undefined;
+  const m = /step-(\d+)\.ckpt$/.exec(key);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Newest first, by the zero-padded step number in the key. */
 async function checkpointKeys(store: ArtifactStore, prefix: string): Promise<string[]> {
   return (await store.list(prefix)).filter((k) => k.endsWith(SUFFIX)).sort().reverse();
@@ -42,4 +54,9 @@ export async function restoreNewestCheckpoint(
 export async function pruneCheckpoints(store: ArtifactStore, prefix: string, newest: string, spare = 1): Promise<void> {
   const older = (await checkpointKeys(store, prefix)).filter((k) => k < newest);
   for (const stale of older.slice(spare)) await store.delete(stale);
+}
+
+/** Deletes every checkpoint under `prefix`: for work whose result is stored, they lead nowhere. */
+export async function removeCheckpoints(store: ArtifactStore, prefix: string): Promise<void> {
+  for (const key of await checkpointKeys(store, prefix)) await store.delete(key);
 }

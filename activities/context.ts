@@ -10,6 +10,7 @@ import { loadImageFolder } from '../engine/data/image-folder';
 import { selectSamples } from '../engine/data/split';
 import { mixSeed, seededPermutation } from '../engine/random';
 import type { DatasetConfig, StageData } from '../dsl/pipeline';
+import { checkpointKey } from './checkpoints';
 
 const stores = new Map<string, ArtifactStore>();
 const datasets = new Map<string, ImageDataset>();
@@ -65,7 +66,7 @@ export function stageKeys(runId: string, stage: string) {
   return {
     base,
     checkpoints: `${base}/checkpoints/`,
-    checkpoint: (step: number) => `${base}/checkpoints/step-${String(step).padStart(9, '0')}.ckpt`,
+    checkpoint: (step: number) => checkpointKey(`${base}/checkpoints/`, step),
     modelJson: `${base}/model/model.json`,
     modelWeights: `${base}/model/weights.bin`,
     metrics: `${base}/metrics.json`,

@@ -19,7 +19,7 @@ import { pointLabel } from '../engine/scaling/grid';
 import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
 import type { StageData } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
-import { SHORT_RUN_BATCH_NORM, removeTrialCheckpoints, trainBriefly, type BriefTrainingResult } from './brief-training';
+import { SHORT_RUN_BATCH_NORM, storedOnce, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
 
 /**
@@ -96,37 +96,31 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
   const keys = scalingKeys(input.runId);
   const key = keys.trial(input.point);
   const checkpoints = input.checkpointEverySteps ? { store, prefix: keys.trialCheckpoints(input.point), everySteps: input.checkpointEverySteps } : undefined;
-  if (await store.head(key)) {
-    if (checkpoints) await removeTrialCheckpoints(checkpoints);
-    return getJson<ScalingTrialResult>(store, key);
-  }
+  return storedOnce(store, key, checkpoints, async (): Promise<ScalingTrialResult> => {
+    const data = datasetFor(input.dataset, input.seed);
+    const base = await resolveBaseline(input.baseline, data, store);
+    const arch: ArchSpec = {
+      ...compoundScale(base, input.point, 1, `${base.name}-${pointLabel(input.point)}`),
+      batchNorm: SHORT_RUN_BATCH_NORM,
+    };
+    const archKey = keys.trialArch(input.point);
+    await putJson(store, archKey, arch);
 
-  const data = datasetFor(input.dataset, input.seed);
-  const base = await resolveBaseline(input.baseline, data, store);
-  const arch: ArchSpec = {
-    ...compoundScale(base, input.point, 1, `${base.name}-${pointLabel(input.point)}`),
-    batchNorm: SHORT_RUN_BATCH_NORM,
-  };
-  const archKey = keys.trialArch(input.point);
-  await putJson(store, archKey, arch);
-
-  const trained = await trainBriefly(arch, data, {
-    epochs: input.epochs,
-    batchSize: input.batchSize,
-    learningRate: input.learningRate,
-    // One seed for every point: the same data order for all, so accuracy differences come from
-    // the shape of the network rather than from which batches it happened to see.
-    seed: input.seed,
-    validationFraction: input.dataset.validationFraction,
-    target: input.target,
-    pluginFiles: input.pluginFiles,
-    label: { point: pointLabel(input.point) },
-    checkpoints,
+    const trained = await trainBriefly(arch, data, {
+      epochs: input.epochs,
+      batchSize: input.batchSize,
+      learningRate: input.learningRate,
+      // One seed for every point: the same data order for all, so accuracy differences come from
+      // the shape of the network rather than from which batches it happened to see.
+      seed: input.seed,
+      validationFraction: input.dataset.validationFraction,
+      target: input.target,
+      pluginFiles: input.pluginFiles,
+      label: { point: pointLabel(input.point) },
+      checkpoints,
+    });
+    return { ...input.point, resolution: arch.resolution, ...trained, archKey };
   });
-  const result: ScalingTrialResult = { ...input.point, resolution: arch.resolution, ...trained, archKey };
-  await putJson(store, key, result);
-  if (checkpoints) await removeTrialCheckpoints(checkpoints);
-  return result;
 }
 
 /** Writes the baseline scaled by the chosen coefficients at each phi, with its MACs and parameters. */

@@ -17,7 +17,7 @@ import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
 import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
-import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
+import { checkpointKey, pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, storeFor } from './context';
 import type { TrainProgress } from './train-classifier';
 import { loadLatencyTable } from './latency-table';
@@ -68,7 +68,7 @@ export function searchKeys(runId: string) {
   const base = `runs/${runId}/search`;
   return {
     checkpoints: `${base}/supernet/`,
-    checkpoint: (step: number) => `${base}/supernet/step-${String(step).padStart(9, '0')}.ckpt`,
+    checkpoint: (step: number) => checkpointKey(`${base}/supernet/`, step),
     epoch: (epoch: number) => `${base}/epochs/epoch-${String(epoch).padStart(4, '0')}.json`,
     derived: `${base}/derived.arch.json`,
   };

@@ -5,12 +5,12 @@
  * key, so a retried or replayed trial returns the stored result instead of a second, different one.
  * A trial killed midway resumes from its newest checkpoint; the checkpoints go once the result is stored.
  */
-import { getJson, putJson } from '../artifacts';
+import { putJson } from '../artifacts';
 import { archFromChoices } from '../engine/arch/from-choices';
 import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 import { datasetFor, storeFor } from './context';
-import { SHORT_RUN_BATCH_NORM, removeTrialCheckpoints, trainBriefly, type BriefTrainingResult } from './brief-training';
+import { SHORT_RUN_BATCH_NORM, storedOnce, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
 
 export type { TrialTarget };
@@ -52,38 +52,32 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
   const checkpoints = input.checkpointEverySteps
     ? { store, prefix: `${trialBase(input.runId, input.trial)}/checkpoints/`, everySteps: input.checkpointEverySteps }
     : undefined;
-  if (await store.head(key)) {
-    if (checkpoints) await removeTrialCheckpoints(checkpoints);
-    return getJson<TrialMetrics>(store, key);
-  }
+  return storedOnce(store, key, checkpoints, async (): Promise<TrialMetrics> => {
+    const data = datasetFor(input.dataset, input.seed);
+    const arch = {
+      ...archFromChoices(input.space, input.choices, {
+        resolution: data.height,
+        inputChannels: data.channels,
+        numClasses: data.numClasses,
+        name: `trial-${input.trial}`,
+      }),
+      batchNorm: SHORT_RUN_BATCH_NORM,
+    };
+    const archKey = `${trialBase(input.runId, input.trial)}.arch.json`;
+    await putJson(store, archKey, arch);
 
-  const data = datasetFor(input.dataset, input.seed);
-  const arch = {
-    ...archFromChoices(input.space, input.choices, {
-      resolution: data.height,
-      inputChannels: data.channels,
-      numClasses: data.numClasses,
-      name: `trial-${input.trial}`,
-    }),
-    batchNorm: SHORT_RUN_BATCH_NORM,
-  };
-  const archKey = `${trialBase(input.runId, input.trial)}.arch.json`;
-  await putJson(store, archKey, arch);
-
-  const trained = await trainBriefly(arch, data, {
-    epochs: input.epochs,
-    batchSize: input.batchSize,
-    learningRate: input.learningRate,
-    // Each trial gets its own stream of initialisation and data order, derived from the run's seed.
-    seed: input.seed * 1_000_003 + input.trial,
-    validationFraction: input.dataset.validationFraction,
-    target: input.target,
-    pluginFiles: input.pluginFiles,
-    label: { trial: input.trial },
-    checkpoints,
+    const trained = await trainBriefly(arch, data, {
+      epochs: input.epochs,
+      batchSize: input.batchSize,
+      learningRate: input.learningRate,
+      // Each trial gets its own stream of initialisation and data order, derived from the run's seed.
+      seed: input.seed * 1_000_003 + input.trial,
+      validationFraction: input.dataset.validationFraction,
+      target: input.target,
+      pluginFiles: input.pluginFiles,
+      label: { trial: input.trial },
+      checkpoints,
+    });
+    return { trial: input.trial, choices: input.choices, ...trained, archKey };
   });
-  const metrics: TrialMetrics = { trial: input.trial, choices: input.choices, ...trained, archKey };
-  await putJson(store, key, metrics);
-  if (checkpoints) await removeTrialCheckpoints(checkpoints);
-  return metrics;
 }

@@ -15,6 +15,7 @@
  * finished, or the stage ended). A participant-only kill in elastic training rolls nothing back;
  * what it costs is the coordinator's stall, so there the coordinator's step is what is watched.
  */
+import { checkpointStep } from '../../activities/checkpoints';
 import { ownHeartbeat, progressOf, type ActivityView, type Observation, type RunMonitor } from './monitor';
 
 export type FaultKind = 'kill worker' | 'restart Temporal' | 'pause S3';
@@ -69,13 +70,6 @@ export interface CheckpointPolicy {
   intervalText: (a: ActivityView) => string;
 }
 
-export const STEP_KEY = /step-(\d+)\.ckpt$/;
-
-export function stepOfKey(key: unknown): number | undefined {
-  if (typeof key !== 'string' || key === '') return undefined;
-  const m = STEP_KEY.exec(key);
-  return m ? Number(m[1]) : undefined;
-}
 
 /** The value an activity's progress had in one attempt, at its last own heartbeat at or before `until`. */
 function lastProgress(monitor: RunMonitor, key: string, attempt: number, until: number): { value: number; at: number; a: ActivityView } | undefined {
@@ -200,7 +194,7 @@ export function effectOn(monitor: RunMonitor, fault: FaultRecord, hit: ActivityV
     const lostSeconds = Math.max(0, endedAt - startedAt) / 1000;
     return { ...base, restarted: true, lostSeconds, ok: true };
   }
-  const resumedFrom = prefix ? (stepOfKey(nextOwn.a.details?.checkpointKey) ?? 0) : 0;
+  const resumedFrom = prefix ? (checkpointStep(nextOwn.a.details?.checkpointKey) ?? 0) : 0;
   const stepAtFault = reached?.value ?? resumedFrom;
   const lostSteps = Math.max(0, stepAtFault - resumedFrom);
   const checkpoint = stored.find((c) => c.step === resumedFrom);

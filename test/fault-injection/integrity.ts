@@ -19,7 +19,7 @@ import { getJson, validateKey, type S3ArtifactStore } from '../../artifacts';
 import type { EvaluationSummary } from '../../activities/evaluate-model';
 import type { StepLogEntry } from '../../engine/elastic/coordinator';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
-import { stepOfKey } from './faults';
+import { checkpointStep } from '../../activities/checkpoints';
 
 export interface IntegrityReport {
   objects: number;
@@ -153,7 +153,7 @@ export async function checkIntegrity(admin: S3Client, store: S3ArtifactStore, re
       report.missing.push(`${prefix} (no checkpoint)`);
       return;
     }
-    if (finalStep !== undefined && stepOfKey(newest) !== finalStep) report.orphans.push(`${newest} (newest checkpoint, but the stage ended at step ${finalStep})`);
+    if (finalStep !== undefined && checkpointStep(newest) !== finalStep) report.orphans.push(`${newest} (newest checkpoint, but the stage ended at step ${finalStep})`);
     accounted.add(newest);
     const spares = found.slice(0, -1);
     if (spares.length > 0) accounted.add(spares[spares.length - 1]);

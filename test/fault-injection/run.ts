@@ -27,11 +27,12 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { getJson } from '../../artifacts';
+import { checkpointStep } from '../../activities/checkpoints';
 import type { EvaluationSummary } from '../../activities/evaluate-model';
 import { mulberry32 } from '../../engine/random';
 import { repoRoot } from '../../infra/paths';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
-import { effectOn, hitDuringOutage, recoveredBy, startedActivities, stepOfKey, unexplainedRetries, type CheckpointObject, type CheckpointPolicy, type FaultRecord } from './faults';
+import { effectOn, hitDuringOutage, recoveredBy, startedActivities, unexplainedRetries, type CheckpointObject, type CheckpointPolicy, type FaultRecord } from './faults';
 import { checkIntegrity, type IntegrityReport } from './integrity';
 import { ownHeartbeat, RunMonitor, type ActivityView, type Observation } from './monitor';
 import { FaultServices, sleep } from './services';
@@ -266,7 +267,7 @@ async function listCheckpoints(services: FaultServices, location: string, prefix
     const res = await services.admin.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: store.prefix + prefix }));
     out[prefix] = (res.Contents ?? [])
       .filter((o) => o.Key?.endsWith('.ckpt'))
-      .map((o) => ({ key: o.Key!.slice(store.prefix.length), step: stepOfKey(o.Key) ?? -1, writtenAt: o.LastModified?.getTime() ?? 0 }))
+      .map((o) => ({ key: o.Key!.slice(store.prefix.length), step: checkpointStep(o.Key) ?? -1, writtenAt: o.LastModified?.getTime() ?? 0 }))
       .sort((a, b) => a.step - b.step);
   }
   return out;
