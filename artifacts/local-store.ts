@@ -89,17 +89,8 @@ export class LocalArtifactStore implements ArtifactStore {
       if (isMissing(err)) throw new ArtifactNotFoundError(key, this.location);
       throw err;
     }
-    const { header, bodyStart } = this.parseHeader(key, raw);
-    const body = raw.subarray(bodyStart);
-    if (body.byteLength !== header.size) {
-      throw new CorruptArtifactError(key, this.location, `${body.byteLength} bytes on disk, ${header.size} written`);
-    }
-    const actual = createHash('sha256').update(body).digest('hex');
-    if (actual !== header.sha256) {
-      throw new CorruptArtifactError(key, this.location, `sha256 is ${actual}, ${header.sha256} written`);
-    }
     // A copy, so the caller does not hold (and cannot mutate) the whole file buffer with its header.
-    return new Uint8Array(body);
+    return new Uint8Array(verifiedBody(key, this.location, raw));
   }
 
   async head(key: string): Promise<ArtifactInfo | undefined> {
@@ -248,6 +239,16 @@ function parseHeader(key: string, location: string, raw: Buffer): { header: Head
   return { header: h as Header, bodyStart: newline + 1 };
 }
 
+/** The object a stored file holds, once its header parses and its size and SHA-256 match it. */
+function verifiedBody(key: string, location: string, raw: Buffer): Buffer {
+  const { header, bodyStart } = parseHeader(key, location, raw);
+  const body = raw.subarray(bodyStart);
+  if (body.byteLength !== header.size) throw new CorruptArtifactError(key, location, `${body.byteLength} bytes on disk, ${header.size} written`);
+  const actual = createHash('sha256').update(body).digest('hex');
+  if (actual !== header.sha256) throw new CorruptArtifactError(key, location, `checksum mismatch: sha256 is ${actual}, ${header.sha256} written`);
+  return body;
+}
+
 const HEADER_START = Buffer.from('{"hwnasArtifact":');
 
 /**
@@ -258,12 +259,7 @@ const HEADER_START = Buffer.from('{"hwnasArtifact":');
 export function readPossiblyStoredFile(file: string): Buffer {
   const raw = readFileSync(file);
   if (!raw.subarray(0, HEADER_START.length).equals(HEADER_START)) return raw;
-  const where = pathToFileURL(path.resolve(file)).href;
-  const { header, bodyStart } = parseHeader(path.basename(file), where, raw);
-  const body = raw.subarray(bodyStart);
-  if (body.byteLength !== header.size) throw new CorruptArtifactError(path.basename(file), where, `${body.byteLength} bytes where the header says ${header.size}`);
-  if (createHash('sha256').update(body).digest('hex') !== header.sha256) throw new CorruptArtifactError(path.basename(file), where, 'checksum mismatch');
-  return body;
+  return verifiedBody(path.basename(file), pathToFileURL(path.resolve(file)).href, raw);
 }
 
 /** Makes the rename itself durable; some platforms cannot fsync a directory, which is fine. */
