@@ -8,10 +8,10 @@ import { loadTf } from '../../engine/backend';
 import { makeBatch } from '../../engine/data/batches';
 import type { ImageDataset } from '../../engine/data/dataset';
 import { ElasticCoordinator, type CoordinatorConfig, type EpochSummary, type StepLogEntry } from '../../engine/elastic/coordinator';
-import { layoutSignature, readFlatWeights, weightLayout } from '../../engine/elastic/flat-weights';
+import { layoutSignature, readFlatWeights, weightLayout, type WeightLayout } from '../../engine/elastic/flat-weights';
 import { augmentSeedOf, runParticipant, ParticipantRejectedError } from '../../engine/elastic/participant';
 import type { WorkHeader } from '../../engine/elastic/protocol';
-import { decodeMessage, encodeMessage } from '../../engine/elastic/wire';
+import { WIRE_CONTENT_TYPE, decodeMessage, encodeMessage } from '../../engine/elastic/wire';
 import { mulberry32 } from '../../engine/random';
 import { buildSmallCnn } from '../../engine/models/small-cnn';
 
@@ -55,6 +55,38 @@ const base: Omit<CoordinatorConfig, 'token'> = {
   stepTimeoutMs: 5000,
   pollHoldMs: 500,
 };
+
+/** Workers played by hand over the data plane's HTTP, so that a test can stage a death at an exact moment. */
+function byHand(url: string, token: string, layout: WeightLayout) {
+  const call = (path: string, body: object | Buffer, signal?: AbortSignal) =>
+    fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: Buffer.isBuffer(body) ? body : JSON.stringify(body), signal });
+  const join = async (name: string) => ((await (await call('/join', { name, signature: layoutSignature(layout) })).json()) as { memberId: string }).memberId;
+  /** The member's next assignment and the weights it came with; a held poll that runs out is asked again. */
+  const work = async (memberId: string) => {
+    for (;;) {
+      const res = await call('/next', { memberId });
+      if (res.headers.get('content-type') !== WIRE_CONTENT_TYPE) {
+        await res.text();
+        continue;
+      }
+      const message = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer()));
+      return { header: message.header, weights: Array.from(message.values.subarray(0, layout.trainableSize)) };
+    }
+  };
+  /** A constant gradient for the slice, so that an applied update shows which slices it averaged. */
+  const gradient = (memberId: string, h: WorkHeader, value = 0) =>
+    call('/gradient', encodeMessage({ memberId, step: h.step, count: h.ids.length, loss: 1 }, new Float32Array(layout.trainableSize).fill(value), new Float32Array(layout.nonTrainableSize)));
+  /** The member works alone until the coordinator has nothing more to hand out. */
+  const finish = async (memberId: string, coordinator: ElasticCoordinator) => {
+    for (;;) {
+      const res = await call('/next', { memberId });
+      if (res.headers.get('content-type') !== WIRE_CONTENT_TYPE) break;
+      await gradient(memberId, decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer())).header);
+      if (coordinator.done) break;
+    }
+  };
+  return { call, join, work, gradient, finish };
+}
 
 describe('elastic data plane (loopback)', () => {
   const data = quadrants(64);
@@ -231,20 +263,14 @@ describe('elastic data plane (loopback)', () => {
       minWorkers: 1,
       epochs: 1,
     });
-    const url = await coordinator.listen('127.0.0.1');
-    const call = (path: string, body: object | Buffer, signal?: AbortSignal) =>
-      fetch(`${url}${path}`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: Buffer.isBuffer(body) ? body : JSON.stringify(body), signal });
-    const join = async (name: string) => ((await (await call('/join', { name, signature: layoutSignature(layout) })).json()) as { memberId: string }).memberId;
-    const work = async (memberId: string) => decodeMessage<WorkHeader>(new Uint8Array(await (await call('/next', { memberId })).arrayBuffer())).header;
-    const gradient = (memberId: string, h: WorkHeader) =>
-      call('/gradient', encodeMessage({ memberId, step: h.step, count: h.ids.length, loss: 1 }, new Float32Array(layout.trainableSize), new Float32Array(layout.nonTrainableSize)));
+    const { call, join, work, gradient, finish } = byHand(await coordinator.listen('127.0.0.1'), 'k', layout);
 
     const entries: StepLogEntry[] = [];
     const epochs: EpochSummary[] = [];
     const running = coordinator.run({ onCheckpoint: async () => {}, onStep: (e) => void entries.push(e), onEpoch: (e) => void epochs.push(e) });
     const [a, b] = [await join('a'), await join('b')];
     const [workA, workB] = await Promise.all([work(a), work(b)]);
-    expect((await gradient(a, workA)).status).toBe(200);
+    expect((await gradient(a, workA.header)).status).toBe(200);
     // a asks for the next step, then its process dies: the poll's connection closes.
     const dying = new AbortController();
     const poll = call('/next', { memberId: a }, dying.signal).catch(() => undefined);
@@ -252,15 +278,9 @@ describe('elastic data plane (loopback)', () => {
     dying.abort();
     await poll;
     await new Promise((r) => setTimeout(r, 100));
-    expect((await gradient(b, workB)).status).toBe(200);
+    expect((await gradient(b, workB.header)).status).toBe(200);
     // b alone finishes the epoch: 2 samples per step.
-    for (;;) {
-      const res = await call('/next', { memberId: b });
-      if (res.headers.get('content-type') !== 'application/x-nas-elastic') break;
-      const h = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer())).header;
-      await gradient(b, h);
-      if (coordinator.done) break;
-    }
+    await finish(b, coordinator);
     await running;
     await coordinator.close(0);
     expect(entries[0].workers).toEqual(['a', 'b']);
@@ -283,24 +303,7 @@ describe('elastic data plane (loopback)', () => {
       // A worker silent this long is taken for dead.
       stepTimeoutMs: 400,
     });
-    const url = await coordinator.listen('127.0.0.1');
-    const call = (path: string, body: object | Buffer) =>
-      fetch(`${url}${path}`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: Buffer.isBuffer(body) ? body : JSON.stringify(body) });
-    const join = async (name: string) => ((await (await call('/join', { name, signature: layoutSignature(layout) })).json()) as { memberId: string }).memberId;
-    const work = async (memberId: string) => {
-      for (;;) {
-        const res = await call('/next', { memberId });
-        if (res.headers.get('content-type') !== 'application/x-nas-elastic') {
-          await res.text(); // a held poll ran out: ask again
-          continue;
-        }
-        const message = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer()));
-        return { header: message.header, weights: Array.from(message.values.subarray(0, layout.trainableSize)) };
-      }
-    };
-    // A constant gradient per slice, so the applied update shows which slices it averaged.
-    const gradient = (memberId: string, h: WorkHeader, value: number) =>
-      call('/gradient', encodeMessage({ memberId, step: h.step, count: h.ids.length, loss: value }, new Float32Array(layout.trainableSize).fill(value), new Float32Array(layout.nonTrainableSize)));
+    const { join, work, gradient, finish } = byHand(await coordinator.listen('127.0.0.1'), 'k', layout);
 
     const entries: StepLogEntry[] = [];
     const running = coordinator.run({ onCheckpoint: async () => {}, onStep: (e) => void entries.push(e) });
@@ -324,13 +327,7 @@ describe('elastic data plane (loopback)', () => {
     const expected = initial.trainable.map((w) => w - 0.1 * 2);
     for (let i = 0; i < expected.length; i++) expect(coordinator.weights.trainable[i]).toBeCloseTo(expected[i], 6);
     // b finishes the epoch alone; every sample is applied exactly once.
-    for (;;) {
-      const res = await call('/next', { memberId: b });
-      if (res.headers.get('content-type') !== 'application/x-nas-elastic') break;
-      const h = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer())).header;
-      await gradient(b, h, 0);
-      if (coordinator.done) break;
-    }
+    await finish(b, coordinator);
     expect(await running).toBe(true);
     await coordinator.close(0);
     expect(entries.map((e) => e.globalBatch)).toEqual([4, 4]);
