@@ -9,6 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/client';
 import { getJson } from '../../artifacts';
+import { checkpointStep } from '../../activities/checkpoints';
 import type { ElasticProgress } from '../../activities/elastic-training';
 import type { EpochSummary, StepLogEntry } from '../../engine/elastic/coordinator';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
@@ -78,7 +79,12 @@ stages:
           const coordinator = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'elasticCoordinator');
           const payload = coordinator?.heartbeatDetails?.payloads?.[0];
           const p = payload ? defaultPayloadConverter.fromPayload<ElasticProgress>(payload) : undefined;
-          return p?.checkpointKey && p.workers === 3 && p.epoch < EPOCHS - 1 ? p : undefined;
+          if (!(p?.checkpointKey && p.workers === 3 && p.epoch < EPOCHS - 1)) return undefined;
+          // The kill rolls back to the newest checkpoint: wait until a step the three trained
+          // together lies before it, or its log entry could be redone by fewer and never be stored.
+          const covered = checkpointStep(p.checkpointKey) ?? 0;
+          const stored = (await Promise.all((await store.list(`${base}/log/`)).map((k) => getJson<StepLogEntry[]>(store, k)))).flat();
+          return stored.some((e) => e.workers.length === 3 && e.step < covered) ? p : undefined;
         },
         240_000,
         200,
