@@ -11,6 +11,7 @@ import { epochOrder, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
+import { loadTf } from '../engine/backend';
 import { enumerateSpaceOps, latencyMatrix } from '../engine/latency-table';
 import { learningRateAt } from '../engine/train/schedule';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
@@ -24,6 +25,8 @@ import { loadLatencyTable } from './latency-table';
 
 /** Validation examples scored at each epoch's end for the argmax architecture. */
 const EPOCH_EVAL_EXAMPLES = 1000;
+/** Training examples that re-estimate the argmax architecture's BatchNorm statistics first (Once-for-All uses 2,000). */
+const CALIBRATION_EXAMPLES = 2000;
 
 export interface SupernetEpochInput {
   runId: string;
@@ -192,6 +195,16 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
 
     const derived = net.derive();
+    // After the checkpoint, so checkpoints never hold evaluation-only statistics.
+    const calibration = order.subarray(0, Math.min(CALIBRATION_EXAMPLES, order.length));
+    const calibrationBatches = Array.from({ length: Math.ceil(calibration.length / input.batchSize) }, (_, b) =>
+      makeBatch(data, data.train, Uint32Array.from(calibration.subarray(b * input.batchSize, (b + 1) * input.batchSize), (i) => split.train[i])),
+    );
+    net.recalibrateBatchNorm(
+      calibrationBatches.map((b) => b.xs),
+      derived.choices,
+    );
+    loadTf().dispose(calibrationBatches.flatMap((b) => [b.xs, b.ys]));
     const evalCount = Math.min(EPOCH_EVAL_EXAMPLES, split.validation.length);
     const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
     const validationAccuracy = net.accuracy(evalBatch, derived.choices);

@@ -27,7 +27,8 @@
  *
  * BatchNorm runs in training mode (batch statistics) in every step, as in the paper's code, so
  * architecture steps also move the moving statistics of the paths they run; those are not learned
- * parameters and the derived network is retrained anyway.
+ * parameters and the derived network is retrained anyway. To score one architecture in inference
+ * mode, `recalibrateBatchNorm` first re-estimates its moving statistics (see there).
  */
 import type { LayerVariable, Scalar, Tensor } from '@tensorflow/tfjs-node';
 import { decisionsOf, type Decision, type SearchSpace } from '../../dsl/search-space';
@@ -240,11 +241,45 @@ export class Supernet {
     return sampleGates(this.alpha, this.rng(WEIGHT_SALT, step));
   }
 
+  /** The most likely option per decision under the current alpha. */
+  argmaxChoices(): number[] {
+    return this.alpha.map((a) => a.indexOf(Math.max(...a)));
+  }
+
+  /**
+   * Re-estimates the BatchNorm moving statistics along one architecture (stem, its paths, head)
+   * as the plain mean of their batch statistics over `inputs`, as Once-for-All and single-path
+   * one-shot NAS do before scoring a subnet. During the search a path's moving statistics average
+   * batches that flowed through whichever upstream paths were sampled at the time, and the head's
+   * average over every sampled network: in inference mode the argmax network would be normalised
+   * by the statistics of no network in particular. Only moving statistics change, and no training
+   * step reads them (training normalises with batch statistics), so the search is unaffected;
+   * callers that checkpoint should do so before, keeping checkpoints free of evaluation state.
+   */
+  recalibrateBatchNorm(inputs: readonly Tensor[], choices: readonly number[] = this.argmaxChoices()): void {
+    const tf = loadTf();
+    const pieces = [this.pieces.stem, ...choices.map((j, d) => this.pieces.ops[d].paths[j]), this.pieces.head].filter((p): p is Piece => p !== null);
+    // tfjs-layers (and engine/blocks/native-ops.ts) read `momentum` on every call: 1 - 1/i for
+    // the i-th batch makes the moving average the running mean of the batch statistics.
+    const layers = pieces.flatMap((p) => p.model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) as unknown as { momentum: number }[];
+    const momenta = layers.map((l) => l.momentum);
+    try {
+      inputs.forEach((xs, i) => {
+        for (const l of layers) l.momentum = 1 - 1 / (i + 1);
+        tf.tidy(() => {
+          this.forward(xs, choices.map((c) => ({ paths: [c] })), true);
+        });
+      });
+    } finally {
+      layers.forEach((l, k) => (l.momentum = momenta[k]));
+    }
+  }
+
   /**
    * Accuracy of one architecture of the space (default: the current argmax) on a batch, in
    * inference mode, so BatchNorm uses its moving statistics as the derived network would.
    */
-  accuracy(batch: TrainBatch, choices: readonly number[] = this.alpha.map((a) => a.indexOf(Math.max(...a)))): number {
+  accuracy(batch: TrainBatch, choices: readonly number[] = this.argmaxChoices()): number {
     const tf = loadTf();
     return tf.tidy(() => {
       const logits = this.forward(batch.xs, choices.map((c) => ({ paths: [c] })), false);

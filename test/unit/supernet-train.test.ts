@@ -3,7 +3,7 @@ import type { Tensor } from '@tensorflow/tfjs-node';
 import { loadTf } from '../../engine/backend';
 import { buildArchModel } from '../../engine/models/arch-model';
 import { mulberry32 } from '../../engine/random';
-import { softmax, Supernet, type SupernetOptions, type TrainBatch } from '../../engine/supernet';
+import { optionTag, softmax, Supernet, type SupernetOptions, type TrainBatch } from '../../engine/supernet';
 import { decisions, space } from './supernet-fixtures';
 
 const tf = loadTf();
@@ -170,5 +170,62 @@ describe('supernet checkpoint', () => {
     const other = new Supernet({ space: { ...space, head: { ...space.head, channels: 16 } }, numClasses: 3, inputChannels: 1 });
     await expect(other.restore(bytes)).rejects.toThrow(/different search space/);
     [a, b, other].forEach((n) => n.dispose());
+  });
+});
+
+describe('supernet BatchNorm recalibration', () => {
+  const statsOf = (net: Supernet, layer: string) => {
+    const w = new Map(net.allWeights().map((v) => [v.originalName, v]));
+    return {
+      mean: Array.from((w.get(`${layer}/moving_mean`)!.read() as Tensor).dataSync()),
+      variance: Array.from((w.get(`${layer}/moving_variance`)!.read() as Tensor).dataSync()),
+    };
+  };
+  const kernel = (net: Supernet) => net.allWeights().find((w) => w.originalName === 'stem_conv/kernel')!.read() as Tensor;
+
+  it('sets the stem statistics to those of the calibration batch (biased variance, as BatchNorm uses)', async () => {
+    const net = make({ bn: { momentum: 0.99, epsilon: 1e-3 } });
+    await net.weightStep(train);
+    const x = batch(7, 8).xs;
+    net.recalibrateBatchNorm([x]);
+    const { mean, variance } = tf.tidy(() => tf.moments(tf.conv2d(x as Parameters<typeof tf.conv2d>[0], kernel(net) as Parameters<typeof tf.conv2d>[1], 1, 'same'), [0, 1, 2]));
+    const got = statsOf(net, 'stem_bn');
+    got.mean.forEach((m, c) => expect(m).toBeCloseTo(mean.dataSync()[c], 5));
+    got.variance.forEach((v, c) => expect(v).toBeCloseTo(variance.dataSync()[c], 5));
+    net.dispose();
+  });
+
+  it('averages the batch statistics of several batches equally, whatever the layers momentum', () => {
+    const x1 = batch(11, 5).xs;
+    const x2 = batch(12, 5).xs;
+    const twoBatches = make({ bn: { momentum: 0.99, epsilon: 1e-3 } });
+    const oneBatch = make({ bn: { momentum: 0.99, epsilon: 1e-3 } });
+    twoBatches.recalibrateBatchNorm([x1, x2]);
+    oneBatch.recalibrateBatchNorm([tf.concat([x1, x2])]);
+    // The stem's input is the data, so the mean over both batches equals the mean of their means.
+    const a = statsOf(twoBatches, 'stem_bn').mean;
+    const b = statsOf(oneBatch, 'stem_bn').mean;
+    a.forEach((m, c) => expect(m).toBeCloseTo(b[c], 5));
+    expect(Math.max(...a.map(Math.abs))).toBeGreaterThan(1e-3);
+    [twoBatches, oneBatch].forEach((n) => n.dispose());
+  });
+
+  it('moves only the moving statistics of the stem, the chosen paths and the head, and leaks no tensors', async () => {
+    const net = make();
+    await net.weightStep(train);
+    const choices = [1, 4, 2, 0]; // s1b2 skipped: its zero op has no weights
+    const onPath = new RegExp(`^(stem|head|${decisions.map((d, i) => `${d.id}_${optionTag(d.options[choices[i]])}`).join('|')})_`);
+    const before = snapshot(net);
+    const inputs = [batch(21).xs, batch(22).xs];
+    const tensors = tf.memory().numTensors;
+    net.recalibrateBatchNorm(inputs, choices);
+    expect(tf.memory().numTensors).toBe(tensors);
+    const changed = [...snapshot(net)].filter(([name, v]) => !Buffer.from(v.buffer).equals(Buffer.from(before.get(name)!.buffer))).map(([name]) => name);
+    expect(changed.length).toBeGreaterThan(0);
+    for (const name of changed) expect({ name, movingStatistic: /moving_(mean|variance)$/.test(name), onPath: onPath.test(name) }).toEqual({ name, movingStatistic: true, onPath: true });
+    // Every BatchNorm on the path moved.
+    const pathStats = [...before.keys()].filter((n) => /moving_mean$/.test(n) && onPath.test(n));
+    expect(changed.filter((n) => /moving_mean$/.test(n)).sort()).toEqual(pathStats.sort());
+    net.dispose();
   });
 });
