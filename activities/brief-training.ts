@@ -37,23 +37,37 @@ export interface BriefTrainingOptions {
   checkpoints?: TrialCheckpoints;
 }
 
-export interface TrialCheckpoints {
-  store: ArtifactStore;
+export interface CheckpointFolder {
   /** A folder of this trial's own, ending in `/`. */
   prefix: string;
   everySteps: number;
 }
 
+export interface TrialCheckpoints extends CheckpointFolder {
+  store: ArtifactStore;
+  /** Where the trial's result is stored; once it exists, checkpoints lead nowhere. */
+  resultKey: string;
+}
+
+/** Thrown by an attempt that finds its trial's result stored by another attempt: it has nothing left to do. */
+export class TrialAlreadyStoredError extends Error {
+  constructor(resultKey: string) {
+    super(`another attempt already stored ${resultKey}; this attempt (one Temporal gave up on) stops and removes its checkpoints`);
+    this.name = 'TrialAlreadyStoredError';
+  }
+}
+
 /**
  * A trial's result, stored under `key` once: a retried or replayed trial returns the stored result
- * instead of training again. Its checkpoints go once the result is stored; the removal is repeated
- * when the result is found, so a retry finishes a cleanup that a kill cut short.
+ * instead of training again. Its checkpoints (in `folder`, handed to `produce` with the result key)
+ * go once the result is stored; the removal is repeated when the result is found, so a retry
+ * finishes a cleanup that a kill cut short.
  */
-export async function storedOnce<T>(store: ArtifactStore, key: string, checkpoints: TrialCheckpoints | undefined, produce: () => Promise<T>): Promise<T> {
+export async function storedOnce<T>(store: ArtifactStore, key: string, folder: CheckpointFolder | undefined, produce: (checkpoints?: TrialCheckpoints) => Promise<T>): Promise<T> {
   const stored = await store.head(key);
-  const result = stored ? await getJson<T>(store, key) : await produce();
+  const result = stored ? await getJson<T>(store, key) : await produce(folder && { ...folder, store, resultKey: key });
   if (!stored) await putJson(store, key, result);
-  if (checkpoints) await removeCheckpoints(store, checkpoints.prefix);
+  if (folder) await removeCheckpoints(store, folder.prefix);
   return result;
 }
 
@@ -97,6 +111,13 @@ export async function trainBriefly(arch: ArchSpec, data: ImageDataset, o: BriefT
         if (!c) return;
         const key = checkpointKey(c.prefix, position.globalStep);
         await c.store.put(key, bytes);
+        // An attempt Temporal gave up on (its worker frozen past the heartbeat timeout) can wake
+        // after its retry stored the result and removed the checkpoints; this one must not stay.
+        // Looking after the put leaves no gap: a result stored later is followed by its own removal.
+        if (await c.store.head(c.resultKey)) {
+          await removeCheckpoints(c.store, c.prefix);
+          throw new TrialAlreadyStoredError(c.resultKey);
+        }
         lastCheckpoint = key;
         beat(position.globalStep);
         await pruneCheckpoints(c.store, c.prefix, key);

@@ -95,8 +95,8 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
   const store = storeFor(input.artifactLocation);
   const keys = scalingKeys(input.runId);
   const key = keys.trial(input.point);
-  const checkpoints = input.checkpointEverySteps ? { store, prefix: keys.trialCheckpoints(input.point), everySteps: input.checkpointEverySteps } : undefined;
-  return storedOnce(store, key, checkpoints, async (): Promise<ScalingTrialResult> => {
+  const folder = input.checkpointEverySteps ? { prefix: keys.trialCheckpoints(input.point), everySteps: input.checkpointEverySteps } : undefined;
+  return storedOnce(store, key, folder, async (checkpoints): Promise<ScalingTrialResult> => {
     const data = datasetFor(input.dataset, input.seed);
     const base = await resolveBaseline(input.baseline, data, store);
     const arch: ArchSpec = {

@@ -49,10 +49,8 @@ function trialBase(runId: string, trial: number): string {
 export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> {
   const store = storeFor(input.artifactLocation);
   const key = trialKey(input.runId, input.trial);
-  const checkpoints = input.checkpointEverySteps
-    ? { store, prefix: `${trialBase(input.runId, input.trial)}/checkpoints/`, everySteps: input.checkpointEverySteps }
-    : undefined;
-  return storedOnce(store, key, checkpoints, async (): Promise<TrialMetrics> => {
+  const folder = input.checkpointEverySteps ? { prefix: `${trialBase(input.runId, input.trial)}/checkpoints/`, everySteps: input.checkpointEverySteps } : undefined;
+  return storedOnce(store, key, folder, async (checkpoints): Promise<TrialMetrics> => {
     const data = datasetFor(input.dataset, input.seed);
     const arch = {
       ...archFromChoices(input.space, input.choices, {

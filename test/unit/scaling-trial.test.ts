@@ -3,13 +3,16 @@
  * tiny baseline scaled at phi = 1 on a 64-image Fashion-MNIST cut, stores the result under the
  * point's key, and a retry of the same point returns the stored result without training again
  * (no heartbeats, identical trainSeconds). A trial cancelled midway resumes from its newest
- * checkpoint and ends where an uninterrupted one does. scaledArchitectures writes one arch.json per phi.
+ * checkpoint and ends where an uninterrupted one does; an attempt that outlived its retry removes its
+ * own checkpoint. scaledArchitectures writes one arch.json per phi.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { openArtifactStore } from '../../artifacts';
+import { getJson, openArtifactStore, putJson } from '../../artifacts';
+import { SHORT_RUN_BATCH_NORM, TrialAlreadyStoredError, trainBriefly, type BriefTrainingOptions } from '../../activities/brief-training';
+import { datasetFor } from '../../activities/context';
 import { scaledArchitectures, scalingKeys, scalingTrial, type ScaledArchitecture, type ScaledArchitecturesInput, type ScalingTrialInput, type ScalingTrialResult } from '../../activities/scaling-trial';
 import { decodeBlock } from '../../engine/arch/block-string';
 import { parseArch } from '../../engine/arch/catalog';
@@ -118,4 +121,31 @@ test('scaledArchitectures writes one arch.json per phi, growing with phi', async
   const store = openArtifactStore(artifactLocation);
   const arch = parseArch(JSON.parse(Buffer.from(await store.get(scaled[1].archKey)).toString('utf8')), 'phi-2');
   expect(arch.resolution).toBe(scaled[1].resolution);
+});
+
+test('an attempt that wakes after its retry stored the result stops at its next checkpoint and leaves no checkpoint behind', async () => {
+  writeFashionSubset(join(root, 'data'), 64, 16);
+  const store = openArtifactStore(input().artifactLocation);
+  const prefix = 'runs/zombie/trial/checkpoints/';
+  const resultKey = 'runs/zombie/trial.json';
+  // The retry finished while this attempt was frozen (past its storedOnce check, before its first checkpoint).
+  await putJson(store, resultKey, { validationAccuracy: 0.5 });
+  const beats: { step: number }[] = [];
+  const env = new MockActivityEnvironment();
+  env.on('heartbeat', (d: { step: number }) => beats.push(d));
+  const options: BriefTrainingOptions = {
+    epochs: 2,
+    batchSize: 16,
+    learningRate: 0.05,
+    seed: 3,
+    validationFraction: 0.25,
+    pluginFiles: [],
+    label: { trial: 'zombie' },
+    checkpoints: { store, prefix, everySteps: 2, resultKey },
+  };
+  const arch = { ...parseArch(TINY, 'tiny'), batchNorm: SHORT_RUN_BATCH_NORM };
+  await expect(env.run(trainBriefly, arch, datasetFor(input().dataset, 3), options)).rejects.toThrow(TrialAlreadyStoredError);
+  expect(Math.max(...beats.map((b) => b.step))).toBeLessThan(6); // it stopped, rather than training to the end
+  expect(await store.list(prefix)).toEqual([]);
+  expect(await getJson(store, resultKey)).toEqual({ validationAccuracy: 0.5 });
 });
