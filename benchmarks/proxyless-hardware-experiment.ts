@@ -15,7 +15,11 @@
  *       [--arch-lr 0.006] [--val-fraction 0.1] [--train-epochs 15] [--train-lr 0.05] [--seeds 3]
  *       [--random 5] [--latency-band 0.1] [--train-subset N] [--test-subset N] [--seed 1]
  *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
- *       [--stem-stride 1]
+ *       [--stem-stride 1] [--search-subset N] [--jobs 1]
+ *
+ * `--search-subset N` searches on a seeded N-image subset of the training images the compared nets
+ * train on (the search is the expensive part; the comparison is what wants all the data).
+ * `--jobs N` trains the compared nets in N single-threaded child processes, pinned one per core.
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
@@ -30,6 +34,7 @@
  * models are timed in `--latency-rounds` interleaved rounds and the median of the rounds' medians
  * is reported, and the table-predicted latency (sum of the table's entries) is printed beside it.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { SearchSpaceSchema, decisionsOf, type SearchSpace } from '../dsl/search-space';
@@ -39,7 +44,7 @@ import type { ArchSpec } from '../engine/arch/spec';
 import { backendInfo, loadTf } from '../engine/backend';
 import { epochOrder, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
-import { splitIndices } from '../engine/data/split';
+import { splitIndices, subsetDataset } from '../engine/data/split';
 import { measureLatency, prepareWasmBackend, withBackend } from '../engine/latency';
 import {
   distinctOps,
@@ -81,6 +86,8 @@ const { values } = parseArgs({
     random: { type: 'string', default: '5' },
     'latency-band': { type: 'string', default: '0.1' },
     'train-subset': { type: 'string' },
+    'search-subset': { type: 'string' },
+    jobs: { type: 'string', default: '1' },
     'test-subset': { type: 'string' },
     seed: { type: 'string', default: '1' },
     repeats: { type: 'string', default: '2,3,3' },
@@ -127,10 +134,12 @@ const cfg = {
   opPasses: Math.max(1, num('op-passes')),
   modelRepeats: num('model-repeats'),
   latencyRounds: num('latency-rounds'),
+  jobs: num('jobs'),
 };
 for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
 if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
 if (cfg.stemStride !== 1 && cfg.stemStride !== 2) throw new Error(`--stem-stride takes 1 or 2, got ${cfg.stemStride}`);
+if (!Number.isInteger(cfg.jobs) || cfg.jobs < 1) throw new Error(`--jobs takes a positive integer, got ${cfg.jobs}`);
 if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
 
 function command(): string {
@@ -293,6 +302,15 @@ async function search(target: TargetName, matrix: number[][], data: ImageDataset
         }
       }
       const derived = net.derive();
+      // As activities/supernet-epoch.ts: the argmax net's BatchNorm statistics re-estimated on 2,000 training images first.
+      const calibration = Array.from({ length: Math.ceil(Math.min(2000, order.length) / cfg.batch) }, (_, k) =>
+        makeBatch(data, data.train, Uint32Array.from(order.subarray(k * cfg.batch, Math.min((k + 1) * cfg.batch, 2000)), (i) => split.train[i])),
+      );
+      net.recalibrateBatchNorm(
+        calibration.map((c) => c.xs),
+        derived.choices,
+      );
+      tf.dispose(calibration.flatMap((c) => [c.xs, c.ys]));
       const evalCount = Math.min(1000, split.validation.length);
       const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
       const valAcc = net.accuracy(evalBatch, derived.choices);
@@ -309,7 +327,7 @@ async function search(target: TargetName, matrix: number[][], data: ImageDataset
       ]);
       console.log(`  [${target}] epoch ${epoch + 1}/${cfg.searchEpochs} done (${net.weightSteps} weight / ${net.archSteps} arch steps)`);
     }
-    table(['epoch', 'arch steps', 'train loss', 'mean entropy', 'E[LAT] ms', 'argmax LAT ms', 'val acc (argmax)', 's'], rows);
+    table(['epoch', 'arch steps', 'train loss', 'mean entropy', 'E[LAT] ms', 'argmax LAT ms', 'val acc (argmax, BN recalibrated)', 's'], rows);
     const derived = net.derive();
     console.log('  final path probabilities (per decision; options k3e3 k3e6 k5e3 k5e6 k7e3 k7e6 [zero]):');
     derived.probabilities.forEach((p, d) => console.log(`    ${decisions[d].id}: ${p.map((q) => q.toFixed(3)).join(' ')}  -> ${optionName(d, derived.choices[d])}`));
@@ -393,6 +411,86 @@ async function trainAndTest(arch: ArchSpec, data: ImageDataset, seed: number): P
   }
 }
 
+interface TrainJob {
+  seed: number;
+  /** 0 for the searched net, i + 1 for random net i. */
+  slot: number;
+  choices: number[];
+  name: string;
+}
+type TrainResult = { accuracy: number; seconds: number };
+const jobKey = (j: Pick<TrainJob, 'seed' | 'slot'>) => `${j.seed}/${j.slot}`;
+
+/** Set in the child processes of `--jobs N`: they train the nets the parent sends them. */
+const TRAINER_ENV = 'PROXYLESS_EXPERIMENT_TRAINER';
+
+/**
+ * Trains every job, in this process (`--jobs 1`) or spread over `--jobs` child processes. Each
+ * child runs TensorFlow single-threaded and, where `taskset` exists, pinned to a core of its own:
+ * on this 2-core machine two pinned single-threaded trainings together do far more than one on
+ * both cores (benchmarks/README.md). A net's result depends only on its architecture and seed,
+ * never on which process trained it.
+ */
+async function trainAll(jobs: TrainJob[], data: ImageDataset, onDone: (job: TrainJob, r: TrainResult) => void): Promise<Map<string, TrainResult>> {
+  const results = new Map<string, TrainResult>();
+  if (cfg.jobs === 1) {
+    for (const job of jobs) {
+      const r = await trainAndTest(archOf(job.choices, job.name), data, job.seed);
+      results.set(jobKey(job), r);
+      onDone(job, r);
+    }
+    return results;
+  }
+  const queue = [...jobs];
+  const pin = spawnSync('taskset', ['-V']).status === 0;
+  const cores = os.cpus().length;
+  const script = process.argv[1];
+  const node = [...process.execArgv, script, ...process.argv.slice(2)];
+  console.log(`  ${jobs.length} nets on ${Math.min(cfg.jobs, jobs.length)} trainer processes, single-threaded${pin ? ', each pinned to its own core' : ' (taskset not found: not pinned)'}`);
+  const trainer = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn(pin ? 'taskset' : process.execPath, pin ? ['-c', String(i % cores), process.execPath, ...node] : node, {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, [TRAINER_ENV]: '1', TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1' },
+      });
+      let current: TrainJob | undefined;
+      const next = () => {
+        current = queue.shift();
+        if (current) child.send(current);
+        else child.disconnect();
+      };
+      child.on('message', (m: TrainResult) => {
+        const job = current!;
+        results.set(jobKey(job), m);
+        onDone(job, m);
+        next();
+      });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => {
+        if (current) reject(new Error(`trainer process ${i + 1} exited (${signal ?? `code ${code}`}) while training ${current.name} (seed ${current.seed})`));
+        else resolve();
+      });
+      next();
+    });
+  await Promise.all(Array.from({ length: Math.min(cfg.jobs, jobs.length) }, (_, i) => trainer(i)));
+  return results;
+}
+
+/** The child side of `--jobs N`: train each net the parent sends, answer with its result, exit when the parent lets go. */
+function trainerProcess(): void {
+  const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], cfg.seed);
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (job: TrainJob) => {
+    trainAndTest(archOf(job.choices, job.name), data, job.seed).then(
+      (r) => process.send!(r),
+      (err: unknown) => {
+        console.error(`trainer: ${job.name} (seed ${job.seed}) failed:`, err instanceof Error ? (err.stack ?? err.message) : err);
+        process.exit(1);
+      },
+    );
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -402,8 +500,12 @@ async function main(): Promise<void> {
   console.log(`started ${new Date().toISOString()}; ${info.package} (${info.backend}, tfjs ${info.version}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], cfg.seed);
-  const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
-  console.log(`Fashion-MNIST: ${data.train.count} train images (search: ${split.train.length} weight / ${split.validation.length} architecture), ${data.test.count} test images`);
+  // The search may see a seeded subset of the images the compared nets train on.
+  const searchData = values['search-subset'] ? subsetDataset(data, num('search-subset'), data.test.count, cfg.seed) : data;
+  const split = splitIndices(searchData.train.count, cfg.valFraction, cfg.seed);
+  console.log(
+    `Fashion-MNIST: ${data.train.count} train images (search: ${split.train.length} weight / ${split.validation.length} architecture${searchData === data ? '' : `, a subset of ${searchData.train.count}`}), ${data.test.count} test images`,
+  );
   const spaceOps = enumerateSpaceOps(space, { inputResolution: RESOLUTION, inputChannels: 1, numClasses: 10 });
   const log10Size = decisions.reduce((s, d) => s + Math.log10(d.options.length), 0);
   console.log(
@@ -421,7 +523,7 @@ async function main(): Promise<void> {
     console.log(`  ${t.entries.length} ops measured (batch 1, median of ${cfg.opRepeats} runs, median over ${cfg.opPasses} passes); fixed ops (stem, head, pool, classifier) ${ms(fixedMs)} ms`);
     const rows = decisions.map((d, i) => [d.id, ...matrix[i].map((v, j) => (d.options[j] === 'zero' ? '0' : ms(v)))]);
     table(['decision', 'k3e3', 'k3e6', 'k5e3', 'k5e6', 'k7e3', 'k7e6', 'zero'], rows);
-    const found = await phase(`search for ${target}`, () => search(target, matrix, data));
+    const found = await phase(`search for ${target}`, () => search(target, matrix, searchData));
     results.push({ target, table: t, matrix, fixedMs, choices: found.choices, arch: archOf(found.choices, `searched-${target}`), expectedLatencyMs: found.expectedLatencyMs });
   }
 
@@ -480,24 +582,29 @@ async function main(): Promise<void> {
       const searchedLat = tableLatency(chosen.choices, chosen.matrix, chosen.fixedMs);
       console.log(`  searched net: table latency ${ms(searchedLat)} ms on ${cfg.target}: ${blocksOf(chosen.arch)}`);
       console.log(`  training: ${cfg.trainEpochs} epoch(s) on all ${data.train.count} training images, batch ${cfg.batch}, SGD momentum 0.9, lr ${cfg.trainLr} cosine, label smoothing ${cfg.labelSmoothing}; test on ${data.test.count}`);
+      const jobs: TrainJob[] = [];
+      for (let s = 1; s <= cfg.seeds; s++) {
+        const sampled = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.random, s);
+        console.log(`  seed ${s}: ${sampled.choices.length}/${cfg.random} random nets accepted after ${sampled.tries} draws`);
+        jobs.push({ seed: s, slot: 0, choices: chosen.choices, name: chosen.arch.name ?? 'searched' });
+        sampled.choices.forEach((c, i) => jobs.push({ seed: s, slot: i + 1, choices: c, name: `random-${s}-${i}` }));
+      }
+      let done = 0;
+      const results = await trainAll(jobs, data, (job, r) =>
+        console.log(`  [${++done}/${jobs.length}] seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s`),
+      );
       const rows: (string | number)[][] = [];
       const searchedAcc: number[] = [];
       const randomMeans: number[] = [];
       for (let s = 1; s <= cfg.seeds; s++) {
-        const sampled = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.random, s);
-        console.log(`  seed ${s}: ${sampled.choices.length}/${cfg.random} random nets accepted after ${sampled.tries} draws`);
-        const searched = await trainAndTest(chosen.arch, data, s);
-        searchedAcc.push(searched.accuracy);
-        rows.push([s, 'searched', ms(searchedLat), pct(searched.accuracy), searched.seconds.toFixed(0), blocksOf(chosen.arch)]);
         const accs: number[] = [];
-        for (const [i, c] of sampled.choices.entries()) {
-          const arch = archOf(c, `random-${s}-${i}`);
-          const r = await trainAndTest(arch, data, s);
-          accs.push(r.accuracy);
-          rows.push([s, `random ${i + 1}`, ms(tableLatency(c, chosen.matrix, chosen.fixedMs)), pct(r.accuracy), r.seconds.toFixed(0), blocksOf(arch)]);
+        for (const job of jobs.filter((j) => j.seed === s)) {
+          const r = results.get(jobKey(job))!;
+          if (job.slot === 0) searchedAcc.push(r.accuracy);
+          else accs.push(r.accuracy);
+          rows.push([s, job.slot === 0 ? 'searched' : `random ${job.slot}`, ms(tableLatency(job.choices, chosen.matrix, chosen.fixedMs)), pct(r.accuracy), r.seconds.toFixed(0), blocksOf(archOf(job.choices, job.name))]);
         }
         if (accs.length) randomMeans.push(mean(accs));
-        console.log(`  seed ${s}: searched ${pct(searched.accuracy)}, random mean ${accs.length ? pct(mean(accs)) : 'n/a'}`);
       }
       table(['seed', 'net', 'table ms', 'test acc', 's', 'blocks'], rows);
       const sMean = mean(searchedAcc);
@@ -515,7 +622,9 @@ async function main(): Promise<void> {
   console.log(`reproduce: ${command()}`);
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
-});
+if (process.env[TRAINER_ENV]) trainerProcess();
+else
+  main().catch((err) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
