@@ -52,7 +52,9 @@ export interface TrialCheckpoints extends CheckpointFolder {
 /** Thrown by an attempt that finds its trial's result stored by another attempt: it has nothing left to do. */
 export class TrialAlreadyStoredError extends Error {
   constructor(resultKey: string) {
-    super(`another attempt already stored ${resultKey}; this attempt (one Temporal gave up on) stops and removes its checkpoints`);
+    // Usually this attempt is one Temporal gave up on; if the attempt that stored the result was
+    // that one, this is the live attempt, and its retry returns the stored result.
+    super(`another attempt already stored ${resultKey}; this one stops and removes its checkpoints`);
     this.name = 'TrialAlreadyStoredError';
   }
 }
