@@ -591,7 +591,7 @@ async function main(): Promise<void> {
       }
       let done = 0;
       const results = await trainAll(jobs, data, (job, r) =>
-        console.log(`  [${++done}/${jobs.length}] seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s`),
+        console.log(`  [${++done}/${jobs.length}] seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${blocksOf(archOf(job.choices, job.name))})`),
       );
       const rows: (string | number)[][] = [];
       const searchedAcc: number[] = [];
