@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
-import { epochOrder, makeBatch } from '../engine/data/batches';
+import { epochOrder, imageBatches, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
@@ -196,15 +196,9 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
 
     const derived = net.derive();
     // After the checkpoint, so checkpoints never hold evaluation-only statistics.
-    const calibration = order.subarray(0, Math.min(CALIBRATION_EXAMPLES, order.length));
-    const calibrationBatches = Array.from({ length: Math.ceil(calibration.length / input.batchSize) }, (_, b) =>
-      makeBatch(data, data.train, Uint32Array.from(calibration.subarray(b * input.batchSize, (b + 1) * input.batchSize), (i) => split.train[i])),
-    );
-    net.recalibrateBatchNorm(
-      calibrationBatches.map((b) => b.xs),
-      derived.choices,
-    );
-    loadTf().dispose(calibrationBatches.flatMap((b) => [b.xs, b.ys]));
+    const calibration = imageBatches(data, data.train, Uint32Array.from(order.subarray(0, CALIBRATION_EXAMPLES), (i) => split.train[i]), input.batchSize);
+    net.recalibrateBatchNorm(calibration, derived.choices);
+    loadTf().dispose(calibration);
     const evalCount = Math.min(EPOCH_EVAL_EXAMPLES, split.validation.length);
     const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
     const validationAccuracy = net.accuracy(evalBatch, derived.choices);

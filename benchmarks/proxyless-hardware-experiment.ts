@@ -42,7 +42,7 @@ import { encodeBlock } from '../engine/arch/block-string';
 import { archFromChoices } from '../engine/arch/from-choices';
 import type { ArchSpec } from '../engine/arch/spec';
 import { backendInfo, loadTf } from '../engine/backend';
-import { epochOrder, makeBatch } from '../engine/data/batches';
+import { epochOrder, imageBatches, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices, subsetDataset } from '../engine/data/split';
 import { measureLatency, prepareWasmBackend, withBackend } from '../engine/latency';
@@ -303,14 +303,9 @@ async function search(target: TargetName, matrix: number[][], data: ImageDataset
       }
       const derived = net.derive();
       // As activities/supernet-epoch.ts: the argmax net's BatchNorm statistics re-estimated on 2,000 training images first.
-      const calibration = Array.from({ length: Math.ceil(Math.min(2000, order.length) / cfg.batch) }, (_, k) =>
-        makeBatch(data, data.train, Uint32Array.from(order.subarray(k * cfg.batch, Math.min((k + 1) * cfg.batch, 2000)), (i) => split.train[i])),
-      );
-      net.recalibrateBatchNorm(
-        calibration.map((c) => c.xs),
-        derived.choices,
-      );
-      tf.dispose(calibration.flatMap((c) => [c.xs, c.ys]));
+      const calibration = imageBatches(data, data.train, Uint32Array.from(order.subarray(0, 2000), (i) => split.train[i]), cfg.batch);
+      net.recalibrateBatchNorm(calibration, derived.choices);
+      tf.dispose(calibration);
       const evalCount = Math.min(1000, split.validation.length);
       const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
       const valAcc = net.accuracy(evalBatch, derived.choices);

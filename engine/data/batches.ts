@@ -65,3 +65,12 @@ export function* sequentialChunks(count: number, size: number): Generator<Uint32
     yield chunk;
   }
 }
+
+/** The images of `indices` (into `split`), in consecutive batches of at most `size`, labels left out. */
+export function imageBatches(ds: ImageDataset, split: ImageSplit, indices: Uint32Array, size: number): Tensor4D[] {
+  return Array.from(sequentialChunks(indices.length, size), (chunk) => {
+    const { xs, ys } = makeBatch(ds, split, Uint32Array.from(chunk, (k) => indices[k]));
+    ys.dispose();
+    return xs;
+  });
+}
