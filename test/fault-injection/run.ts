@@ -41,13 +41,20 @@ import { nasArgv, WorkerPool, type PoolWorker } from './worker-pool';
 const BUCKET = 'nas-faults';
 const POOL_SIZE = 3;
 const PIPELINE_FILE = join(__dirname, 'pipeline.yaml');
-/** Kills per stage kind, and the random wait (s) before each, once the stage's work is under way. */
-const KILLS: Record<string, { quota: number; delay: [number, number] }> = {
+/**
+ * Kills per stage kind, and the random wait (s) before each: once the stage's work is under way and
+ * the last kill's work has recovered, or, for work that keeps no checkpoints (`fromAttemptStart`),
+ * from the start of the attempt it hits.
+ */
+const KILLS: Record<string, { quota: number; delay: [number, number]; fromAttemptStart?: true }> = {
   search: { quota: 5, delay: [1, 4] },
   scaling: { quota: 4, delay: [1.5, 5] },
-  elastic: { quota: 9, delay: [2, 7] },
-  // One model's evaluation takes a few seconds: kill early in each attempt, or the stage ends first.
-  evaluation: { quota: 4, delay: [0.5, 2.5] },
+  elastic: { quota: 10, delay: [2, 7] },
+  // One model's evaluation takes a few seconds and each retry starts it over. Waiting for a retry to
+  // pass where the last kill hit before drawing the next wait would put every kill later in its
+  // attempt than the one before, until one found the stage over (a CI run got 2 of 3). So each kill
+  // comes at a drawn age of the attempt it hits, and the next waits only for the retry to run.
+  evaluation: { quota: 4, delay: [0.5, 2.5], fromAttemptStart: true },
 };
 const MIN_KILLS_PER_STAGE = 3;
 const MIN_KILLS = 20;
@@ -314,6 +321,25 @@ async function driveFaults(services: FaultServices, run: RunOutcome, doc: Pipeli
     }
   };
 
+  /** Until a later attempt of every activity the kill hit runs with its own heartbeat, or the stage is over. */
+  const awaitRetry = async (fault: FaultRecord) => {
+    const deadline = Date.now() + RECOVERY_TIMEOUT_MS;
+    for (;;) {
+      const o = await monitor.observe();
+      if ((o.runStatus && o.runStatus !== 'RUNNING') || (!o.error && o.stage !== fault.stage)) return;
+      const running = fault.watched.every((w) => {
+        const now = o.activities.find((a) => a.key === w.key);
+        return !now || (now.state === 'STARTED' && now.attempt > w.attempt && ownHeartbeat(now));
+      });
+      if (!o.error && running) return;
+      if (Date.now() > deadline) {
+        fault.notes.push(`no retry running within ${RECOVERY_TIMEOUT_MS / 1000} s`);
+        return;
+      }
+      await sleep(200);
+    }
+  };
+
   for (;;) {
     const obs = monitor.latest;
     if (obs?.runStatus && obs.runStatus !== 'RUNNING') return;
@@ -332,7 +358,9 @@ async function driveFaults(services: FaultServices, run: RunOutcome, doc: Pipeli
       await sleep(200);
       continue;
     }
-    await sleep(between(KILLS[kind].delay) * 1000);
+    const wait = between(KILLS[kind].delay) * 1000;
+    const startedAt = Math.max(...working(obs!).map((a) => a.lastStartedMs ?? Date.now()));
+    await sleep(KILLS[kind].fromAttemptStart ? Math.max(0, startedAt + wait - Date.now()) : wait);
     const fresh = await monitor.observe();
     if (fresh.stage !== stage) continue;
     const candidates = working(fresh);
@@ -343,7 +371,7 @@ async function driveFaults(services: FaultServices, run: RunOutcome, doc: Pipeli
     const fault = await record('kill worker', stage, fresh, hit, victim, () => pool.kill(victim));
     killsIn.set(stage, n + 1);
     console.log(`[faulty] +${at()}s fault ${fault.n}: SIGKILL ${victim.identity} in ${stage} (${hit.map((a) => describeHit(a)).join(', ')})`);
-    await awaitRecovery(fault);
+    await (KILLS[kind].fromAttemptStart ? awaitRetry(fault) : awaitRecovery(fault));
 
     if (!s3Paused && kind === S3_PAUSE.stage && n + 1 === S3_PAUSE.afterKill) {
       s3Paused = true;
@@ -444,6 +472,8 @@ function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integri
     f.hit.push(...hitDuringOutage(faulty.monitor, f));
     f.effects = f.hit.filter((a) => a.type !== 'elasticParticipant').map((a) => effectOn(faulty.monitor, f, a, policy[a.type] ?? NO_POLICY, horizon));
     f.recoveredAt = recoveredBy(faulty.monitor, f);
+    const again = faulty.faults.slice(i + 1).find((g) => g.kind === 'kill worker' && g.at < (f.recoveredAt ?? Infinity) && g.hit.some((a) => f.hit.some((b) => b.key === a.key)));
+    if (again) f.notes.push(`its retry was killed too (fault ${again.n}) before it got back to where this one hit; the recovery time spans both`);
   }
 
   console.log('\n## Faults injected into the faulty run\n');
