@@ -67,14 +67,18 @@ export function readNonTrainableWeights(model: LayersModel, layout: WeightLayout
 
 function scatter(vars: LayerVariable[], flat: Float32Array): void {
   const tf = loadTf();
+  const total = vars.reduce((a, v) => a + sizeOf(v.shape as number[]), 0);
+  if (total !== flat.length) throw new Error(`weight vector has ${flat.length} values, the model ${total}`);
   let at = 0;
-  for (const v of vars) {
-    const size = sizeOf(v.shape as number[]);
-    // write() takes ownership of the values; the old tensor is released by the variable.
-    v.write(tf.tensor(flat.subarray(at, at + size), v.shape as number[], 'float32'));
-    at += size;
-  }
-  if (at !== flat.length) throw new Error(`weight vector has ${flat.length} values, the model ${at}`);
+  // write() makes the variable share the new tensor's buffer and leaves the tensor itself alive:
+  // undisposed, each call would keep one copy of the model (a worker writes weights every step).
+  tf.tidy(() => {
+    for (const v of vars) {
+      const size = sizeOf(v.shape as number[]);
+      v.write(tf.tensor(flat.subarray(at, at + size), v.shape as number[], 'float32'));
+      at += size;
+    }
+  });
 }
 
 export function writeFlatWeights(model: LayersModel, weights: FlatWeights): void {

@@ -145,6 +145,27 @@ describe('elastic data plane (loopback)', () => {
     expect(maxDiff).toBeLessThan(1e-5);
   });
 
+  it('a worker holds no more tensors after its last step than before its first (it is sent the weights every step)', async () => {
+    // BatchNorm, so non-trainable weights are written too.
+    const model = buildSmallCnn({ height: 8, width: 8, channels: 1, numClasses: 4, filters: 4, seed: 2 });
+    const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'secret',
+      minWorkers: 1,
+      maxWorkers: 1,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const worker = buildSmallCnn({ height: 8, width: 8, channels: 1, numClasses: 4, filters: 4, seed: 3 });
+    const before = tf.memory().numTensors;
+    const running = coordinator.run({ onCheckpoint: async () => undefined });
+    const working = runParticipant({ url, token: 'secret', name: 'w0', model: worker, data });
+    await running;
+    await coordinator.close();
+    const result = await working;
+    expect(result.steps).toBe((base.epochs * 64) / base.perWorkerBatch);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('a cosine schedule scales the policy rate by the share of samples already applied', async () => {
     const model = denseNet(3);
     const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
