@@ -20,7 +20,8 @@ const DEFAULT_ARTIFACTS = ArtifactsSchema.parse({}).location;
 
 const HELP = `usage: nas report RUN [options]
 
-  --out FILE            the HTML file (default ./nas-report-<run>.html); report.json goes next to it
+  --out FILE            the HTML file (default ./nas-report-<run>.html); the JSON summary goes next
+                        to it under the same name ending in .json
   --artifacts LOCATION  the run's artifact store: folder, file:///path or s3://bucket/prefix
                         (default: the location the run was started with, read from Temporal;
                         without Temporal, ${DEFAULT_ARTIFACTS})
@@ -104,7 +105,8 @@ export async function run(argv: string[]): Promise<number> {
   const { html, summary } = buildReport({ artifacts, timing: temporal.timing, timingNote: temporal.note, generatedAt: new Date().toISOString() }, chartLibrarySource());
 
   const out = path.resolve(values.out ?? `nas-report-${runId}.html`);
-  const jsonOut = path.join(path.dirname(out), 'report.json');
+  // Named after the HTML file, so reports of several runs can share a folder.
+  const jsonOut = `${out.replace(/\.html?$/i, '')}.json`;
   const json = JSON.stringify(summary, null, 2);
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, html);

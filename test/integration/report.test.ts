@@ -324,6 +324,12 @@ test('nas report: every chart drawn in Chromium, no console errors, no network',
   expect(await getJson<ReportSummary>(store, `runs/${RUN}/report/report.json`)).toEqual(summary);
   expect(new TextDecoder().decode(await store.get(`runs/${RUN}/report/report.html`))).toBe(readFileSync(out, 'utf8'));
 
+  // A second report in the same folder keeps the first one's JSON: each is named after its HTML file.
+  const second = await runCli(['report', RUN, '--artifacts', artifacts, '--no-temporal', '--out', join(root, 'out', 'weekly.html')], cleanEnv(), 60_000);
+  expect(second.code).toBe(0);
+  expect(JSON.parse(readFileSync(join(root, 'out', 'weekly.json'), 'utf8'))).toEqual({ ...summary, generatedAt: expect.any(String) });
+  expect(JSON.parse(readFileSync(join(root, 'out', 'report.json'), 'utf8'))).toEqual(summary);
+
   const page = await openReport(out, join(repoRoot(), '.cache', 'test-artifacts', 'report.png'));
   expect(page.charts.map((c) => c.id)).toEqual(['chart-search', 'chart-pareto-0', 'chart-pareto-1', 'chart-scaling', 'chart-elastic-0', 'chart-elastic-1']);
   expectAllDrawn(page.charts);
