@@ -10,11 +10,12 @@ import { clusterFromEnv } from '../../infra/temporal-connection';
 import { CliError, EXIT_FAILURE } from '../errors';
 import { parseRunCommand } from '../args';
 import { defaultWorkDir, readInput, runState, stateText, withRun } from '../runs';
-import { runEmbedded, submitToCluster, type RunStart } from './run';
+import { parseWorkers, runEmbedded, submitToCluster, type RunStart } from './run';
 
 const HELP = `usage: nas resume RUN [options]
 
   --work-dir DIR   the embedded Temporal's folder (default .nas, or NAS_HOME); ignored with TEMPORAL_ADDRESS
+  --workers N      embedded only: N worker processes on this machine (default 1), as for \`nas run\`
 
 Continues a cancelled, failed, terminated or timed-out run from its completed stages and
 checkpoints, or attaches to a run that nothing executes. A completed run is left as it is.`;
@@ -24,11 +25,13 @@ export async function run(argv: string[]): Promise<number> {
     argv,
     {
       'work-dir': { type: 'string' },
+      workers: { type: 'string' },
     },
     HELP,
   );
   if (!parsed) return 0;
   const { values, runId } = parsed;
+  const workers = parseWorkers(values.workers, clusterFromEnv() !== undefined);
 
   const { how, input, was } = await withRun(values['work-dir'], runId, async (_runs, { handle, description }) => {
     const state = runState(description);
@@ -49,5 +52,5 @@ export async function run(argv: string[]): Promise<number> {
   const started = Date.now();
   const cluster = clusterFromEnv();
   if (cluster) return submitToCluster(cluster, input, false, input.artifactLocation, started, how);
-  return runEmbedded(values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, input.artifactLocation, started, how);
+  return runEmbedded({ workDir: values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation: input.artifactLocation, started, how, workers });
 }

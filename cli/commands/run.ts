@@ -14,6 +14,7 @@ import type { Pipeline } from '../../dsl/pipeline';
 import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../../infra/temporal-connection';
 import { createNasWorker, installRuntime } from '../../infra/worker';
+import { startLocalWorkers, type LocalWorkers } from '../../infra/local-workers';
 import { pipelineWorkflow, type PipelineWorkflowInput, type PipelineWorkflowResult } from '../../workflows/pipeline';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { unrunnable, workflowInput } from '../plan';
@@ -23,6 +24,9 @@ const HELP = `usage: nas run <pipeline file> [options]
 
   --work-dir DIR   where the embedded Temporal keeps its database and logs (default .nas, or NAS_HOME)
   --run-id ID      the run's id (default <pipeline name>-<time>-<random>)
+  --workers N      embedded only: N worker processes on this machine, this one included (default
+                   1). Each is one elastic-training participant and runs one trial at a time.
+                   The others' logs go to <work-dir>/workers/<run id>/
   --detach         with TEMPORAL_ADDRESS: submit and return without waiting
 
 Without TEMPORAL_ADDRESS the embedded dev server and an in-process worker run the pipeline.
@@ -122,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       'work-dir': { type: 'string' },
       'run-id': { type: 'string' },
+      workers: { type: 'string' },
       detach: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -155,6 +160,7 @@ export async function run(argv: string[]): Promise<number> {
   // Everything that can refuse the run does so before the first artifact is written.
   const cluster = clusterFromEnv();
   if (values.detach && !cluster) throw new CliError('--detach needs TEMPORAL_ADDRESS: an embedded run lives only as long as this process', EXIT_BAD_INPUT);
+  const workers = parseWorkers(values.workers, cluster !== undefined);
 
   const runId = values['run-id'] ?? newRunId(pipeline.name);
   const artifactLocation = resolveLocation(pipeline.artifacts.location, process.cwd());
@@ -172,7 +178,18 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`artifacts: ${artifactLocation}/runs/${runId}`);
 
   if (cluster) return submitToCluster(cluster, input, values.detach ?? false, artifactLocation, started);
-  return runEmbedded(values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation, started);
+  return runEmbedded({ workDir: values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation, started, workers });
+}
+
+/** `--workers N`: a whole number from 1 up; only the embedded server's runs start processes. */
+export function parseWorkers(value: string | undefined, toCluster: boolean): number {
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError(`--workers ${value}: expected a whole number from 1 to 64`, EXIT_BAD_INPUT);
+  if (toCluster && n > 1) {
+    throw new CliError('--workers starts processes beside the embedded server; with TEMPORAL_ADDRESS, start `nas worker` processes for the cluster instead', EXIT_BAD_INPUT);
+  }
+  return n;
 }
 
 /** Temporal wraps failures (workflow > child > activity); the innermost one says what went wrong. */
@@ -230,8 +247,19 @@ export async function submitToCluster(
   }
 }
 
-export async function runEmbedded(workDir: string, input: PipelineWorkflowInput, artifactLocation: string, started: number, how: RunStart = 'start'): Promise<number> {
+export interface EmbeddedRun {
+  workDir: string;
+  input: PipelineWorkflowInput;
+  artifactLocation: string;
+  started: number;
+  how?: RunStart;
+  /** Worker processes in all, this one included. */
+  workers?: number;
+}
+
+export async function runEmbedded({ workDir, input, artifactLocation, started, how = 'start', workers = 1 }: EmbeddedRun): Promise<number> {
   let server: DevServer | undefined;
+  let extra: LocalWorkers | undefined;
   try {
     server = await startTemporalDevServer({ workDir });
     console.log(
@@ -245,8 +273,22 @@ export async function runEmbedded(workDir: string, input: PipelineWorkflowInput,
     try {
       const client = new Client({ connection, namespace: 'default' });
       const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue });
+      if (workers > 1) {
+        const logDir = path.join(workDir, 'workers', input.runId);
+        extra = startLocalWorkers({
+          count: workers - 1,
+          address: server.address,
+          namespace: 'default',
+          taskQueue,
+          logDir,
+          onExit: (w, code, signal) =>
+            console.error(`worker process ${w.index} (pid ${w.pid}) ended ${signal ? `on ${signal}` : `with exit code ${code}`}; the run goes on without it (log: ${w.log})`),
+        });
+        console.log(`workers: this process and ${workers - 1} more (pid ${extra.workers.map((w) => w.pid).join(', ')}; logs in ${logDir})`);
+      }
       return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how));
     } finally {
+      await extra?.stop();
       await connection.close();
       await nativeConnection.close();
     }

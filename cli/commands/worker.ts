@@ -38,7 +38,14 @@ export async function run(argv: string[]): Promise<number> {
   const worker = await createNasWorker({ connection, namespace: cluster.namespace, taskQueue: cluster.taskQueue, identity });
   console.log(`worker ${identity} serving task queues ${cluster.taskQueue} and ${cluster.taskQueue}-elastic on ${cluster.address} (namespace ${cluster.namespace})`);
   try {
-    await worker.run();
+    const running = worker.run();
+    if (process.send) {
+      // Started by `nas run --workers` (infra/local-workers.ts): the IPC channel closes when that
+      // process ends, however it ends, and this worker's run ends with it.
+      if (process.connected) process.once('disconnect', () => worker.shutdown());
+      else worker.shutdown();
+    }
+    await running;
   } finally {
     await connection.close();
   }

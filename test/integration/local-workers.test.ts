@@ -1,0 +1,111 @@
+/**
+ * `nas run --workers N` on the real stack (the compiled CLI against its embedded Temporal): the
+ * extra worker processes join elastic training, are stopped with the run, and do not outlive a
+ * `nas run` that is SIGKILLed.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
+import { writeFashionSubset } from './support/fashion-subset';
+
+jest.setTimeout(300_000);
+
+const root = mkdtempSync(join(tmpdir(), 'nas-local-workers-'));
+const dataDir = writeFashionSubset(join(root, 'fashion'), 6000, 500);
+const workDir = join(root, 'work');
+const artifacts = join(root, 'artifacts');
+const env = cleanEnv();
+
+function pipelineFile(name: string, epochs: number): string {
+  const file = join(root, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `version: 1
+name: ${name}
+seed: 4
+dataset: { name: fashion-mnist, path: ${dataDir} }
+artifacts: { location: ${artifacts} }
+stages:
+  elasticTraining:
+    perWorkerBatch: 32
+    workers: { min: 1, max: 2 }
+    epochs: ${epochs}
+    learningRate: 0.03
+    checkpointEverySteps: 20
+    heartbeatTimeoutSeconds: 10
+`,
+  );
+  return file;
+}
+
+/** Running, not merely unreaped: an orphan's zombie lingers where PID 1 does not reap (containers). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the command name, which is in parentheses and may itself hold spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The pids `nas run` prints for the processes it started beside itself. */
+function workerPids(stdout: string): number[] {
+  const line = /^workers: this process and \d+ more \(pid ([\d, ]+);/m.exec(stdout);
+  return line ? line[1].split(',').map((p) => Number(p.trim())) : [];
+}
+
+const children: ChildProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => stopChild(c)));
+  // The SIGKILLed `nas run` leaves its dev server behind (a later `nas resume` reuses it); this suite ends it.
+  const stateFile = join(workDir, 'temporal-server.json');
+  if (existsSync(stateFile)) {
+    const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number };
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+describe('nas run --workers', () => {
+  test('an invalid count is refused before anything starts', async () => {
+    for (const bad of ['0', 'two', '1.5']) {
+      const result = await runCli(['run', pipelineFile('refused', 1), '--workers', bad, '--work-dir', workDir], env, 60_000);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--workers ${bad}: expected a whole number from 1 to 64`);
+    }
+    expect(existsSync(join(artifacts, 'runs'))).toBe(false);
+    expect(existsSync(join(workDir, 'temporal.db'))).toBe(false);
+  });
+
+  test('with 2, the second process trains elastically beside this one and is gone when the run ends', async () => {
+    const result = await runCli(['run', pipelineFile('two-workers', 3), '--workers', '2', '--work-dir', workDir], env, 240_000);
+    expect(result.code).toBe(0);
+    const pids = workerPids(result.stdout);
+    expect(pids).toHaveLength(1);
+    expect(result.stdout).toMatch(/elastic small-cnn: 3 epochs in \d+ steps on 2 worker processes/);
+    expect(alive(pids[0])).toBe(false);
+    const runId = /^run (\S+): pipeline "two-workers"/m.exec(result.stdout)![1];
+    const log = readFileSync(join(workDir, 'workers', runId, 'worker-1.log'), 'utf8');
+    expect(log).toContain(`worker nas-local-1-`);
+  });
+
+  test('a SIGKILLed nas run takes its worker processes with it', async () => {
+    const child = startCli(['run', pipelineFile('killed', 20), '--workers', '2', '--work-dir', workDir], env);
+    children.push(child);
+    const pid = await waitFor('the worker pid', async () => workerPids(child.output().stdout)[0], 120_000);
+    const runId = /^run (\S+): pipeline "killed"/m.exec(child.output().stdout)![1];
+    // Killed mid-training, once the extra process holds an elastic slot (the progress line counts it).
+    await waitFor('both processes training', async () => (/step [1-9]\d*\s+2 workers/.test(child.output().stdout) ? true : undefined), 120_000);
+    expect(alive(pid)).toBe(true);
+    child.kill('SIGKILL');
+    await waitFor('the worker process to exit', async () => (alive(pid) ? undefined : true), 30_000);
+    expect(readdirSync(join(workDir, 'workers', runId))).toEqual(['worker-1.log']);
+  });
+});
