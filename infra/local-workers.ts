@@ -47,6 +47,11 @@ export function threadsPerProcess(processes: number, cores = availableParallelis
   return Math.max(1, Math.floor(cores / processes));
 }
 
+/** The embedded server speaks plain gRPC on loopback: TLS settings meant for a cluster must not reach the children. */
+function withoutClusterSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('TEMPORAL_TLS')));
+}
+
 export function startLocalWorkers(opts: LocalWorkersOptions): LocalWorkers {
   mkdirSync(opts.logDir, { recursive: true });
   const entry = path.join(repoRoot(), 'bin', 'nas.js');
@@ -59,7 +64,7 @@ export function startLocalWorkers(opts: LocalWorkersOptions): LocalWorkers {
     const fd = openSync(log, 'a');
     const child = fork(entry, ['worker', '--identity', `nas-local-${index}-${process.pid}`], {
       env: {
-        ...process.env,
+        ...withoutClusterSettings(process.env),
         TEMPORAL_ADDRESS: opts.address,
         TEMPORAL_NAMESPACE: opts.namespace,
         NAS_TASK_QUEUE: opts.taskQueue,

@@ -85,7 +85,10 @@ describe('nas run --workers', () => {
   });
 
   test('with 2, the second process trains elastically beside this one and is gone when the run ends', async () => {
-    const result = await runCli(['run', pipelineFile('two-workers', 3), '--workers', '2', '--work-dir', workDir], env, 240_000);
+    // A cluster's TLS setting left in the shell must not make the added process dial the embedded
+    // server (plain gRPC on loopback) with TLS.
+    const withTls = cleanEnv({ TEMPORAL_TLS: '1' });
+    const result = await runCli(['run', pipelineFile('two-workers', 3), '--workers', '2', '--work-dir', workDir], withTls, 240_000);
     expect(result.code).toBe(0);
     const pids = workerPids(result.stdout);
     expect(pids).toHaveLength(1);
