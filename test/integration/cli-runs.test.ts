@@ -3,13 +3,13 @@
  * child processes) against the embedded Temporal that `nas run` uses, both while a run has it up and
  * after it has stopped, when the commands start it again on its database.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../infra/free-port';
 import type { RunReport } from '../../cli/runs';
-import { cleanEnv, runCli, startCli, stopChild, waitFor, type CliResult } from './support/cli';
+import { cleanEnv, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor, type CliResult } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(300_000);
@@ -77,15 +77,7 @@ const children: ChildProcess[] = [];
 afterAll(async () => {
   await Promise.all(children.map((c) => stopChild(c)));
   // A `nas run` stopped by a failed test leaves its dev server behind; it is this suite's to end.
-  const stateFile = join(workDir, 'temporal-server.json');
-  if (existsSync(stateFile)) {
-    const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number };
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // Already gone.
-    }
-  }
+  stopLeftoverDevServer(workDir);
 });
 
 describe('nas list / status / watch / cancel, embedded', () => {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
+import { cleanEnv, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(300_000);
@@ -62,15 +62,7 @@ const children: ChildProcess[] = [];
 afterAll(async () => {
   await Promise.all(children.map((c) => stopChild(c)));
   // The SIGKILLed `nas run` leaves its dev server behind (a later `nas resume` reuses it); this suite ends it.
-  const stateFile = join(workDir, 'temporal-server.json');
-  if (existsSync(stateFile)) {
-    const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number };
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // Already gone.
-    }
-  }
+  stopLeftoverDevServer(workDir);
 });
 
 describe('nas run --workers', () => {

@@ -1,5 +1,6 @@
 /** Runs the real `nas` CLI (the compiled one in dist/, as users run it) in a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../infra/paths';
 
@@ -62,4 +63,19 @@ export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await closed;
   clearTimeout(timer);
+}
+
+/**
+ * Ends the embedded dev server a `nas run` left behind in `workDir` (one killed, or stopped by a
+ * failed test: a later `nas resume` would reuse it), found through its state file.
+ */
+export function stopLeftoverDevServer(workDir: string): void {
+  const stateFile = join(workDir, 'temporal-server.json');
+  if (!existsSync(stateFile)) return;
+  const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number };
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // Already gone.
+  }
 }
