@@ -1,7 +1,8 @@
 /**
- * Extra worker processes for an embedded run (`nas run --workers N`): N - 1 `nas worker` children
- * on the embedded dev server beside the in-process worker. A process is one elastic participant
- * (infra/worker.ts), so this is how one machine with cores to spare trains with more than one.
+ * Extra worker processes for an embedded run (`nas run --workers N`): N - 1 `nas worker
+ * --parallel-only` children on the embedded dev server beside the in-process worker. A process is
+ * one elastic participant and one trial at a time (infra/worker.ts), so this is how one machine with
+ * cores to spare trains with more than one; the work that runs alone stays with the parent.
  *
  * Each child is tied to its parent by an IPC channel, which the operating system closes however
  * the parent ends (SIGKILL included); the child then shuts down (cli/commands/worker.ts). So no
@@ -62,7 +63,7 @@ export function startLocalWorkers(opts: LocalWorkersOptions): LocalWorkers {
   for (let index = 1; index <= opts.count; index++) {
     const log = path.join(opts.logDir, `worker-${index}.log`);
     const fd = openSync(log, 'a');
-    const child = fork(entry, ['worker', '--identity', `nas-local-${index}-${process.pid}`], {
+    const child = fork(entry, ['worker', '--identity', `nas-local-${index}-${process.pid}`, '--parallel-only'], {
       env: {
         ...withoutClusterSettings(process.env),
         TEMPORAL_ADDRESS: opts.address,

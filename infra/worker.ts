@@ -1,12 +1,14 @@
 /**
- * A worker process's Temporal side: the workflow bundle plus every activity on the main task queue,
- * and one elastic-training slot on the elastic queue (so each process is at most one elastic
- * worker, and a process joining or dying is a worker joining or dying). Used in-process by
- * `nas run` (embedded mode) and by `nas worker` (cluster mode).
+ * A worker process's Temporal side, one Temporal worker per task queue (workflows/task-queues.ts):
+ * the workflow bundle plus every activity on the main queue, one trial at a time on the trials
+ * queue, and one elastic-training slot on the elastic queue (so each process is at most one elastic
+ * worker, and a process joining or dying is a worker joining or dying). Used in-process by `nas run`
+ * (embedded mode), by `nas worker` (cluster mode) and by the processes `nas run --workers` adds,
+ * which serve the trials and elastic queues only.
  */
 import { NativeConnection, Worker, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
 import * as activities from '../activities';
-import { elasticQueueOf } from '../workflows/task-queues';
+import { elasticQueueOf, trialQueueOf } from '../workflows/task-queues';
 
 export interface NasWorkerOptions {
   connection: NativeConnection;
@@ -15,6 +17,18 @@ export interface NasWorkerOptions {
   /** Training saturates the CPU; more than one activity per process only slows each down. */
   maxConcurrentActivities?: number;
   identity?: string;
+  /**
+   * Serve only the trials and elastic queues, not workflows or the activities that run alone: a
+   * process with a share of the cores (`nas run --workers`) then never holds up a search epoch or
+   * an evaluation that the process with all of them could run.
+   */
+  parallelWorkOnly?: boolean;
+}
+
+/** The task queues a worker process polls. */
+export function servedQueues(taskQueue: string, parallelWorkOnly = false): string[] {
+  const parallel = [trialQueueOf(taskQueue), elasticQueueOf(taskQueue)];
+  return parallelWorkOnly ? parallel : [taskQueue, ...parallel];
 }
 
 let runtimeInstalled = false;
@@ -36,10 +50,10 @@ export function installRuntime(level: LogLevel = (process.env.NAS_LOG_LEVEL as L
   runtimeInstalled = true;
 }
 
-/** The two Temporal workers of one process, run and stopped together. */
+/** The Temporal workers of one process, run and stopped together. */
 export interface NasWorker {
   run(): Promise<void>;
-  /** Runs until `until` settles, then shuts both down; resolves or rejects with it. */
+  /** Runs until `until` settles, then shuts all down; resolves or rejects with it. */
   runUntil<T>(until: Promise<T>): Promise<T>;
   shutdown(): void;
 }
@@ -57,27 +71,46 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
     // outside would lag by up to that; one a second per running activity is cheap.
     maxHeartbeatThrottleInterval: '1s' as const,
   };
-  const main = await Worker.create({
-    ...common,
-    taskQueue: opts.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
-    activities,
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 1,
-  });
-  // Elastic slots compute gradients while the main queue's activity (say, the coordinator) runs.
-  const elastic = await Worker.create({
-    ...common,
-    taskQueue: elasticQueueOf(opts.taskQueue),
-    activities: { elasticParticipant: activities.elasticParticipant },
-    maxConcurrentActivityTaskExecutions: 1,
-  });
+  const slots = opts.maxConcurrentActivities ?? 1;
+  const workers: Worker[] = [];
+  if (!opts.parallelWorkOnly) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: opts.taskQueue,
+        workflowsPath: require.resolve('../workflows'),
+        activities,
+        maxConcurrentActivityTaskExecutions: slots,
+      }),
+    );
+  }
+  workers.push(
+    await Worker.create({
+      ...common,
+      taskQueue: trialQueueOf(opts.taskQueue),
+      activities: { trainTrial: activities.trainTrial, scalingTrial: activities.scalingTrial },
+      maxConcurrentActivityTaskExecutions: slots,
+    }),
+    // Elastic slots compute gradients while the main queue's activity (say, the coordinator) runs.
+    await Worker.create({
+      ...common,
+      taskQueue: elasticQueueOf(opts.taskQueue),
+      activities: { elasticParticipant: activities.elasticParticipant },
+      maxConcurrentActivityTaskExecutions: 1,
+    }),
+  );
   return {
     run: async () => {
-      await Promise.all([main.run(), elastic.run()]);
+      await Promise.all(workers.map((w) => w.run()));
     },
-    runUntil: (until) => main.runUntil(elastic.runUntil(until)),
+    runUntil: <T>(until: Promise<T>): Promise<T> => {
+      // Nested: the innermost worker stops when `until` settles, each outer one when the inner has.
+      let running = until;
+      for (const w of workers) running = w.runUntil(running);
+      return running;
+    },
     shutdown: () => {
-      for (const w of [main, elastic]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
 }

@@ -5,12 +5,13 @@
  * scale the baseline for every configured phi. The workflow holds coefficients and metrics only;
  * architectures, the table and scaled models live in the artifact store.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { ScaledArchitecture, ScalingBaseline, ScalingTrialInput, ScalingTrialResult, scaledArchitectures, scalingTrial } from '../activities/scaling-trial';
 import type { TrialTarget } from '../activities/train-trial';
 import type { writeJson } from '../activities/write-json';
 import type { StageData } from '../dsl/dataset';
 import { gridTrials, pointLabel, type GridOptions } from '../engine/scaling/grid';
+import { trialQueueOf } from './task-queues';
 
 /**
  * Activities this workflow calls. activities/index.ts must export `scalingTrial` and
@@ -119,7 +120,7 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
   if (input.limits?.latencyMs !== undefined && !input.target) {
     throw ApplicationFailure.nonRetryable('a latency limit needs a hardware target to measure on', 'ConfigError');
   }
-  const { scalingTrial, scaledArchitectures, writeJson } = proxyActivities<ScalingActivities>({
+  const activityOptions: ActivityOptions = {
     startToCloseTimeout: '6h',
     // Trials heartbeat every step, but not through their final validation pass and latency measurement.
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 120}s`,
@@ -130,7 +131,10 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
       maximumAttempts: 10,
       nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'ArtifactNotFound', 'ArchError'],
     },
-  });
+  };
+  // Trials run side by side on the trials queue; the rest is bookkeeping on the main one.
+  const { scalingTrial } = proxyActivities<ScalingActivities>({ ...activityOptions, taskQueue: trialQueueOf(workflowInfo().taskQueue) });
+  const { scaledArchitectures, writeJson } = proxyActivities<ScalingActivities>(activityOptions);
 
   const points = gridTrials(input.grid);
   if (points.length === 0) {

@@ -4,7 +4,7 @@
  * workers exist. Strategy state and trial results are small; architectures and weights stay in the
  * artifact store.
  */
-import { ApplicationFailure, continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { TrainTrialInput, TrialMetrics, TrialTarget } from '../activities/train-trial';
 import type { StageData } from '../dsl/dataset';
@@ -13,6 +13,7 @@ import type { MultiTrialStrategyPlugin, TrialResult } from '../plugins/api';
 import random from '../plugins/builtin/random';
 import regularizedEvolution from '../plugins/builtin/regularized-evolution';
 import { seededRng } from '../plugins/rng';
+import { trialQueueOf } from './task-queues';
 
 /**
  * Strategies whose decision code is bundled into the workflow code. User strategies pass `nas
@@ -91,12 +92,14 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
       'PluginLoadError',
     );
   }
-  const { trainTrial, writeJson } = proxyActivities<typeof activities>({
+  const activityOptions: ActivityOptions = {
     startToCloseTimeout: '6h',
     // Trials heartbeat every step; two silent minutes means the worker is gone.
     heartbeatTimeout: '2m',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError'] },
-  });
+  };
+  const { trainTrial } = proxyActivities<typeof activities>({ ...activityOptions, taskQueue: trialQueueOf(workflowInfo().taskQueue) });
+  const { writeJson } = proxyActivities<typeof activities>(activityOptions);
 
   const ctx = { config: strategy.configSchema.parse(input.strategy.config), space: spaceShape(input.space) };
   const carried = input.carried;

@@ -6,19 +6,28 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { NativeConnection } from '@temporalio/worker';
 import { clusterFromEnv } from '../../infra/temporal-connection';
-import { createNasWorker, installRuntime } from '../../infra/worker';
+import { createNasWorker, installRuntime, servedQueues } from '../../infra/worker';
 import { loadTf } from '../../engine/backend';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 
-const HELP = `usage: nas worker [--identity NAME]
+const HELP = `usage: nas worker [--identity NAME] [--parallel-only]
 
 Connects to TEMPORAL_ADDRESS (namespace TEMPORAL_NAMESPACE, task queue NAS_TASK_QUEUE, TLS from
-TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY / TEMPORAL_TLS_CA) and runs pipeline work until SIGINT/SIGTERM.`;
+TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY / TEMPORAL_TLS_CA) and runs pipeline work until SIGINT/SIGTERM.
+
+  --parallel-only   take only work that runs side by side (trials, elastic-training slots), not
+                    workflows or the activities that run one at a time; for a process that has a
+                    share of a machine's cores while another process on it has them all (what
+                    \`nas run --workers\` starts)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { identity: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      identity: { type: 'string' },
+      'parallel-only': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help) {
     console.log(HELP);
@@ -35,8 +44,9 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`cannot reach Temporal at ${cluster.address}: ${err.message}`);
   });
   const identity = values.identity ?? `nas-worker-${process.pid}@${hostname()}`;
-  const worker = await createNasWorker({ connection, namespace: cluster.namespace, taskQueue: cluster.taskQueue, identity });
-  console.log(`worker ${identity} serving task queues ${cluster.taskQueue} and ${cluster.taskQueue}-elastic on ${cluster.address} (namespace ${cluster.namespace})`);
+  const parallelWorkOnly = values['parallel-only'];
+  const worker = await createNasWorker({ connection, namespace: cluster.namespace, taskQueue: cluster.taskQueue, identity, parallelWorkOnly });
+  console.log(`worker ${identity} serving task queues ${servedQueues(cluster.taskQueue, parallelWorkOnly).join(', ')} on ${cluster.address} (namespace ${cluster.namespace})`);
   try {
     const running = worker.run();
     if (process.send) {

@@ -1,12 +1,15 @@
 /**
  * `nas run --workers N` on the real stack (the compiled CLI against its embedded Temporal): the
- * extra worker processes join elastic training, are stopped with the run, and do not outlive a
- * `nas run` that is SIGKILLed.
+ * extra worker processes join elastic training and take parallel trials but never the work that
+ * runs alone, are stopped with the run, and do not outlive a `nas run` that is SIGKILLed.
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { Client, Connection } from '@temporalio/client';
+import { startTemporalDevServer } from '../../infra/temporal-dev-server';
+import type { PipelineWorkflowResult } from '../../workflows/pipeline';
 import { cleanEnv, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 
@@ -18,7 +21,36 @@ const workDir = join(root, 'work');
 const artifacts = join(root, 'artifacts');
 const env = cleanEnv();
 
-function pipelineFile(name: string, epochs: number): string {
+/** Search, scaling and evaluation before elastic training, on a tiny space: work for every queue. */
+const EARLIER_STAGES = `searchSpace:
+  stem: { channels: 8, stride: 2 }
+  stages:
+    - { channels: 8, repeats: 1, kernels: [3], expansions: [1] }
+    - { channels: 16, repeats: 2, stride: 2, kernels: [3, 5], expansions: [2, 4], skip: true }
+  head: { channels: 32, dropout: 0 }
+hardwareTargets:
+  proxy: { plugin: macs }
+stages:
+  baselineSearch:
+    strategy: { plugin: proxyless-gradient }
+    target: proxy
+    epochs: 3
+    warmupEpochs: 1
+    trainSubset: 2000
+    batchSize: 64
+  compoundScaling:
+    gridStep: 0.1
+    costRatio: 1.5
+    tolerance: 0.15
+    trialBudget: 2
+    epochs: 1
+    trainSubset: 1000
+    phis: [1]
+  evaluation:
+    targets: [proxy]
+`;
+
+function pipelineFile(name: string, epochs: number, earlierStages = false): string {
   const file = join(root, `${name}.yaml`);
   writeFileSync(
     file,
@@ -27,8 +59,7 @@ name: ${name}
 seed: 4
 dataset: { name: fashion-mnist, path: ${dataDir} }
 artifacts: { location: ${artifacts} }
-stages:
-  elasticTraining:
+${earlierStages ? EARLIER_STAGES : 'stages:\n'}  elasticTraining:
     perWorkerBatch: 32
     workers: { min: 1, max: 2 }
     epochs: ${epochs}
@@ -57,6 +88,38 @@ function workerPids(stdout: string): number[] {
   return line ? line[1].split(',').map((p) => Number(p.trim())) : [];
 }
 
+interface StartedActivity {
+  type: string;
+  queue: string;
+  /** The worker that ran it: `nas run`'s own, or `nas-local-<i>-<pid>` for the processes it added. */
+  identity: string;
+}
+
+/** Every activity the run's stage workflows started, read back from the server's history. */
+async function startedActivities(workDir: string, runId: string): Promise<StartedActivity[]> {
+  const server = await startTemporalDevServer({ workDir, ui: false });
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const client = new Client({ connection });
+    const result = (await client.workflow.getHandle(runId).result()) as PipelineWorkflowResult;
+    const started: StartedActivity[] = [];
+    for (const { workflowId } of result.stages) {
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      const scheduled = new Map<string, { type: string; queue: string }>();
+      for (const event of history.events ?? []) {
+        const s = event.activityTaskScheduledEventAttributes;
+        if (s) scheduled.set(String(event.eventId), { type: s.activityType?.name ?? '', queue: s.taskQueue?.name ?? '' });
+        const begun = event.activityTaskStartedEventAttributes;
+        if (begun) started.push({ ...scheduled.get(String(begun.scheduledEventId))!, identity: begun.identity ?? '' });
+      }
+    }
+    return started;
+  } finally {
+    await connection.close();
+    await server.stop();
+  }
+}
+
 const children: ChildProcess[] = [];
 
 afterAll(async () => {
@@ -76,20 +139,32 @@ describe('nas run --workers', () => {
     expect(existsSync(join(workDir, 'temporal.db'))).toBe(false);
   });
 
-  test('with 2, the second process trains elastically beside this one and is gone when the run ends', async () => {
+  test('with 2, the second process trains elastically and takes trials beside this one, never the work that runs alone, and is gone when the run ends', async () => {
     // A cluster's TLS setting left in the shell must not make the added process dial the embedded
     // server (plain gRPC on loopback) with TLS.
     const withTls = cleanEnv({ TEMPORAL_TLS: '1' });
-    const result = await runCli(['run', pipelineFile('two-workers', 3), '--workers', '2', '--work-dir', workDir], withTls, 240_000);
+    const result = await runCli(['run', pipelineFile('two-workers', 3, true), '--workers', '2', '--work-dir', workDir], withTls, 280_000);
     expect(result.code).toBe(0);
     const pids = workerPids(result.stdout);
     expect(pids).toHaveLength(1);
-    expect(result.stdout).toMatch(/elastic small-cnn: 3 epochs in \d+ steps on 2 worker processes/);
+    expect(result.stdout).toMatch(/elastic \S+: 3 epochs in \d+ steps on 2 worker processes/);
     expect(alive(pids[0])).toBe(false);
     const runId = /^run (\S+): pipeline "two-workers"/m.exec(result.stdout)![1];
     const log = readFileSync(join(workDir, 'workers', runId, 'worker-1.log'), 'utf8');
     expect(log).toContain(`worker nas-local-1-`);
-  });
+
+    // The search epochs, latency table, coordinator and evaluation ran on the process with all the
+    // threads; the two scaling trials, dispatched together, one in each process.
+    const started = await startedActivities(workDir, runId);
+    const added = (a: StartedActivity) => a.identity.startsWith('nas-local-1-');
+    const alone = started.filter((a) => a.queue === 'nas');
+    expect(alone.map((a) => a.type)).toEqual(expect.arrayContaining(['supernetEpoch', 'scaledArchitectures', 'elasticCoordinator', 'evaluateModel']));
+    expect(alone.filter(added)).toEqual([]);
+    const trials = started.filter((a) => a.type === 'scalingTrial');
+    expect(trials.map((a) => a.queue)).toEqual(['nas-trials', 'nas-trials']);
+    expect(trials.filter(added)).toHaveLength(1);
+    expect(started.some((a) => a.type === 'elasticParticipant' && added(a))).toBe(true);
+  }, 320_000);
 
   test('a SIGKILLed nas run takes its worker processes with it', async () => {
     const child = startCli(['run', pipelineFile('killed', 20), '--workers', '2', '--work-dir', workDir], env);

@@ -13,6 +13,7 @@ import { scaledArchitectures, scalingTrial } from '../../activities/scaling-tria
 import { writeJson } from '../../activities/write-json';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { compoundScalingWorkflow, type CompoundScalingInput } from '../../workflows/compound-scaling';
+import { trialQueueOf } from '../../workflows/task-queues';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(600_000);
@@ -62,18 +63,23 @@ test('grid trials, table, phi models; replay is deterministic and a rerun trains
   const server = await startTemporalDevServer({ workDir: join(root, 'work'), ui: false });
   const connection = await Connection.connect({ address: server.address });
   try {
+    const workerConnection = await NativeConnection.connect({ address: server.address });
     const worker = await Worker.create({
-      connection: await NativeConnection.connect({ address: server.address }),
+      connection: workerConnection,
       taskQueue: 'scaling-test',
       workflowsPath: require.resolve('../../workflows/compound-scaling'),
-      activities: { scalingTrial, scaledArchitectures, writeJson },
+      activities: { scaledArchitectures, writeJson },
     });
+    // The grid's trials go to the trials queue (workflows/task-queues.ts), as in every worker process.
+    const trials = await Worker.create({ connection: workerConnection, taskQueue: trialQueueOf('scaling-test'), activities: { scalingTrial } });
     const client = new Client({ connection });
-    const [first, again] = await worker.runUntil(async () => {
-      const a = await client.workflow.execute(compoundScalingWorkflow, { workflowId: 'scale-1.scaling', taskQueue: 'scaling-test', args: [input] });
-      const b = await client.workflow.execute(compoundScalingWorkflow, { workflowId: 'scale-1.scaling-again', taskQueue: 'scaling-test', args: [input] });
-      return [a, b];
-    });
+    const [first, again] = await worker.runUntil(
+      trials.runUntil(async () => {
+        const a = await client.workflow.execute(compoundScalingWorkflow, { workflowId: 'scale-1.scaling', taskQueue: 'scaling-test', args: [input] });
+        const b = await client.workflow.execute(compoundScalingWorkflow, { workflowId: 'scale-1.scaling-again', taskQueue: 'scaling-test', args: [input] });
+        return [a, b];
+      }),
+    );
     const store = new LocalArtifactStore(artifacts);
     const table = await getJson<Table>(store, first.tableKey);
     expect(first.tableKey).toBe('runs/scale-1/scaling/table.json');
