@@ -12,6 +12,7 @@ import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
 import { cleanEnv, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
+import { TINY_SEARCH_SPACE_YAML } from './support/tiny-space';
 
 jest.setTimeout(300_000);
 
@@ -22,15 +23,7 @@ const artifacts = join(root, 'artifacts');
 const env = cleanEnv();
 
 /** Search, scaling and evaluation before elastic training, on a tiny space: work for every queue. */
-const EARLIER_STAGES = `searchSpace:
-  stem: { channels: 8, stride: 2 }
-  stages:
-    - { channels: 8, repeats: 1, kernels: [3], expansions: [1] }
-    - { channels: 16, repeats: 2, stride: 2, kernels: [3, 5], expansions: [2, 4], skip: true }
-  head: { channels: 32, dropout: 0 }
-hardwareTargets:
-  proxy: { plugin: macs }
-stages:
+const EARLIER_STAGES = `${TINY_SEARCH_SPACE_YAML}stages:
   baselineSearch:
     strategy: { plugin: proxyless-gradient }
     target: proxy

@@ -15,6 +15,7 @@ import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { multiTrialSearchWorkflow, type TrialSummary } from '../../workflows/multi-trial-search';
 import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
+import { TINY_SEARCH_SPACE_YAML } from './support/tiny-space';
 
 jest.setTimeout(600_000);
 
@@ -23,21 +24,13 @@ const dataDir = writeFashionSubset(join(root, 'fashion'), 3000, 500);
 const artifacts = join(root, 'artifacts');
 const workDir = join(root, 'work');
 const file = join(root, 'search.yaml');
-/** A search over a tiny space (3 decisions), so trials and supernet epochs take seconds. */
+/** A search over the tiny space, so trials and supernet epochs take seconds. */
 function searchYaml(o: { name: string; seed: number; location: string; search: string }): string {
   return `version: 1
 name: ${o.name}
 seed: ${o.seed}
 dataset: { name: fashion-mnist, path: ${dataDir} }
-searchSpace:
-  stem: { channels: 8, stride: 2 }
-  stages:
-    - { channels: 8, repeats: 1, kernels: [3], expansions: [1] }
-    - { channels: 16, repeats: 2, stride: 2, kernels: [3, 5], expansions: [2, 4], skip: true }
-  head: { channels: 32, dropout: 0 }
-hardwareTargets:
-  proxy: { plugin: macs }
-stages:
+${TINY_SEARCH_SPACE_YAML}stages:
   baselineSearch:
 ${o.search}
 artifacts: { location: ${o.location} }
