@@ -12,7 +12,7 @@ import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
 import { loadTf } from '../engine/backend';
-import { enumerateSpaceOps, latencyMatrix } from '../engine/latency-table';
+import { enumerateSpaceOps, fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
 import { learningRateAt } from '../engine/train/schedule';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
@@ -45,6 +45,8 @@ export interface SupernetEpochInput {
   /** Artifact key of the target's per-op latency table, or undefined when latency plays no part. */
   latencyTableKey?: string;
   latencyWeight: number;
+  /** With it, the latency term is latencyWeight * |LAT / latencyTargetMs - 1| over the whole net. */
+  latencyTargetMs?: number;
   checkpointEverySteps: number;
 }
 
@@ -58,6 +60,7 @@ export interface SupernetEpochMetrics {
   meanLoss?: number;
   /** Mean entropy (nats) of the decisions' path distributions: falls as the search settles. */
   meanEntropy: number;
+  /** E[LAT] of the mixed ops under softmax(alpha), in ms: the stem and head, common to every net, are not in it. */
   expectedLatencyMs?: number;
   /** Validation accuracy of the current argmax architecture (a sample of the split). */
   validationAccuracy: number;
@@ -77,18 +80,26 @@ export function searchKeys(runId: string) {
   };
 }
 
-/** The (decision, option) -> ms matrix of the stored table, at this data set's resolution. */
-async function latencyMatrixOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<number[][] | undefined> {
+export interface SearchLatency {
+  /** (decision, option) -> ms. */
+  matrix: number[][];
+  /** The ops every architecture has (stem, head): what a latency target adds to the mixed ops'. */
+  fixedMs: number;
+}
+
+/** The stored table as the supernet reads it, at this data set's resolution. */
+async function searchLatencyOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<SearchLatency | undefined> {
   if (!input.latencyTableKey) return undefined;
   const table = await loadLatencyTable(store, input.latencyTableKey);
-  return latencyMatrix(table, enumerateSpaceOps(input.space, { inputResolution: data.height }));
+  const ops = enumerateSpaceOps(input.space, { inputResolution: data.height });
+  return { matrix: latencyMatrix(table, ops), fixedMs: fixedLatencyMs(table, ops) };
 }
 
 function num(value: unknown, fallback: number): number {
   return typeof value === 'number' ? value : fallback;
 }
 
-export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, latencyTable?: number[][]): Supernet {
+export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, latency?: SearchLatency): Supernet {
   return new Supernet({
     space: input.space,
     numClasses: data.numClasses,
@@ -104,8 +115,9 @@ export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, lat
     sampledPaths: num(input.strategyConfig.sampledPaths, 2),
     baselineDecay: num(input.strategyConfig.baselineDecay, 0.99),
     entropyWeight: num(input.strategyConfig.entropyWeight, 0),
-    latencyTable,
-    latencyWeight: latencyTable ? input.latencyWeight : 0,
+    latencyTable: latency?.matrix,
+    latencyWeight: latency ? input.latencyWeight : 0,
+    latencyTarget: latency && input.latencyTargetMs !== undefined ? { ms: input.latencyTargetMs, fixedMs: latency.fixedMs } : undefined,
   });
 }
 
@@ -121,8 +133,8 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
     throw ApplicationFailure.nonRetryable('the search needs a validation split: set dataset.validationFraction above 0', 'PipelineValidationError');
   }
   const stepsPerEpoch = Math.ceil(split.train.length / input.batchSize);
-  const latencyTable = await latencyMatrixOf(store, input, data);
-  const net = buildSupernet(input, data, latencyTable);
+  const latency = await searchLatencyOf(store, input, data);
+  const net = buildSupernet(input, data, latency);
   try {
     let restoredFrom: string | undefined;
     try {
@@ -210,7 +222,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
       // Not NaN: JSON turns it into null, which readers of a number cannot format.
       meanLoss: lossCount ? lossSum / lossCount : undefined,
       meanEntropy: derived.entropy.reduce((a, b) => a + b, 0) / Math.max(1, derived.entropy.length),
-      expectedLatencyMs: latencyTable ? net.expectedLatency().expected : undefined,
+      expectedLatencyMs: latency ? net.expectedLatency().expected : undefined,
       validationAccuracy,
       blocks: derived.arch.blocks.map(encodeBlock),
       choices: derived.choices,

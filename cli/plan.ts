@@ -37,8 +37,11 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
       input: {
         ...common,
         warmupEpochs: search.warmupEpochs,
-        // The loss adds lambda * E[LAT] / LAT_ref with the table in ms, as the multi-trial score does.
-        latencyWeight: search.latencyWeight / (search.targetLatencyMs ?? 1),
+        // linear: the loss adds lambda * E[LAT] / LAT_ref with the table in ms, as the multi-trial
+        // score does; absolute: lambda * |LAT / LAT_ref - 1|, the reference being the target.
+        ...(search.latencyPenalty === 'absolute'
+          ? { latencyWeight: search.latencyWeight, latencyTargetMs: search.targetLatencyMs }
+          : { latencyWeight: search.latencyWeight / (search.targetLatencyMs ?? 1) }),
         target,
         checkpointEverySteps: search.checkpointEverySteps,
         heartbeatTimeoutSeconds: search.heartbeatTimeoutSeconds,
@@ -51,7 +54,7 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
       ...common,
       parallelTrials: search.parallelTrials,
       checkpointEverySteps: search.checkpointEverySteps,
-      latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1 } : undefined,
+      latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1, penalty: search.latencyPenalty } : undefined,
     },
   };
 }

@@ -98,6 +98,13 @@ function checkReferences(p: PipelineObject, ctx: z.RefinementCtx): void {
   if (scaling?.objective === 'accuracy-latency' && scaling.target === undefined) {
     ctx.addIssue({ code: 'custom', path: ['stages', 'compoundScaling', 'target'], message: 'the accuracy-latency objective needs a hardware target' });
   }
+  if (search?.latencyPenalty === 'absolute' && search.targetLatencyMs === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['stages', 'baselineSearch', 'targetLatencyMs'],
+      message: 'latencyPenalty: absolute aims the search at a latency: set targetLatencyMs (ms, the whole network on the target)',
+    });
+  }
   if (search && search.latencyWeight !== 0 && search.target === undefined && targets.length > 1) {
     ctx.addIssue({
       code: 'custom',

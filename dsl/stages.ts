@@ -72,6 +72,12 @@ export const BaselineSearchSchema = z
       .optional()
       .describe('Hardware target (a key of hardwareTargets) whose latency the search optimises; default: the only one declared, else none (latency ignored).'),
     targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at: the latency term is lambda * LAT / targetLatencyMs (default 1 ms, i.e. lambda per millisecond).'),
+    latencyPenalty: z
+      .enum(['linear', 'absolute'])
+      .default('linear')
+      .describe(
+        'linear: lambda * LAT / targetLatencyMs, every millisecond costs the same (ProxylessNAS). absolute: lambda * |LAT / targetLatencyMs - 1|, being faster than the target costs as much as being slower (TuNAS), so the search spends the budget instead of giving up depth; needs targetLatencyMs.',
+      ),
     batchSize: positiveInt.max(8192).default(64),
     learningRate: z.number().positive().max(10).default(0.05).describe('Learning rate of the network weights.'),
     parallelTrials: positiveInt

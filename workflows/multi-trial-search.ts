@@ -38,8 +38,11 @@ export interface MultiTrialSearchInput {
   parallelTrials: number;
   /** Steps between a trial's checkpoints; absent: none, a retried trial starts over. */
   checkpointEverySteps?: number;
-  /** The target whose latency enters the score, with lambda and the reference latency. */
-  latency?: { target: TrialTarget; weight: number; referenceMs: number };
+  /**
+   * The target whose latency enters the score, with lambda and the reference latency; penalty
+   * 'absolute' aims at the reference (lambda * |LAT / ref - 1|), absent or 'linear' prices it.
+   */
+  latency?: { target: TrialTarget; weight: number; referenceMs: number; penalty?: 'linear' | 'absolute' };
   pluginFiles: string[];
   /**
    * Trials one workflow run completes before it continues as new, so a long search keeps its
@@ -78,10 +81,14 @@ export interface SearchProgress {
 
 export const searchProgressQuery = defineQuery<SearchProgress>('searchProgress');
 
-/** Accuracy traded against latency relative to a reference: lambda * LAT / LAT_ref, as a penalty. */
+/**
+ * Accuracy traded against latency relative to a reference, as a penalty: lambda * LAT / LAT_ref,
+ * or lambda * |LAT / LAT_ref - 1| when the reference is a target to hit.
+ */
 export function trialScore(m: TrialMetrics, latency: MultiTrialSearchInput['latency']): number {
   if (!latency || m.latencyMs === undefined) return m.validationAccuracy;
-  return m.validationAccuracy - latency.weight * (m.latencyMs / latency.referenceMs);
+  const relative = m.latencyMs / latency.referenceMs;
+  return m.validationAccuracy - latency.weight * (latency.penalty === 'absolute' ? Math.abs(relative - 1) : relative);
 }
 
 export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Promise<MultiTrialSearchResult> {

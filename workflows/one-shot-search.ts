@@ -23,6 +23,8 @@ export interface OneShotSearchInput {
   batchSize: number;
   learningRate: number;
   latencyWeight: number;
+  /** With it, the latency term is latencyWeight * |LAT / latencyTargetMs - 1| (TuNAS's absolute reward). */
+  latencyTargetMs?: number;
   /** The hardware target whose per-op latency table enters the loss, when latency plays a part. */
   target?: { id: string; plugin: string; config: unknown };
   pluginFiles: string[];
@@ -92,6 +94,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
       strategyConfig: input.strategy.config,
       latencyTableKey,
       latencyWeight: input.latencyWeight,
+      latencyTargetMs: input.latencyTargetMs,
       checkpointEverySteps: input.checkpointEverySteps,
     };
     epochs.push(await supernetEpoch(epochInput));

@@ -15,6 +15,8 @@
  *   argument still holds).
  *   `proxyless-reinforce`: one architecture is sampled, R = batch accuracy - lambda * its table
  *   latency, and alpha descends -(R - b)(onehot(g) - p) with a moving-average baseline b.
+ *   With a latency target T the term is lambda * |LAT / T - 1| in both modes (gradient mode: its
+ *   slope at the whole network's E[LAT] times dE/dalpha of the sampled set).
  * - All-paths step (DARTS-style, out = sum_j p_j o_j over every path): only for the memory
  *   comparison in benchmarks/search-memory.ts.
  *
@@ -40,7 +42,7 @@ import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/
 import { binaryConnectGradient, rescaleSubset, reinforceGradient, sampleGates, sampleIndex, sampleWithoutReplacement, softmax, type Logits } from './alpha';
 import { archOptimizerStep, DEFAULT_ARCH_OPTIMIZER, initArchOptimizerState, type ArchOptimizerSpec, type ArchOptimizerState } from './arch-optimizer';
 import { deriveArchitecture, type DerivedArchitecture } from './derive';
-import { costsOf, expectedLatency, opExpectedLatency, sampledLatency, type LatencyTable } from './latency-objective';
+import { costsOf, expectedLatency, latencyPenalty, opExpectedLatency, sampledLatency, type LatencyTable, type LatencyTarget } from './latency-objective';
 import { buildPieces, type MixedOp, type Piece, type SupernetPieces } from './paths';
 import { DEFAULT_WEIGHT_OPTIMIZER, KeyedMomentum, type NamedVariable, type WeightOptimizerSpec } from './weight-optimizer';
 
@@ -69,6 +71,8 @@ export interface SupernetOptions {
   latencyTable?: LatencyTable;
   /** lambda: loss + lambda * E[LAT] (gradient mode) or R - lambda * LAT (REINFORCE). */
   latencyWeight?: number;
+  /** With a target, the latency term becomes lambda * |LAT / target - 1| (see LatencyTarget). */
+  latencyTarget?: LatencyTarget;
 }
 
 export interface TrainBatch {
@@ -87,7 +91,7 @@ export interface WeightStepReport {
 export interface ArchStepReport {
   step: number;
   mode: ArchMode;
-  /** Gradient mode: cross-entropy of the gated network, plus lambda * E[LAT] when latency is on. */
+  /** Gradient mode: cross-entropy of the gated network, plus the latency term of E[LAT] when latency is on. */
   loss?: number;
   /** REINFORCE: the reward, the baseline before this step and the batch accuracy. */
   reward?: number;
@@ -171,6 +175,7 @@ export class Supernet {
     this.archState = initArchOptimizerState(this.alpha);
     this.optimizer = new KeyedMomentum({ ...DEFAULT_WEIGHT_OPTIMIZER, ...options.weightOptimizer });
     if (options.latencyTable) costsOf(this.alpha, options.latencyTable, this.decisions);
+    if (options.latencyTarget) latencyPenalty(0, 1, options.latencyTarget); // throws on a target that is not a positive ms count
     const net = {
       numClasses: options.numClasses,
       inputChannels: options.inputChannels,
@@ -368,6 +373,7 @@ export class Supernet {
     const gradient = this.alpha.map((a) => a.map(() => 0));
     const lambda = this.latencyWeight();
     const costs = lambda > 0 ? costsOf(this.alpha, this.options.latencyTable!, this.decisions) : null;
+    const penalty = costs ? latencyPenalty(expectedLatency(this.alpha, costs).expected, lambda, this.options.latencyTarget) : null;
 
     const gateValues = learned.map((d) => sampled[d].map((i) => (i === gates[d] ? 1 : 0)));
     let ce: number;
@@ -389,7 +395,7 @@ export class Supernet {
         const subsetLogits = sampled[d].map((i) => this.alpha[d][i]);
         const bc = binaryConnectGradient(subsetLogits, dLdg);
         const lat = costs ? opExpectedLatency(subsetLogits, sampled[d].map((i) => costs[d][i])).gradient : null;
-        sampled[d].forEach((i, j) => (gradient[d][i] = bc[j] + (lat ? lambda * lat[j] : 0)));
+        sampled[d].forEach((i, j) => (gradient[d][i] = bc[j] + (lat && penalty ? penalty.slope * lat[j] : 0)));
       });
       tf.dispose([value, ...grads, ...gateTensors]);
     }
@@ -397,8 +403,7 @@ export class Supernet {
     const before = this.alpha;
     const stepped = archOptimizerStep(this.archSpec, this.archState, before, gradient, touched);
     this.alpha = stepped.map((a, d) => (touched[d].length > 0 ? rescaleSubset(before[d], a, touched[d]) : a));
-    const latencyLoss = costs ? lambda * expectedLatency(before, this.options.latencyTable!, this.decisions).expected : 0;
-    return { step: this.archSteps, mode: this.mode, loss: ce + latencyLoss, sampled, gates, alphaGradient: gradient };
+    return { step: this.archSteps, mode: this.mode, loss: ce + (penalty?.value ?? 0), sampled, gates, alphaGradient: gradient };
   }
 
   private reinforceArchStep(batch: TrainBatch): ArchStepReport {
@@ -409,7 +414,7 @@ export class Supernet {
       return tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(batch.ys, -1)), 'float32')).dataSync()[0];
     });
     const lambda = this.latencyWeight();
-    const reward = accuracy - (lambda > 0 ? lambda * sampledLatency(gates, this.options.latencyTable!, this.decisions) : 0);
+    const reward = accuracy - (lambda > 0 ? latencyPenalty(sampledLatency(gates, this.options.latencyTable!, this.decisions), lambda, this.options.latencyTarget).value : 0);
     // The first reward seeds the baseline, so the first step has no advantage rather than a huge one.
     const baseline = this.baseline ?? reward;
     const decay = this.options.baselineDecay ?? 0.99;

@@ -136,6 +136,24 @@ describe('cross-stage rules', () => {
     expect(scaling.target).toMatchObject({ id: 'cpu', plugin: 'macs' });
   });
 
+  it('an absolute latency penalty needs a target latency; with one, the search input aims at it', () => {
+    const search = (fields: string) => `version: 1\nname: x\ndataset: { name: fashion-mnist }\nhardwareTargets: { cpu: { plugin: macs } }\nstages:\n  baselineSearch: { ${fields} }\n`;
+    const [p] = problemsOf(() => parsePipelineText(search('latencyPenalty: absolute'), 'x.yaml'));
+    expect(p).toMatchObject({ path: 'stages.baselineSearch.targetLatencyMs', line: 6, message: expect.stringContaining('set targetLatencyMs') });
+    const plan = (fields: string) => {
+      const loaded = { pipeline: parsePipelineText(search(fields), 'x.yaml'), plugins: builtinRegistry(), file: 'x.yaml', userPlugins: [] };
+      return workflowInput(loaded, 'r', '/tmp/a').stages.search!;
+    };
+    expect(plan('latencyWeight: 0.5, targetLatencyMs: 4, latencyPenalty: absolute').input).toMatchObject({ latencyWeight: 0.5, latencyTargetMs: 4 });
+    // linear (the default): lambda per reference millisecond, no target
+    const linear = plan('latencyWeight: 0.5, targetLatencyMs: 4').input as unknown as Record<string, unknown>;
+    expect(linear).toMatchObject({ latencyWeight: 0.125 });
+    expect(linear.latencyTargetMs).toBeUndefined();
+    expect(plan('strategy: { plugin: random }, latencyWeight: 0.5, targetLatencyMs: 4, latencyPenalty: absolute').input).toMatchObject({
+      latency: { weight: 0.5, referenceMs: 4, penalty: 'absolute' },
+    });
+  });
+
   it('accuracy-latency scaling needs a target', () => {
     const [p] = problemsOf(() => parsePipelineText(yaml('  compoundScaling: { baseline: efficientnet-b0, objective: accuracy-latency }\n'), 'x.yaml'));
     expect(p).toMatchObject({ path: 'stages.compoundScaling.target', message: expect.stringContaining('needs a hardware target') });

@@ -4,6 +4,7 @@ import {
   binaryConnectGradient,
   deriveArchitecture,
   expectedLatency,
+  latencyPenalty,
   reinforceGradient,
   rescaleSubset,
   sampleGates,
@@ -114,6 +115,46 @@ describe('expected latency', () => {
   it('rejects a table of the wrong shape with a message that says how to build one', () => {
     const alpha = decisions.map((d) => d.options.map(() => 0));
     expect(() => expectedLatency(alpha, [[1]], decisions)).toThrow(/decisionsOf/);
+  });
+});
+
+describe('latency penalty', () => {
+  it('without a target is lambda per ms', () => {
+    expect(latencyPenalty(7, 0.1)).toEqual({ value: 0.1 * 7, slope: 0.1 });
+  });
+  it('with a target is lambda |LAT / T - 1| over the whole net (fixed ops included), penalising both sides', () => {
+    const target = { ms: 10, fixedMs: 2 };
+    expect(latencyPenalty(8, 0.5, target).value).toBeCloseTo(0, 12);
+    expect(latencyPenalty(6, 0.5, target).value).toBeCloseTo(0.5 * 0.2, 12); // 20% faster than T
+    expect(latencyPenalty(10, 0.5, target).value).toBeCloseTo(0.5 * 0.2, 12); // 20% slower
+    expect(latencyPenalty(6, 0.5, target).slope).toBeLessThan(0);
+    expect(latencyPenalty(10, 0.5, target).slope).toBeGreaterThan(0);
+  });
+  it('composed with E[LAT], its gradient slope * dE/dalpha equals central finite differences on either side of the target', () => {
+    const rand = mulberry32(11);
+    const alpha = decisions.map((d) => d.options.map(() => rand() * 4 - 2));
+    const table = decisions.map((d) => d.options.map(() => 0.1 + rand() * 3));
+    const opsMs = expectedLatency(alpha, table, decisions).expected;
+    for (const targetMs of [opsMs * 0.7, opsMs * 1.4]) {
+      const target = { ms: targetMs, fixedMs: 0.3 };
+      const objective = (a: number[][]) => latencyPenalty(expectedLatency(a, table, decisions).expected, 0.5, target).value;
+      const { gradient } = expectedLatency(alpha, table, decisions);
+      const { slope } = latencyPenalty(opsMs, 0.5, target);
+      const h = 1e-6;
+      alpha.forEach((a, d) =>
+        a.forEach((_, i) => {
+          const plus = alpha.map((r) => r.slice());
+          const minus = alpha.map((r) => r.slice());
+          plus[d][i] += h;
+          minus[d][i] -= h;
+          const fd = (objective(plus) - objective(minus)) / (2 * h);
+          expect(Math.abs(fd - slope * gradient[d][i])).toBeLessThan(1e-7);
+        }),
+      );
+    }
+  });
+  it('rejects a target that is not a positive number of ms', () => {
+    expect(() => latencyPenalty(1, 1, { ms: 0 })).toThrow(/positive/);
   });
 });
 

@@ -105,6 +105,35 @@ describe('supernet architecture step', () => {
     expect(last).toBeLessThan(start);
     net.dispose();
   });
+  it('proxyless-gradient with a latency target: steps raise E[LAT] while below the target and lower it while above', async () => {
+    const opsMs = make().expectedLatency().expected;
+    for (const [targetMs, direction] of [
+      [opsMs * 1.5, 1],
+      [opsMs * 0.5, -1],
+    ] as const) {
+      const net = make({ latencyWeight: 50, latencyTarget: { ms: targetMs }, archOptimizer: { learningRate: 0.1 } });
+      let last = net.expectedLatency().expected;
+      for (let step = 0; step < 3; step++) {
+        const report = await net.architectureStep(valid);
+        expect(Math.sign(report.expectedLatency! - last)).toBe(direction);
+        last = report.expectedLatency!;
+      }
+      net.dispose();
+    }
+  });
+  it('proxyless-reinforce with a latency target: the reward is accuracy - lambda |LAT / T - 1| of the sampled net', async () => {
+    const target = { ms: 3, fixedMs: 0.5 };
+    const net = make({ mode: 'proxyless-reinforce', latencyWeight: 0.4, latencyTarget: target });
+    for (let step = 0; step < 3; step++) {
+      const report = await net.architectureStep(valid);
+      const lat = report.gates.reduce((s, j, d) => s + (decisions[d].options[j] === 'zero' ? 0 : table[d][j]), 0);
+      expect(report.reward!).toBeCloseTo(report.accuracy! - 0.4 * Math.abs((lat + 0.5) / 3 - 1), 12);
+    }
+    net.dispose();
+  });
+  it('rejects a latency target that is not a positive number of ms when built', () => {
+    expect(() => make({ latencyTarget: { ms: -1 } })).toThrow(/latency target/);
+  });
   it('proxyless-reinforce: moves alpha toward the sampled architecture when it beats the baseline', async () => {
     const net = make({ mode: 'proxyless-reinforce', archOptimizer: { kind: 'sgd', learningRate: 0.5 } });
     const first = await net.architectureStep(valid);
