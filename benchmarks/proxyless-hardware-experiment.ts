@@ -2,7 +2,7 @@
  * The ProxylessNAS hardware experiment of issue 5 ("Must show", experiment bullet):
  *
  * 1. For each target (node-cpu, wasm): measure the per-op latency table of the search space on
- *    that target, run a ProxylessNAS gradient search with latency weight lambda against it (the
+ *    that target, run a ProxylessNAS search (`--strategy`) with latency weight lambda against it (the
  *    same seed, data and schedule for every target, so only the table differs) and derive the
  *    architecture.
  * 2. Cross-latency: every derived architecture timed as a whole model on every target. The claim:
@@ -15,8 +15,14 @@
  *       [--arch-lr 0.006] [--val-fraction 0.1] [--train-epochs 15] [--train-lr 0.05] [--seeds 3]
  *       [--random 5] [--latency-band 0.1] [--train-subset N] [--test-subset N] [--seed 1]
  *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
- *       [--stem-stride 1] [--search-subset N] [--jobs 1]
+ *       [--stem-stride 1] [--search-subset N] [--jobs 1] [--strategy gradient|reinforce]
+ *       [--latency-target-quantile q] [--baseline-decay 0.99]
  *
+ * `--strategy reinforce` searches with proxyless-reinforce (reward: batch accuracy of one sampled
+ * net minus the latency term) instead of the gradient through binarised gates.
+ * `--latency-target-quantile q` aims the search at a latency instead of pricing every ms: the
+ * term becomes lambda * |LAT / T - 1| (TuNAS's absolute reward), with T the q-quantile of the
+ * table latency of uniformly drawn nets of the space, so T means the same on a fast or slow day.
  * `--search-subset N` searches on a seeded N-image subset of the training images the compared nets
  * train on (the search is the expensive part; the comparison is what wants all the data).
  * `--jobs N` trains the compared nets in N single-threaded child processes, pinned one per core.
@@ -61,6 +67,7 @@ import { countMacs } from '../engine/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 import { mixSeed, mulberry32 } from '../engine/random';
 import { Supernet } from '../engine/supernet';
+import type { LatencyTarget } from '../engine/supernet/latency-objective';
 import { learningRateAt } from '../engine/train/schedule';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { nodeCpu, wasm } from '../plugins/builtin/targets';
@@ -73,6 +80,9 @@ const { values } = parseArgs({
     targets: { type: 'string', default: 'node-cpu,wasm' },
     target: { type: 'string', default: 'node-cpu' },
     lambda: { type: 'string', default: '0.1' },
+    strategy: { type: 'string', default: 'gradient' },
+    'latency-target-quantile': { type: 'string' },
+    'baseline-decay': { type: 'string', default: '0.99' },
     'search-epochs': { type: 'string', default: '30' },
     'warmup-epochs': { type: 'string', default: '5' },
     batch: { type: 'string', default: '64' },
@@ -114,6 +124,9 @@ const cfg = {
   targets: values.targets!.split(',').map((s) => s.trim()) as TargetName[],
   target: values.target as TargetName,
   lambda: num('lambda'),
+  strategy: values.strategy === 'reinforce' ? ('proxyless-reinforce' as const) : ('proxyless-gradient' as const),
+  targetQuantile: values['latency-target-quantile'] === undefined ? undefined : num('latency-target-quantile'),
+  baselineDecay: num('baseline-decay'),
   searchEpochs: num('search-epochs'),
   warmupEpochs: num('warmup-epochs'),
   batch: num('batch'),
@@ -138,6 +151,8 @@ const cfg = {
 };
 for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
 if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
+if (values.strategy !== 'gradient' && values.strategy !== 'reinforce') throw new Error(`--strategy takes gradient or reinforce, got ${values.strategy}`);
+if (cfg.targetQuantile !== undefined && !(cfg.targetQuantile > 0 && cfg.targetQuantile < 1)) throw new Error(`--latency-target-quantile takes a number in (0, 1), got ${cfg.targetQuantile}`);
 if (cfg.stemStride !== 1 && cfg.stemStride !== 2) throw new Error(`--stem-stride takes 1 or 2, got ${cfg.stemStride}`);
 if (!Number.isInteger(cfg.jobs) || cfg.jobs < 1) throw new Error(`--jobs takes a positive integer, got ${cfg.jobs}`);
 if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
@@ -261,7 +276,7 @@ async function buildTable(target: TargetName, spaceOps: SpaceOps): Promise<OpLat
   return { ...passes[0], entries };
 }
 
-async function search(target: TargetName, matrix: number[][], data: ImageDataset): Promise<{ choices: number[]; expectedLatencyMs: number }> {
+async function search(target: TargetName, matrix: number[][], data: ImageDataset, latencyTarget?: LatencyTarget): Promise<{ choices: number[]; expectedLatencyMs: number }> {
   const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
   const stepsPerEpoch = Math.ceil(split.train.length / cfg.batch);
   const net = new Supernet({
@@ -270,13 +285,15 @@ async function search(target: TargetName, matrix: number[][], data: ImageDataset
     inputChannels: data.channels,
     resolution: RESOLUTION,
     seed: cfg.seed,
-    mode: 'proxyless-gradient',
+    mode: cfg.strategy,
+    baselineDecay: cfg.baselineDecay,
     bn: BN,
     weightOptimizer: { learningRate: cfg.lr },
     archOptimizer: { learningRate: cfg.archLr, weightDecay: 0 },
     sampledPaths: 2,
     latencyTable: matrix,
     latencyWeight: cfg.lambda,
+    latencyTarget,
   });
   try {
     const schedule = { kind: 'cosine' as const, baseRate: cfg.lr, totalSteps: stepsPerEpoch * cfg.searchEpochs, warmupSteps: 0, minRate: 0, decaySteps: 1, decayFactor: 1 };
@@ -363,6 +380,13 @@ async function modelLatency(arch: ArchSpec, target: TargetName): Promise<number>
 
 // ---------------------------------------------------------------------------------------------
 // 3. Searched versus random nets of similar latency
+
+/** The q-quantile of whole-net table latency over uniformly drawn architectures of the space. */
+function latencyQuantile(matrix: number[][], fixedMs: number, q: number): number {
+  const rand = mulberry32(mixSeed(cfg.seed, 0x9a7e));
+  const lats = Array.from({ length: 10_000 }, () => tableLatency(decisions.map((d) => Math.floor(rand() * d.options.length)), matrix, fixedMs)).sort((a, b) => a - b);
+  return lats[Math.min(lats.length - 1, Math.floor(q * lats.length))];
+}
 
 function sampleRandom(searched: number[], matrix: number[][], fixedMs: number, n: number, seed: number): { choices: number[][]; tries: number } {
   const target = tableLatency(searched, matrix, fixedMs);
@@ -507,7 +531,8 @@ async function main(): Promise<void> {
     `search space: stem 16 s${cfg.stemStride}; stages ${space.stages.map((s) => `${s.channels}ch s${s.stride} x${s.repeats}`).join(', ')}; k{3,5,7} x e{3,6}${cfg.se ? ' with SE' : ''} + zero; head 128; ` +
       `${decisions.length} decisions, 10^${log10Size.toFixed(1)} architectures, ${distinctOps(spaceOps).length} distinct ops`,
   );
-  console.log(`search: proxyless-gradient, lambda ${cfg.lambda} (ms), ${cfg.searchEpochs} epochs (${cfg.warmupEpochs} warm-up), batch ${cfg.batch}, lr ${cfg.lr} cosine, arch Adam lr ${cfg.archLr}, seed ${cfg.seed}`);
+  const objective = cfg.targetQuantile === undefined ? `lambda ${cfg.lambda} (per ms)` : `lambda ${cfg.lambda} x |LAT / target - 1|, target at the ${cfg.targetQuantile} latency quantile`;
+  console.log(`search: ${cfg.strategy}, ${objective}, ${cfg.searchEpochs} epochs (${cfg.warmupEpochs} warm-up), batch ${cfg.batch}, lr ${cfg.lr} cosine, arch Adam lr ${cfg.archLr}, seed ${cfg.seed}`);
 
   // 1. Tables and searches.
   const results: TargetResult[] = [];
@@ -518,7 +543,9 @@ async function main(): Promise<void> {
     console.log(`  ${t.entries.length} ops measured (batch 1, median of ${cfg.opRepeats} runs, median over ${cfg.opPasses} passes); fixed ops (stem, head, pool, classifier) ${ms(fixedMs)} ms`);
     const rows = decisions.map((d, i) => [d.id, ...matrix[i].map((v, j) => (d.options[j] === 'zero' ? '0' : ms(v)))]);
     table(['decision', 'k3e3', 'k3e6', 'k5e3', 'k5e6', 'k7e3', 'k7e6', 'zero'], rows);
-    const found = await phase(`search for ${target}`, () => search(target, matrix, searchData));
+    const latencyTarget = cfg.targetQuantile === undefined ? undefined : { ms: latencyQuantile(matrix, fixedMs, cfg.targetQuantile), fixedMs };
+    if (latencyTarget) console.log(`  latency target: ${ms(latencyTarget.ms)} ms, the ${cfg.targetQuantile} quantile of the table latency of 10,000 uniformly drawn nets of the space`);
+    const found = await phase(`search for ${target}`, () => search(target, matrix, searchData, latencyTarget));
     results.push({ target, table: t, matrix, fixedMs, choices: found.choices, arch: archOf(found.choices, `searched-${target}`), expectedLatencyMs: found.expectedLatencyMs });
   }
 
