@@ -6,7 +6,7 @@
  * (embedded mode), by `nas worker` (cluster mode) and by the processes `nas run --workers` adds,
  * which serve the trials and elastic queues only.
  */
-import { NativeConnection, Worker, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
+import { NativeConnection, Worker, Runtime, DefaultLogger, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
 import { elasticQueueOf, trialQueueOf } from '../workflows/task-queues';
 
@@ -25,10 +25,28 @@ export interface NasWorkerOptions {
   parallelWorkOnly?: boolean;
 }
 
+type QueueRole = 'main' | 'trials' | 'elastic';
+
+/** The one place that says which queues a process polls; createNasWorker and the printout follow it. */
+function queuesOf(taskQueue: string, parallelWorkOnly: boolean): { role: QueueRole; queue: string }[] {
+  const parallel = [
+    { role: 'trials' as const, queue: trialQueueOf(taskQueue) },
+    { role: 'elastic' as const, queue: elasticQueueOf(taskQueue) },
+  ];
+  return parallelWorkOnly ? parallel : [{ role: 'main', queue: taskQueue }, ...parallel];
+}
+
+/** What a Temporal worker of each role runs, given the process's activity slots. */
+const ROLE_OPTIONS: Record<QueueRole, (slots: number) => Partial<WorkerOptions>> = {
+  main: (slots) => ({ workflowsPath: require.resolve('../workflows'), activities, maxConcurrentActivityTaskExecutions: slots }),
+  trials: (slots) => ({ activities: { trainTrial: activities.trainTrial, scalingTrial: activities.scalingTrial }, maxConcurrentActivityTaskExecutions: slots }),
+  // Its own worker, so slots compute gradients while the main queue's coordinator runs.
+  elastic: () => ({ activities: { elasticParticipant: activities.elasticParticipant }, maxConcurrentActivityTaskExecutions: 1 }),
+};
+
 /** The task queues a worker process polls. */
 export function servedQueues(taskQueue: string, parallelWorkOnly = false): string[] {
-  const parallel = [trialQueueOf(taskQueue), elasticQueueOf(taskQueue)];
-  return parallelWorkOnly ? parallel : [taskQueue, ...parallel];
+  return queuesOf(taskQueue, parallelWorkOnly).map((q) => q.queue);
 }
 
 let runtimeInstalled = false;
@@ -73,32 +91,9 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
   };
   const slots = opts.maxConcurrentActivities ?? 1;
   const workers: Worker[] = [];
-  if (!opts.parallelWorkOnly) {
-    workers.push(
-      await Worker.create({
-        ...common,
-        taskQueue: opts.taskQueue,
-        workflowsPath: require.resolve('../workflows'),
-        activities,
-        maxConcurrentActivityTaskExecutions: slots,
-      }),
-    );
+  for (const { role, queue } of queuesOf(opts.taskQueue, opts.parallelWorkOnly ?? false)) {
+    workers.push(await Worker.create({ ...common, taskQueue: queue, ...ROLE_OPTIONS[role](slots) }));
   }
-  workers.push(
-    await Worker.create({
-      ...common,
-      taskQueue: trialQueueOf(opts.taskQueue),
-      activities: { trainTrial: activities.trainTrial, scalingTrial: activities.scalingTrial },
-      maxConcurrentActivityTaskExecutions: slots,
-    }),
-    // Elastic slots compute gradients while the main queue's activity (say, the coordinator) runs.
-    await Worker.create({
-      ...common,
-      taskQueue: elasticQueueOf(opts.taskQueue),
-      activities: { elasticParticipant: activities.elasticParticipant },
-      maxConcurrentActivityTaskExecutions: 1,
-    }),
-  );
   return {
     run: async () => {
       await Promise.all(workers.map((w) => w.run()));

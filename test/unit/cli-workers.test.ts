@@ -1,7 +1,8 @@
-/** `--workers N` of `nas run` / `nas resume`: what counts as a count, and how the cores are split. */
+/** `--workers N` of `nas run` / `nas resume`: what counts as a count, how the cores are split, which queues each process polls. */
 import { parseWorkers } from '../../cli/commands/run';
 import { CliError, EXIT_BAD_INPUT } from '../../cli/errors';
 import { threadsPerProcess } from '../../infra/local-workers';
+import { servedQueues } from '../../infra/worker';
 
 test('no flag means this process alone; whole numbers from 1 to 64 are taken as given', () => {
   expect(parseWorkers(undefined, false)).toBe(1);
@@ -24,4 +25,9 @@ test('the cores are split evenly between the processes, at least one thread each
   expect(threadsPerProcess(2, 2)).toBe(1);
   expect(threadsPerProcess(3, 8)).toBe(2);
   expect(threadsPerProcess(4, 2)).toBe(1);
+});
+
+test('a full worker process polls the main, trials and elastic queues; an added one only the last two', () => {
+  expect(servedQueues('nas')).toEqual(['nas', 'nas-trials', 'nas-elastic']);
+  expect(servedQueues('nas', true)).toEqual(['nas-trials', 'nas-elastic']);
 });
