@@ -17,7 +17,7 @@ import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { loadSavedModel } from '../engine/latency';
 import { countMacs } from '../engine/macs';
 import { countParams } from '../engine/models/param-count';
-import { evaluateClassifierYielding } from '../engine/train/evaluate';
+import { evaluateClassifierYielding, type EvaluationTally } from '../engine/train/evaluate';
 import type { LatencyMeasurement } from '../plugins/api';
 import { registryWithPluginFiles } from '../plugins/load';
 import { datasetFor, storeFor } from './context';
@@ -87,6 +87,8 @@ export interface EvaluateModelInput {
   /** Which of the stage's models this is (1-based) and how many there are, for progress. */
   index: number;
   count: number;
+  /** Seconds between checkpoints of the accuracy pass; a checkpoint also follows each finished phase. Default 60. */
+  checkpointEverySeconds?: number;
 }
 
 /** What `models/<id>.json` holds: the summary's row plus what went into it. */
@@ -100,6 +102,8 @@ export interface EvaluatedModelRecord extends EvaluatedModel {
   trainableParams: number;
   /** Each target's full measurement, with the number of timed runs. */
   measurements: Record<string, LatencyMeasurement & { plugin: string }>;
+  /** Set when a retry continued from a checkpoint: the test images and targets it did not redo. */
+  resumedFrom?: { testImages: number; targets: string[] };
 }
 
 /** What the workflow gets back: small, no per-class numbers. */
@@ -120,7 +124,53 @@ export interface EvaluationProgress {
 
 export function evaluationKeys(runId: string) {
   const base = `runs/${runId}/evaluation`;
-  return { base, model: (id: string) => `${base}/models/${id}.json`, summary: `${base}/summary.json` };
+  return {
+    base,
+    model: (id: string) => `${base}/models/${id}.json`,
+    checkpoint: (id: string) => `${base}/checkpoints/${id}.json`,
+    summary: `${base}/summary.json`,
+  };
+}
+
+/**
+ * What a killed evaluation of one model keeps (`checkpoints/<id>.json`, deleted once the model's
+ * record is written): the accuracy pass so far and the targets already measured. A large model's
+ * test pass on a CPU takes hours; a retry continues from here rather than from the start.
+ */
+export interface EvaluationCheckpoint {
+  format: 'nas-evaluation-checkpoint/1';
+  /** The export it was taken of: a checkpoint of another export is not resumed. */
+  modelKey: string;
+  modelWeightsKey: string;
+  testCount: number;
+  tally: EvaluationTally;
+  measurements: Record<string, LatencyMeasurement & { plugin: string }>;
+}
+
+/** The stored checkpoint if it belongs to this model and test split; else undefined, saying why in the worker log. */
+export async function readEvaluationCheckpoint(store: ArtifactStore, key: string, model: ModelToEvaluate, testCount: number): Promise<EvaluationCheckpoint | undefined> {
+  if (!(await store.head(key))) return undefined;
+  const log = Context.current().log;
+  let saved: EvaluationCheckpoint;
+  try {
+    saved = await getJson<EvaluationCheckpoint>(store, key);
+  } catch (err) {
+    log.warn(`evaluation checkpoint ${key} is unreadable (${(err as Error).message}); evaluating ${model.id} from the start`);
+    return undefined;
+  }
+  const fits =
+    saved.format === 'nas-evaluation-checkpoint/1' &&
+    saved.modelKey === model.modelKey &&
+    saved.modelWeightsKey === model.modelWeightsKey &&
+    saved.testCount === testCount &&
+    Number.isInteger(saved.tally?.done) &&
+    saved.tally.done >= 0 &&
+    saved.tally.done <= testCount;
+  if (!fits) {
+    log.warn(`evaluation checkpoint ${key} is of another export or test split; evaluating ${model.id} from the start`);
+    return undefined;
+  }
+  return saved;
 }
 
 function brief(r: EvaluatedModelRecord, resultKey: string): EvaluatedModelBrief {
@@ -132,9 +182,15 @@ const PERMANENT = [DatasetNotFoundError, DatasetFormatError];
 export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluatedModelBrief> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const resultKey = evaluationKeys(input.runId).model(input.model.id);
-  // A retry after the work finished: report, never measure again.
-  if (await store.head(resultKey)) return brief(await getJson<EvaluatedModelRecord>(store, resultKey), resultKey);
+  const keys = evaluationKeys(input.runId);
+  const resultKey = keys.model(input.model.id);
+  const checkpointKey = keys.checkpoint(input.model.id);
+  // A retry after the work finished: report, never measure again (a kill may have come between
+  // writing the record and deleting the checkpoint).
+  if (await store.head(resultKey)) {
+    if (await store.head(checkpointKey)) await store.delete(checkpointKey);
+    return brief(await getJson<EvaluatedModelRecord>(store, resultKey), resultKey);
+  }
 
   const progress: EvaluationProgress = { index: input.index, count: input.count, model: input.model.id, label: input.model.label, phase: 'loading', done: 0, total: 0 };
   const beat = (update: Partial<EvaluationProgress>) => ctx.heartbeat(Object.assign(progress, update));
@@ -160,6 +216,21 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       }
     })();
 
+    const resumed = await readEvaluationCheckpoint(store, checkpointKey, input.model, data.test.count);
+    // Taken now: the checkpoint object moves on with the pass.
+    const resumedFrom = resumed && { testImages: resumed.tally.done, targets: Object.keys(resumed.measurements) };
+    const checkpoint: EvaluationCheckpoint = resumed ?? {
+      format: 'nas-evaluation-checkpoint/1',
+      modelKey: input.model.modelKey,
+      modelWeightsKey: input.model.modelWeightsKey,
+      testCount: data.test.count,
+      tally: { done: 0, correctPerClass: new Array<number>(data.numClasses).fill(0), totalPerClass: new Array<number>(data.numClasses).fill(0), lossSum: 0 },
+      measurements: {},
+    };
+    const saveCheckpoint = () => putJson(store, checkpointKey, checkpoint);
+    const everyMs = (input.checkpointEverySeconds ?? 60) * 1000;
+    let savedAt = Date.now();
+
     const model = await loadSavedModel(dir);
     let inputShape: number[];
     let params: ReturnType<typeof countParams>;
@@ -175,13 +246,21 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       }
       params = countParams(model);
       macs = countMacs(model);
+      const passDone = checkpoint.tally.done === data.test.count;
       accuracy = await evaluateClassifierYielding(model, data, data.test, {
         batchSize: input.batchSize,
-        onBatch: (done, total) => {
+        from: checkpoint.tally,
+        onBatch: async (done, total, tally) => {
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
           beat({ phase: 'accuracy', done, total });
+          checkpoint.tally = tally;
+          if (Date.now() - savedAt >= everyMs) {
+            await saveCheckpoint();
+            savedAt = Date.now();
+          }
         },
       });
+      if (!passDone) await saveCheckpoint();
     } finally {
       model.dispose();
     }
@@ -189,6 +268,11 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
     // One target at a time: measurements sharing the CPU would disturb each other's timings.
     const measurements: EvaluatedModelRecord['measurements'] = {};
     for (const t of targets) {
+      const earlier = checkpoint.measurements[t.id];
+      if (earlier?.plugin === t.plugin.name) {
+        measurements[t.id] = earlier;
+        continue;
+      }
       beat({ phase: 'latency', target: t.id, done: 0, total: 0 });
       const measured = await t.plugin.measureModel!(dir, inputShape, {
         config: t.config,
@@ -200,6 +284,8 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
         readArtifact: (key) => store.get(key),
       });
       measurements[t.id] = { ...measured, plugin: t.plugin.name };
+      checkpoint.measurements = { ...measurements };
+      await saveCheckpoint();
     }
 
     const label = input.model.labelWithResolution ? `${input.model.label} (${inputShape[0]} px)` : input.model.label;
@@ -220,8 +306,10 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
       testCount: accuracy.count,
       trainableParams: params.trainable,
       measurements,
+      ...(resumedFrom ? { resumedFrom: { ...resumedFrom, targets: resumedFrom.targets.filter((id) => id in measurements) } } : {}),
     };
     await putJson(store, resultKey, record);
+    await store.delete(checkpointKey);
     return brief(record, resultKey);
   } finally {
     rmSync(dir, { recursive: true, force: true });

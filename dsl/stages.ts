@@ -215,6 +215,10 @@ export const EvaluationSchema = z
       .default([])
       .describe('Known models evaluated alongside, for comparison in the report.'),
     heartbeatTimeoutSeconds: slowHeartbeatTimeoutSeconds(600, 'one test batch of a large model on a busy CPU can take minutes'),
+    checkpointEverySeconds: positiveInt
+      .max(86_400)
+      .default(60)
+      .describe("Seconds between checkpoints of a model's test-accuracy pass (hours for a large model on a CPU); each target's latency is kept once measured. A killed evaluation resumes from them."),
   })
   .strict()
   .describe('Accuracy, latency on each target, size and cost of every model the earlier stages made.');

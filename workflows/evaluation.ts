@@ -24,6 +24,8 @@ export interface EvaluationWorkflowInput {
   models: ModelToEvaluate[];
   /** How long an evaluation may stay silent before it is retried elsewhere; default 600. */
   heartbeatTimeoutSeconds?: number;
+  /** Seconds between checkpoints of a model's accuracy pass; default 60. */
+  checkpointEverySeconds?: number;
 }
 
 export interface EvaluationWorkflowResult {
@@ -77,6 +79,7 @@ export async function evaluationWorkflow(input: EvaluationWorkflowInput): Promis
         repeats: common.repeats,
         index: i + 1,
         count: models.length,
+        checkpointEverySeconds: common.checkpointEverySeconds,
       }),
     );
   }

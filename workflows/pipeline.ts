@@ -174,6 +174,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
             warmupRuns: evaluation.config.warmupRuns,
             repeats: evaluation.config.repeats,
             heartbeatTimeoutSeconds: evaluation.config.heartbeatTimeoutSeconds,
+            checkpointEverySeconds: evaluation.config.checkpointEverySeconds,
             targets: evaluation.targets,
             pluginFiles: input.pluginFiles,
             models,

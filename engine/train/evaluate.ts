@@ -16,12 +16,30 @@ export interface Evaluation {
   count: number;
 }
 
+/**
+ * The running counts of a pass over a split: the first `done` samples' results. Per-sample
+ * counts do not depend on how the samples were batched, so a pass resumed from a tally (after a
+ * kill, with any batch size) ends with the counts of an uninterrupted one.
+ */
+export interface EvaluationTally {
+  done: number;
+  correctPerClass: number[];
+  totalPerClass: number[];
+  /** Summed cross-entropy. */
+  lossSum: number;
+}
+
 export interface EvaluateOptions {
   /** Samples of the split to use (e.g. a validation subset); default all of it. */
   indices?: Uint32Array;
   batchSize?: number;
-  /** After each batch, with the samples done so far and the total (for heartbeats). */
-  onBatch?(done: number, total: number): void;
+  /** Continue a pass from this tally of its first samples instead of starting over. */
+  from?: EvaluationTally;
+  /**
+   * After each batch, with the samples done so far, the total and the tally (for heartbeats and
+   * checkpoints). The yielding variant awaits what it returns before the next batch.
+   */
+  onBatch?(done: number, total: number, tally: EvaluationTally): void | Promise<void>;
 }
 
 export function evaluateClassifier(model: LayersModel, data: ImageDataset, split: ImageSplit, o: EvaluateOptions = {}): Evaluation {
@@ -29,6 +47,7 @@ export function evaluateClassifier(model: LayersModel, data: ImageDataset, split
   for (;;) {
     const next = batches.next();
     if (next.done) return next.value;
+    void o.onBatch?.(next.value.done, next.value.total, next.value.tally);
   }
 }
 
@@ -42,21 +61,28 @@ export async function evaluateClassifierYielding(model: LayersModel, data: Image
   for (;;) {
     const next = batches.next();
     if (next.done) return next.value;
+    await o.onBatch?.(next.value.done, next.value.total, next.value.tally);
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
-/** One batch per step; returns the evaluation after the last. */
-function* evaluationBatches(model: LayersModel, data: ImageDataset, split: ImageSplit, o: EvaluateOptions): Generator<void, Evaluation> {
+/** One batch per step, yielding the progress; returns the evaluation after the last. */
+function* evaluationBatches(model: LayersModel, data: ImageDataset, split: ImageSplit, o: EvaluateOptions): Generator<{ done: number; total: number; tally: EvaluationTally }, Evaluation> {
   const tf = loadTf();
   const size = model.inputs[0].shape[1] as number;
   const subset = o.indices;
   const count = subset ? subset.length : split.count;
-  const correctPerClass = new Array<number>(data.numClasses).fill(0);
-  const totalPerClass = new Array<number>(data.numClasses).fill(0);
-  let lossSum = 0;
-  let done = 0;
-  for (const chunk of sequentialChunks(count, o.batchSize ?? 500)) {
+  const from = o.from;
+  if (from && !(Number.isInteger(from.done) && from.done >= 0 && from.done <= count && from.correctPerClass.length === data.numClasses && from.totalPerClass.length === data.numClasses)) {
+    throw new Error(`evaluation tally does not fit this pass: ${from.done} samples done of ${count}, ${from.correctPerClass.length} classes of ${data.numClasses}`);
+  }
+  const correctPerClass = from ? from.correctPerClass.slice() : new Array<number>(data.numClasses).fill(0);
+  const totalPerClass = from ? from.totalPerClass.slice() : new Array<number>(data.numClasses).fill(0);
+  let lossSum = from?.lossSum ?? 0;
+  let done = from?.done ?? 0;
+  const start = done;
+  for (const rest of sequentialChunks(count - start, o.batchSize ?? 500)) {
+    const chunk = rest.map((i) => start + i);
     const indices = subset ? chunk.map((i) => subset[i]) : chunk;
     const batch = makeBatch(data, split, indices, { size });
     const [predicted, loss] = tf.tidy(() => {
@@ -72,8 +98,7 @@ function* evaluationBatches(model: LayersModel, data: ImageDataset, split: Image
       if (predicted[i] === label) correctPerClass[label]++;
     }
     done += indices.length;
-    o.onBatch?.(done, count);
-    yield;
+    yield { done, total: count, tally: { done, correctPerClass: correctPerClass.slice(), totalPerClass: totalPerClass.slice(), lossSum } };
   }
   const correct = correctPerClass.reduce((a, b) => a + b, 0);
   return {

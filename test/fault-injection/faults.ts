@@ -190,7 +190,7 @@ export function effectOn(monitor: RunMonitor, fault: FaultRecord, hit: ActivityV
     return { ...base, restarted: true, stepAtFault: reached?.value, newestCheckpoint: newest?.step, lostSteps: 0, lostSeconds: 0, ok: true, why: 'retry returned the stored result' };
   }
   if (hit.type === 'evaluateModel') {
-    // No checkpoints inside one model's evaluation: the retry starts it over.
+    // The suite's evaluations end before their first timed checkpoint: count the whole attempt (an upper bound).
     const lostSeconds = Math.max(0, endedAt - startedAt) / 1000;
     return { ...base, restarted: true, lostSeconds, ok: true };
   }

@@ -50,7 +50,8 @@ const KILLS: Record<string, { quota: number; delay: [number, number]; fromAttemp
   search: { quota: 5, delay: [1, 4] },
   scaling: { quota: 4, delay: [1.5, 5] },
   elastic: { quota: 10, delay: [2, 7] },
-  // One model's evaluation takes a few seconds and each retry starts it over. Waiting for a retry to
+  // One model's evaluation takes a few seconds, less than its checkpoint interval, so a retry
+  // starts at least its accuracy pass over. Waiting for a retry to
   // pass where the last kill hit before drawing the next wait would put every kill later in its
   // attempt than the one before, until one found the stage over (a CI run got 2 of 3). So each kill
   // comes at a drawn age of the attempt it hits, and the next waits only for the retry to run.
@@ -479,7 +480,7 @@ function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integri
   console.log('\n## Faults injected into the faulty run\n');
   console.log(
     `Checkpoint intervals: search ${doc.stages.baselineSearch.checkpointEverySteps} steps, scaling trials ${doc.stages.compoundScaling.checkpointEverySteps} steps, ` +
-      `elastic training ${doc.stages.elasticTraining.checkpointEverySteps} steps; model evaluations keep no checkpoints (a retry starts one over), so their interval is the whole activity. ` +
+      `elastic training ${doc.stages.elasticTraining.checkpointEverySteps} steps; model evaluations checkpoint after their accuracy pass, after each target and every checkpointEverySeconds of the pass (60 s by default, longer than these take), so the table counts the whole attempt as lost, an upper bound. ` +
       'Lost steps: steps the hit attempt had done (its last heartbeat) past the checkpoint its retry resumed from. ' +
       'Lost s: wall time from that checkpoint (or the attempt start, if later) to the fault, an upper bound on the work lost. ' +
       'Recovery: from the fault until the hit work moved past where it was (for a killed participant: until the coordinator stepped again).\n',

@@ -4,15 +4,19 @@
  * subset. Then the exported model is loaded with plain `@tensorflow/tfjs` (pure JavaScript, what a
  * browser runs) and must reproduce the accuracy the evaluation reported.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalArtifactStore, getJson } from '../../artifacts';
-import type { EvaluatedModelRecord, EvaluationSummary } from '../../activities/evaluate-model';
+import type { EvaluatedModelRecord, EvaluationCheckpoint, EvaluationSummary } from '../../activities/evaluate-model';
 import type { TrainClassifierResult } from '../../activities/train-classifier';
 import { parsePipelineText } from '../../dsl/load';
+import { loadFashionMnist } from '../../engine/data/fashion-mnist';
 import { readIdxFile } from '../../engine/data/idx';
-import { cleanEnv, runCli, type CliResult } from './support/cli';
+import { loadSavedModel } from '../../engine/latency';
+import { evaluateClassifier } from '../../engine/train/evaluate';
+import { startTemporalDevServer } from '../../infra/temporal-dev-server';
+import { cleanEnv, runCli, startCli, stopChild, waitFor, type CliResult } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(300_000);
@@ -211,6 +215,75 @@ describe('nas run with elastic training and an evaluation stage', () => {
       expect(Math.abs(summary.models.find((m) => m.id === model)!.testAccuracy - trained.testAccuracy)).toBeLessThan(1e-6);
     }
     for (const m of summary.models) expect(Object.keys(m.latency).sort()).toEqual(['macs', 'this-cpu']);
+  });
+});
+
+describe('an evaluation whose worker is SIGKILLed mid-pass', () => {
+  test('resumes its test-accuracy pass from the checkpoint on another worker, and counts every image once', async () => {
+    const images = 5000;
+    const killData = writeFashionSubset(join(root, 'fashion-kill'), 1000, images);
+    const killArtifacts = join(root, 'kill-artifacts');
+    const id = 'eval-kill';
+    // Batch 1 makes the pass long enough (seconds) to kill inside it.
+    const file = writePipeline(
+      'eval-kill',
+      pipelineYaml('eval-kill', `  train:
+    model: { kind: small-cnn, filters: 8 }
+    epochs: 1
+    batchSize: 64
+  evaluation:
+    targets: [macs]
+    batchSize: 1
+    checkpointEverySeconds: 1
+    heartbeatTimeoutSeconds: 5
+`)
+        .replace(`path: ${dataDir}`, `path: ${killData}`)
+        .replace(`location: ${artifacts}`, `location: ${killArtifacts}`),
+    );
+    const store = new LocalArtifactStore(killArtifacts);
+    const checkpointKey = `runs/${id}/evaluation/checkpoints/train.json`;
+    const server = await startTemporalDevServer({ workDir: join(root, 'kill-work'), ui: false });
+    const env = cleanEnv({ TEMPORAL_ADDRESS: server.address, NAS_TASK_QUEUE: 'eval-kill' });
+    const first = startCli(['worker', '--identity', 'first'], env);
+    const submitter = startCli(['run', file, '--run-id', id], env);
+    const submitterExit = new Promise<number | null>((resolve) => submitter.once('close', resolve));
+    let second: ReturnType<typeof startCli> | undefined;
+    try {
+      const seen = await waitFor(
+        'an evaluation checkpoint part-way through the test pass',
+        async () => {
+          if (!(await store.head(checkpointKey))) return undefined;
+          const c = await getJson<EvaluationCheckpoint>(store, checkpointKey).catch(() => undefined);
+          return c && c.tally.done >= 500 && c.tally.done < images ? c : undefined;
+        },
+        180_000,
+        50,
+      );
+      first.kill('SIGKILL');
+      second = startCli(['worker', '--identity', 'second'], env);
+      expect(await submitterExit).toBe(0);
+      const record = await getJson<EvaluatedModelRecord>(store, `runs/${id}/evaluation/models/train.json`);
+      expect(record.testCount).toBe(images);
+      // The retry continued from the checkpoint seen before the kill (or a later one), not from image 0.
+      expect(record.resumedFrom!.testImages).toBeGreaterThanOrEqual(seen.tally.done);
+      expect(record.resumedFrom!.testImages).toBeLessThan(images);
+      expect(await store.head(checkpointKey)).toBeUndefined();
+      // Every image counted once: the accuracy of one uninterrupted pass over the exported model.
+      const dir = join(root, 'kill-export');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'model.json'), await store.get(record.modelKey));
+      writeFileSync(join(dir, record.modelWeightsKey.slice(record.modelWeightsKey.lastIndexOf('/') + 1)), await store.get(record.modelWeightsKey));
+      const model = await loadSavedModel(dir);
+      const data = loadFashionMnist(killData);
+      const whole = evaluateClassifier(model, data, data.test, { batchSize: 500 });
+      model.dispose();
+      expect(Math.abs(whole.accuracy - record.testAccuracy)).toBeLessThanOrEqual(1 / images);
+    } finally {
+      if (second) await stopChild(second);
+      await stopChild(first);
+      await stopChild(submitter);
+      await server.stop();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { mulberry32 } from '../../engine/random';
 import { buildArchModel } from '../../engine/models/arch-model';
 import { ClassifierTrainer, type TrainerOptions, type TrainPosition } from '../../engine/train/classifier-trainer';
 import { learningRateAt, type ScheduleSpec } from '../../engine/train/schedule';
+import { evaluateClassifier, type EvaluationTally } from '../../engine/train/evaluate';
 
 const tf = loadTf();
 
@@ -140,5 +141,38 @@ describe('ClassifierTrainer', () => {
     expect(t.learningRate(t.totalSteps - 1)).toBeCloseTo(0.05);
     expect(t.evaluate('train').accuracy).toBeGreaterThan(0.8);
     model.dispose();
+  });
+});
+
+describe('evaluateClassifier', () => {
+  it('resumed from the tally of an interrupted pass, with another batch size, ends with the uninterrupted counts', () => {
+    const data = quadrants(40, 5);
+    const model = buildArchModel(ARCH, { seed: 2 });
+    try {
+      const whole = evaluateClassifier(model, data, data.train, { batchSize: 7 });
+      let cut: EvaluationTally | undefined;
+      evaluateClassifier(model, data, data.train, {
+        batchSize: 7,
+        onBatch: (done, _total, tally) => {
+          if (done === 21) cut = tally;
+        },
+      });
+      expect(cut!.done).toBe(21);
+      const resumed = evaluateClassifier(model, data, data.train, { batchSize: 5, from: cut });
+      expect(resumed.count).toBe(40);
+      expect(resumed.accuracy).toBe(whole.accuracy);
+      expect(resumed.perClassAccuracy).toEqual(whole.perClassAccuracy);
+      expect(resumed.loss).toBeCloseTo(whole.loss, 5);
+      // A finished tally leaves nothing to compute.
+      const ended: EvaluationTally[] = [];
+      evaluateClassifier(model, data, data.train, { onBatch: (_d, _t, tally) => void ended.push(tally) });
+      const nothingLeft = () => {
+        throw new Error('a finished tally left a batch to compute');
+      };
+      expect(evaluateClassifier(model, data, data.train, { from: ended[ended.length - 1], onBatch: nothingLeft }).accuracy).toBe(whole.accuracy);
+      expect(() => evaluateClassifier(model, data, data.train, { from: { ...cut!, done: 41 } })).toThrow(/does not fit this pass/);
+    } finally {
+      model.dispose();
+    }
   });
 });
