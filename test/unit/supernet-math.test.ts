@@ -16,6 +16,19 @@ import { mulberry32 } from '../../engine/random';
 import { decisions, space } from './supernet-fixtures';
 
 
+/** Central finite differences of f at every logit of alpha. */
+function finiteDifferences(f: (alpha: number[][]) => number, alpha: number[][], h = 1e-6): number[][] {
+  return alpha.map((a, d) =>
+    a.map((_, i) => {
+      const plus = alpha.map((r) => r.slice());
+      const minus = alpha.map((r) => r.slice());
+      plus[d][i] += h;
+      minus[d][i] -= h;
+      return (f(plus) - f(minus)) / (2 * h);
+    }),
+  );
+}
+
 /** Pearson's chi-square statistic of observed counts against probabilities. */
 function chiSquare(counts: number[], p: number[], n: number): number {
   return counts.reduce((s, c, i) => s + (c - n * p[i]) ** 2 / (n * p[i]), 0);
@@ -93,17 +106,8 @@ describe('expected latency', () => {
     const alpha = decisions.map((d) => d.options.map(() => rand() * 4 - 2));
     const table = decisions.map((d) => d.options.map(() => 0.1 + rand() * 3));
     const { expected, gradient } = expectedLatency(alpha, table, decisions);
-    const h = 1e-6;
-    alpha.forEach((a, d) =>
-      a.forEach((_, i) => {
-        const plus = alpha.map((r) => r.slice());
-        const minus = alpha.map((r) => r.slice());
-        plus[d][i] += h;
-        minus[d][i] -= h;
-        const fd = (expectedLatency(plus, table, decisions).expected - expectedLatency(minus, table, decisions).expected) / (2 * h);
-        expect(Math.abs(fd - gradient[d][i])).toBeLessThan(1e-7);
-      }),
-    );
+    const fd = finiteDifferences((a) => expectedLatency(a, table, decisions).expected, alpha);
+    fd.forEach((row, d) => row.forEach((g, i) => expect(Math.abs(g - gradient[d][i])).toBeLessThan(1e-7)));
     // The zero op is free whatever the table says.
     const zeroAt = decisions[1].options.indexOf('zero');
     const sure = alpha.map((a) => a.map(() => -50));
@@ -140,17 +144,7 @@ describe('latency penalty', () => {
       const objective = (a: number[][]) => latencyPenalty(expectedLatency(a, table, decisions).expected, 0.5, target).value;
       const { gradient } = expectedLatency(alpha, table, decisions);
       const { slope } = latencyPenalty(opsMs, 0.5, target);
-      const h = 1e-6;
-      alpha.forEach((a, d) =>
-        a.forEach((_, i) => {
-          const plus = alpha.map((r) => r.slice());
-          const minus = alpha.map((r) => r.slice());
-          plus[d][i] += h;
-          minus[d][i] -= h;
-          const fd = (objective(plus) - objective(minus)) / (2 * h);
-          expect(Math.abs(fd - slope * gradient[d][i])).toBeLessThan(1e-7);
-        }),
-      );
+      finiteDifferences(objective, alpha).forEach((row, d) => row.forEach((g, i) => expect(Math.abs(g - slope * gradient[d][i])).toBeLessThan(1e-7)));
     }
   });
   it('rejects a target that is not a positive number of ms', () => {
