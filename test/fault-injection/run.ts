@@ -43,7 +43,7 @@ const POOL_SIZE = 3;
 const PIPELINE_FILE = join(__dirname, 'pipeline.yaml');
 /**
  * Kills per stage kind, and the random wait (s) before each: once the stage's work is under way and
- * the last kill's work has recovered, or, for work that keeps no checkpoints (`fromAttemptStart`),
+ * the last kill's work has recovered, or, for work that ends before its first checkpoint (`fromAttemptStart`),
  * from the start of the attempt it hits.
  */
 const KILLS: Record<string, { quota: number; delay: [number, number]; fromAttemptStart?: true }> = {
@@ -262,7 +262,7 @@ function policies(doc: PipelineDoc, runId: string): Record<string, CheckpointPol
       intervalSteps: () => scaling,
       intervalText: () => `${scaling} steps`,
     },
-    evaluateModel: { intervalText: () => 'one model (no checkpoints)' },
+    evaluateModel: { intervalText: () => 'one model (ends before its first timed checkpoint)' },
   };
 }
 
