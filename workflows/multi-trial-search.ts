@@ -13,6 +13,7 @@ import type { MultiTrialStrategyPlugin, TrialResult } from '../plugins/api';
 import random from '../plugins/builtin/random';
 import regularizedEvolution from '../plugins/builtin/regularized-evolution';
 import { seededRng } from '../plugins/rng';
+import { latencyPenalty } from '../engine/supernet/latency-objective';
 import { trialQueueOf } from './task-queues';
 
 /**
@@ -87,8 +88,10 @@ export const searchProgressQuery = defineQuery<SearchProgress>('searchProgress')
  */
 export function trialScore(m: TrialMetrics, latency: MultiTrialSearchInput['latency']): number {
   if (!latency || m.latencyMs === undefined) return m.validationAccuracy;
-  const relative = m.latencyMs / latency.referenceMs;
-  return m.validationAccuracy - latency.weight * (latency.penalty === 'absolute' ? Math.abs(relative - 1) : relative);
+  // The one-shot search's rule; linear keeps weight * (LAT / ref), the arithmetic of runs already in flight.
+  const penalty =
+    latency.penalty === 'absolute' ? latencyPenalty(m.latencyMs, latency.weight, { ms: latency.referenceMs }) : latencyPenalty(m.latencyMs / latency.referenceMs, latency.weight);
+  return m.validationAccuracy - penalty.value;
 }
 
 export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Promise<MultiTrialSearchResult> {

@@ -86,10 +86,15 @@ export interface LatencyPenalty {
   slope: number;
 }
 
+/** Throws unless the target is a positive number of ms. */
+export function checkLatencyTarget(target: LatencyTarget): void {
+  if (!(target.ms > 0)) throw new Error(`latency target must be a positive number of ms, got ${target.ms}`);
+}
+
 /** The latency term and its slope at mixed-op latency `opsMs`, with weight lambda. */
 export function latencyPenalty(opsMs: number, lambda: number, target?: LatencyTarget): LatencyPenalty {
   if (!target) return { value: lambda * opsMs, slope: lambda };
-  if (!(target.ms > 0)) throw new Error(`latency target must be a positive number of ms, got ${target.ms}`);
+  checkLatencyTarget(target);
   const relative = (opsMs + (target.fixedMs ?? 0)) / target.ms - 1;
   return { value: lambda * Math.abs(relative), slope: (lambda * Math.sign(relative)) / target.ms };
 }

@@ -42,7 +42,7 @@ import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/
 import { binaryConnectGradient, rescaleSubset, reinforceGradient, sampleGates, sampleIndex, sampleWithoutReplacement, softmax, type Logits } from './alpha';
 import { archOptimizerStep, DEFAULT_ARCH_OPTIMIZER, initArchOptimizerState, type ArchOptimizerSpec, type ArchOptimizerState } from './arch-optimizer';
 import { deriveArchitecture, type DerivedArchitecture } from './derive';
-import { costsOf, expectedLatency, latencyPenalty, opExpectedLatency, sampledLatency, type LatencyTable, type LatencyTarget } from './latency-objective';
+import { checkLatencyTarget, costsOf, expectedLatency, latencyPenalty, opExpectedLatency, sampledLatency, type LatencyTable, type LatencyTarget } from './latency-objective';
 import { buildPieces, type MixedOp, type Piece, type SupernetPieces } from './paths';
 import { DEFAULT_WEIGHT_OPTIMIZER, KeyedMomentum, type NamedVariable, type WeightOptimizerSpec } from './weight-optimizer';
 
@@ -175,7 +175,7 @@ export class Supernet {
     this.archState = initArchOptimizerState(this.alpha);
     this.optimizer = new KeyedMomentum({ ...DEFAULT_WEIGHT_OPTIMIZER, ...options.weightOptimizer });
     if (options.latencyTable) costsOf(this.alpha, options.latencyTable, this.decisions);
-    if (options.latencyTarget) latencyPenalty(0, 1, options.latencyTarget); // throws on a target that is not a positive ms count
+    if (options.latencyTarget) checkLatencyTarget(options.latencyTarget);
     const net = {
       numClasses: options.numClasses,
       inputChannels: options.inputChannels,
