@@ -16,7 +16,7 @@
  *       [--random 5] [--latency-band 0.1] [--train-subset N] [--test-subset N] [--seed 1]
  *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
  *       [--stem-stride 1] [--search-subset N] [--jobs 1] [--strategy gradient|reinforce]
- *       [--latency-target-quantile q] [--baseline-decay 0.99]
+ *       [--latency-target-quantile q] [--baseline-decay 0.99] [--state FILE] [--dry-run]
  *
  * `--strategy reinforce` searches with proxyless-reinforce (reward: batch accuracy of one sampled
  * net minus the latency term) instead of the gradient through binarised gates.
@@ -26,6 +26,11 @@
  * `--search-subset N` searches on a seeded N-image subset of the training images the compared nets
  * train on (the search is the expensive part; the comparison is what wants all the data).
  * `--jobs N` trains the compared nets in N single-threaded child processes, pinned one per core.
+ * `--state FILE` keeps the latency tables, searches and every trained net's result in FILE
+ * (benchmarks/experiment-state.ts), so a rerun after a kill, or with more `--seeds` or `--random`,
+ * trains only what is missing; the nets left are trained in slot order (every seed's searched net,
+ * then every seed's first random net, ...) so a run stopped early still compares every seed.
+ * `--dry-run` stops before training and lists which nets would be trained and which are reused.
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
@@ -71,6 +76,7 @@ import type { LatencyTarget } from '../engine/supernet/latency-objective';
 import { learningRateAt } from '../engine/train/schedule';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { nodeCpu, wasm } from '../plugins/builtin/targets';
+import { ExperimentState, type ExperimentFlags, type SearchedTarget } from './experiment-state';
 import { fashionMnistForBenchmark } from './fashion-data';
 
 const SCRIPT = 'benchmarks/proxyless-hardware-experiment.ts';
@@ -107,6 +113,8 @@ const { values } = parseArgs({
     'op-passes': { type: 'string', default: '3' },
     'model-repeats': { type: 'string', default: '50' },
     'latency-rounds': { type: 'string', default: '3' },
+    state: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -159,10 +167,45 @@ if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || 
 
 function command(): string {
   const flags = Object.entries(values)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `--${k} ${v}`);
+    .filter(([, v]) => v !== undefined && v !== false)
+    .map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`));
   return `npx tsx ${SCRIPT} ${flags.join(' ')}`;
 }
+
+/** What decides a target's table and search (each target's search is independent of the others). */
+const searchFlags: ExperimentFlags = {
+  lambda: cfg.lambda,
+  strategy: cfg.strategy,
+  latencyTargetQuantile: cfg.targetQuantile ?? 'none',
+  baselineDecay: cfg.baselineDecay,
+  searchEpochs: cfg.searchEpochs,
+  warmupEpochs: cfg.warmupEpochs,
+  batch: cfg.batch,
+  lr: cfg.lr,
+  archLr: cfg.archLr,
+  valFraction: cfg.valFraction,
+  seed: cfg.seed,
+  repeats: cfg.repeats.join(','),
+  se: cfg.se,
+  stemStride: cfg.stemStride,
+  opRepeats: cfg.opRepeats,
+  opPasses: cfg.opPasses,
+  trainSubset: values['train-subset'] ?? 'all',
+  searchSubset: values['search-subset'] ?? 'all',
+};
+/** What decides a compared net's test accuracy, beside its architecture and seed. */
+const trainFlags: ExperimentFlags = {
+  trainEpochs: cfg.trainEpochs,
+  trainLr: cfg.trainLr,
+  labelSmoothing: cfg.labelSmoothing,
+  batch: cfg.batch,
+  dataSeed: cfg.seed,
+  trainSubset: values['train-subset'] ?? 'all',
+  testSubset: values['test-subset'] ?? 'all',
+  repeats: cfg.repeats.join(','),
+  se: cfg.se,
+  stemStride: cfg.stemStride,
+};
 
 const BN = { momentum: 0.9, epsilon: 1e-3 };
 const RESOLUTION = 28;
@@ -231,15 +274,7 @@ function tableLatency(choices: readonly number[], matrix: number[][], fixedMs: n
 // ---------------------------------------------------------------------------------------------
 // 1. Latency tables and searches
 
-interface TargetResult {
-  target: TargetName;
-  table: OpLatencyTable;
-  matrix: number[][];
-  fixedMs: number;
-  choices: number[];
-  arch: ArchSpec;
-  expectedLatencyMs: number;
-}
+type TargetResult = SearchedTarget & { target: TargetName; arch: ArchSpec };
 
 async function buildTable(target: TargetName, spaceOps: SpaceOps): Promise<OpLatencyTable> {
   const ops = distinctOps(spaceOps);
@@ -274,6 +309,13 @@ async function buildTable(target: TargetName, spaceOps: SpaceOps): Promise<OpLat
   });
   if (cfg.opPasses > 1) console.log(`  ${cfg.opPasses} passes; spread (max - min) / median per op: median ${(median(spreads) * 100).toFixed(0)}%, worst ${(Math.max(...spreads) * 100).toFixed(0)}%`);
   return { ...passes[0], entries };
+}
+
+function printTable(matrix: number[][], fixedMs: number, latencyTargetMs: number | undefined): void {
+  console.log(`  fixed ops (stem, head, pool, classifier) ${ms(fixedMs)} ms`);
+  const rows = decisions.map((d, i) => [d.id, ...matrix[i].map((v, j) => (d.options[j] === 'zero' ? '0' : ms(v)))]);
+  table(['decision', 'k3e3', 'k3e6', 'k5e3', 'k5e6', 'k7e3', 'k7e6', 'zero'], rows);
+  if (latencyTargetMs !== undefined) console.log(`  latency target: ${ms(latencyTargetMs)} ms, the ${cfg.targetQuantile} quantile of the table latency of 10,000 uniformly drawn nets of the space`);
 }
 
 async function search(target: TargetName, matrix: number[][], data: ImageDataset, latencyTarget?: LatencyTarget): Promise<{ choices: number[]; expectedLatencyMs: number }> {
@@ -450,13 +492,14 @@ const TRAINER_ENV = 'PROXYLESS_EXPERIMENT_TRAINER';
  * both cores (benchmarks/README.md). A net's result depends only on its architecture and seed,
  * never on which process trained it.
  */
-async function trainAll(jobs: TrainJob[], data: ImageDataset, onDone: (job: TrainJob, r: TrainResult) => void): Promise<Map<string, TrainResult>> {
+async function trainAll(jobs: TrainJob[], data: ImageDataset, onDone: (job: TrainJob, r: TrainResult) => Promise<void> | undefined): Promise<Map<string, TrainResult>> {
   const results = new Map<string, TrainResult>();
+  if (jobs.length === 0) return results;
   if (cfg.jobs === 1) {
     for (const job of jobs) {
       const r = await trainAndTest(archOf(job.choices, job.name), data, job.seed);
       results.set(jobKey(job), r);
-      onDone(job, r);
+      await onDone(job, r);
     }
     return results;
   }
@@ -481,8 +524,8 @@ async function trainAll(jobs: TrainJob[], data: ImageDataset, onDone: (job: Trai
       child.on('message', (m: TrainResult) => {
         const job = current!;
         results.set(jobKey(job), m);
-        onDone(job, m);
-        next();
+        // The next net is sent once this one's result is saved, so a failed save stops the run.
+        Promise.resolve(onDone(job, m)).then(next, reject);
       });
       child.on('error', reject);
       child.on('exit', (code, signal) => {
@@ -534,19 +577,35 @@ async function main(): Promise<void> {
   const objective = cfg.targetQuantile === undefined ? `lambda ${cfg.lambda} (per ms)` : `lambda ${cfg.lambda} x |LAT / target - 1|, target at the ${cfg.targetQuantile} latency quantile`;
   console.log(`search: ${cfg.strategy}, ${objective}, ${cfg.searchEpochs} epochs (${cfg.warmupEpochs} warm-up), batch ${cfg.batch}, lr ${cfg.lr} cosine, arch Adam lr ${cfg.archLr}, seed ${cfg.seed}`);
 
-  // 1. Tables and searches.
+  const state = values.state ? await ExperimentState.open(values.state) : undefined;
+  if (state) console.log(`state: ${state.file}${state.note ? ` (${state.note})` : ''}`);
+
+  // 1. Tables and searches (or the ones the state saved under the same flags).
+  const saved = state?.searchUnder(searchFlags) ?? [];
+  const toSave = [...saved];
   const results: TargetResult[] = [];
   for (const target of cfg.targets) {
+    const reused = saved.find((x) => x.target === target);
+    if (reused) {
+      if (reused.matrix.length !== decisions.length || reused.matrix.some((row, i) => row.length !== decisions[i].options.length) || reused.choices.length !== decisions.length) {
+        throw new Error(`experiment state ${state!.file}: the ${target} table does not fit this search space (${decisions.length} decisions)`);
+      }
+      console.log(`\n=== latency table and search for ${target}: reused from the state`);
+      printTable(reused.matrix, reused.fixedMs, reused.latencyTargetMs);
+      results.push({ ...reused, target, arch: archOf(reused.choices, `searched-${target}`) });
+      continue;
+    }
     const t = await phase(`latency table on ${target}`, () => buildTable(target, spaceOps));
     const matrix = latencyMatrix(t, spaceOps);
     const fixedMs = fixedLatencyMs(t, spaceOps);
-    console.log(`  ${t.entries.length} ops measured (batch 1, median of ${cfg.opRepeats} runs, median over ${cfg.opPasses} passes); fixed ops (stem, head, pool, classifier) ${ms(fixedMs)} ms`);
-    const rows = decisions.map((d, i) => [d.id, ...matrix[i].map((v, j) => (d.options[j] === 'zero' ? '0' : ms(v)))]);
-    table(['decision', 'k3e3', 'k3e6', 'k5e3', 'k5e6', 'k7e3', 'k7e6', 'zero'], rows);
+    console.log(`  ${t.entries.length} ops measured (batch 1, median of ${cfg.opRepeats} runs, median over ${cfg.opPasses} passes)`);
     const latencyTarget = cfg.targetQuantile === undefined ? undefined : { ms: latencyQuantile(matrix, fixedMs, cfg.targetQuantile), fixedMs };
-    if (latencyTarget) console.log(`  latency target: ${ms(latencyTarget.ms)} ms, the ${cfg.targetQuantile} quantile of the table latency of 10,000 uniformly drawn nets of the space`);
+    printTable(matrix, fixedMs, latencyTarget?.ms);
     const found = await phase(`search for ${target}`, () => search(target, matrix, searchData, latencyTarget));
-    results.push({ target, table: t, matrix, fixedMs, choices: found.choices, arch: archOf(found.choices, `searched-${target}`), expectedLatencyMs: found.expectedLatencyMs });
+    const searched: SearchedTarget = { target, matrix, fixedMs, latencyTargetMs: latencyTarget?.ms, choices: found.choices, expectedLatencyMs: found.expectedLatencyMs };
+    results.push({ ...searched, target, arch: archOf(found.choices, `searched-${target}`) });
+    toSave.push(searched);
+    await state?.saveSearch(searchFlags, toSave);
   }
 
   console.log('\n=== derived architectures');
@@ -611,10 +670,26 @@ async function main(): Promise<void> {
         jobs.push({ seed: s, slot: 0, choices: chosen.choices, name: chosen.arch.name ?? 'searched' });
         sampled.choices.forEach((c, i) => jobs.push({ seed: s, slot: i + 1, choices: c, name: `random-${s}-${i}` }));
       }
+      const label = (job: TrainJob) => `seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}`;
+      const results = new Map<string, TrainResult>();
+      for (const job of jobs) {
+        const earlier = state?.trained(trainFlags, job.seed, blocksOf(archOf(job.choices, job.name)));
+        if (earlier) results.set(jobKey(job), { accuracy: earlier.accuracy, seconds: earlier.seconds });
+      }
+      // Slot by slot: a run stopped early has every seed's searched net and first random nets.
+      const pending = jobs.filter((j) => !results.has(jobKey(j))).sort((a, b) => a.slot - b.slot || a.seed - b.seed);
+      if (results.size) console.log(`  ${results.size} net(s) trained before, reused from the state: ${jobs.filter((j) => results.has(jobKey(j))).map(label).join(', ')}`);
+      console.log(`  to train: ${pending.length ? pending.map(label).join(', ') : 'none'}`);
+      if (values['dry-run']) {
+        console.log('  --dry-run: stopping before training');
+        return;
+      }
       let done = 0;
-      const results = await trainAll(jobs, data, (job, r) =>
-        console.log(`  [${++done}/${jobs.length}] seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${blocksOf(archOf(job.choices, job.name))})`),
-      );
+      const trained = await trainAll(pending, data, (job, r) => {
+        console.log(`  [${++done}/${pending.length}] ${label(job)}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${blocksOf(archOf(job.choices, job.name))})`);
+        return state?.saveTrained({ flags: trainFlags, seed: job.seed, net: blocksOf(archOf(job.choices, job.name)), ...r });
+      });
+      for (const [key, r] of trained) results.set(key, r);
       const rows: (string | number)[][] = [];
       const searchedAcc: number[] = [];
       const randomMeans: number[] = [];
