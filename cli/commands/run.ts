@@ -53,7 +53,7 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
   if (result.search?.mode === 'one-shot') {
     const r = result.search.result;
     for (const e of r.epochs) {
-      const lat = e.expectedLatencyMs !== undefined ? `, E[latency] ${e.expectedLatencyMs.toFixed(3)} ms` : '';
+      const lat = e.expectedLatencyMs !== undefined ? `, E[latency] of the searched blocks ${formatMs(e.expectedLatencyMs)} ms` : '';
       const loss = e.meanLoss !== undefined ? `loss ${e.meanLoss.toFixed(4)}` : 'loss not measured (finished by an earlier attempt)';
       console.log(`  search epoch ${e.epoch + 1}: ${loss}, entropy ${e.meanEntropy.toFixed(3)}, argmax validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
     }
@@ -108,9 +108,9 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
   }
 }
 
-/** Milliseconds with three significant decimals below 10 ms, fewer above. */
+/** Milliseconds with three decimals below 10 ms, fewer above, and three significant digits below 0.1 (a MACs proxy's "ms" are thousandths). */
 function formatMs(ms: number): string {
-  return ms >= 100 ? ms.toFixed(1) : ms >= 10 ? ms.toFixed(2) : ms.toFixed(3);
+  return ms >= 100 ? ms.toFixed(1) : ms >= 10 ? ms.toFixed(2) : ms >= 0.1 || ms === 0 ? ms.toFixed(3) : ms.toPrecision(3);
 }
 
 /** Text columns padded to their widest cell; the first two left-aligned (names), numbers right-aligned. */

@@ -146,7 +146,8 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
 });
 
 test('an absolute latency penalty aims the one-shot search at targetLatencyMs from either side', async () => {
-  // The MACs proxy prices this space's nets at about 0.002 ms: 0.01 ms is above every net, 0.0001 ms below.
+  // The MACs proxy prices this space's searched blocks at about 0.002 ms (the one-shot table holds
+  // the blocks' ops; stem and head are the same in every net): 0.01 ms is above every net, 0.0001 ms below.
   const run = async (name: string, targetLatencyMs: number) => {
     const location = join(root, `${name}-artifacts`);
     const yamlFile = join(root, `${name}.yaml`);
@@ -170,6 +171,10 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
     expect(result.code).toBe(0);
     const store = new LocalArtifactStore(location);
     const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; blocks: string[] }>(store, `runs/${name}/search/epochs/epoch-000${e}.json`)));
+    // The printout says what the expectation covers, in three significant digits (a proxy's "ms" are thousandths).
+    const printed = /search epoch 2: .*E\[latency\] of the searched blocks ([\d.]+) ms/.exec(result.stdout);
+    expect(printed).not.toBeNull();
+    expect(Math.abs(Number(printed![1]) / searched.expectedLatencyMs - 1)).toBeLessThan(0.005);
     return { warmUp, searched };
   };
   const above = await run('aim-above', 0.01);
