@@ -8,7 +8,7 @@
  * The file is rewritten whole, through a temporary file and a rename, after each search and each
  * net: a kill leaves the previous complete file, never a torn one.
  */
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -61,8 +61,17 @@ export class ExperimentState {
     private state: State,
   ) {}
 
-  /** Opens the state at `file`, or an empty one where none exists yet; a file that does not parse is an error naming it. */
+  /**
+   * Opens the state at `file`, or an empty one where none exists yet; a file that does not parse,
+   * or a folder it cannot be written to, is an error naming it before any work starts (not after an
+   * hour's search that then cannot be saved).
+   */
   static async open(file: string): Promise<ExperimentState> {
+    try {
+      await fs.access(path.dirname(path.resolve(file)), fsConstants.W_OK);
+    } catch {
+      throw new Error(`experiment state ${file}: its folder ${path.dirname(path.resolve(file))} does not exist or is not writable`);
+    }
     let raw: string;
     try {
       raw = await fs.readFile(file, 'utf8');

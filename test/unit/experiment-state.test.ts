@@ -59,6 +59,11 @@ describe('experiment state (the benchmarks --state file)', () => {
     expect(await fs.readdir(dir)).toEqual(['state.json']);
   });
 
+  it('refuses a state whose folder is missing before any work starts', async () => {
+    const missing = path.join(dir, 'no-such-folder', 'state.json');
+    await expect(ExperimentState.open(missing)).rejects.toThrow(/no-such-folder does not exist or is not writable/);
+  });
+
   it('names the file and the place when it does not hold a state', async () => {
     await fs.writeFile(file, '{"format": 1, "trained": [');
     await expect(ExperimentState.open(file)).rejects.toThrow(new RegExp(`experiment state ${file} is not JSON`));
