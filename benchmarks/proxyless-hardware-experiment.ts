@@ -172,8 +172,11 @@ function command(): string {
   return `npx tsx ${SCRIPT} ${flags.join(' ')}`;
 }
 
+/** The space's shape and the training images, which both the searches and the compared nets depend on. */
+const spaceFlags: ExperimentFlags = { repeats: cfg.repeats.join(','), se: cfg.se, stemStride: cfg.stemStride, trainSubset: values['train-subset'] ?? 'all' };
 /** What decides a target's table and search (each target's search is independent of the others). */
 const searchFlags: ExperimentFlags = {
+  ...spaceFlags,
   lambda: cfg.lambda,
   strategy: cfg.strategy,
   latencyTargetQuantile: cfg.targetQuantile ?? 'none',
@@ -185,26 +188,19 @@ const searchFlags: ExperimentFlags = {
   archLr: cfg.archLr,
   valFraction: cfg.valFraction,
   seed: cfg.seed,
-  repeats: cfg.repeats.join(','),
-  se: cfg.se,
-  stemStride: cfg.stemStride,
   opRepeats: cfg.opRepeats,
   opPasses: cfg.opPasses,
-  trainSubset: values['train-subset'] ?? 'all',
   searchSubset: values['search-subset'] ?? 'all',
 };
 /** What decides a compared net's test accuracy, beside its architecture and seed. */
 const trainFlags: ExperimentFlags = {
+  ...spaceFlags,
   trainEpochs: cfg.trainEpochs,
   trainLr: cfg.trainLr,
   labelSmoothing: cfg.labelSmoothing,
   batch: cfg.batch,
   dataSeed: cfg.seed,
-  trainSubset: values['train-subset'] ?? 'all',
   testSubset: values['test-subset'] ?? 'all',
-  repeats: cfg.repeats.join(','),
-  se: cfg.se,
-  stemStride: cfg.stemStride,
 };
 
 const BN = { momentum: 0.9, epsilon: 1e-3 };
