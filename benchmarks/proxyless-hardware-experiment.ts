@@ -30,7 +30,8 @@
  * (benchmarks/experiment-state.ts), so a rerun after a kill, or with more `--seeds` or `--random`,
  * trains only what is missing; the nets left are trained in slot order (every seed's searched net,
  * then every seed's first random net, ...) so a run stopped early still compares every seed.
- * `--dry-run` stops before training and lists which nets would be trained and which are reused.
+ * `--dry-run` stops before training and lists which nets would be trained and which are reused (a
+ * search the state does not hold still runs first).
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
