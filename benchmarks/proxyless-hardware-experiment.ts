@@ -475,6 +475,8 @@ interface TrainJob {
   slot: number;
   choices: number[];
   name: string;
+  /** The net's block string: what the state keys it by and what the log prints. */
+  blocks: string;
 }
 type TrainResult = { accuracy: number; seconds: number };
 const jobKey = (j: Pick<TrainJob, 'seed' | 'slot'>) => `${j.seed}/${j.slot}`;
@@ -664,13 +666,13 @@ async function main(): Promise<void> {
       for (let s = 1; s <= cfg.seeds; s++) {
         const sampled = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.random, s);
         console.log(`  seed ${s}: ${sampled.choices.length}/${cfg.random} random nets accepted after ${sampled.tries} draws`);
-        jobs.push({ seed: s, slot: 0, choices: chosen.choices, name: chosen.arch.name ?? 'searched' });
-        sampled.choices.forEach((c, i) => jobs.push({ seed: s, slot: i + 1, choices: c, name: `random-${s}-${i}` }));
+        jobs.push({ seed: s, slot: 0, choices: chosen.choices, name: chosen.arch.name ?? 'searched', blocks: blocksOf(chosen.arch) });
+        sampled.choices.forEach((c, i) => jobs.push({ seed: s, slot: i + 1, choices: c, name: `random-${s}-${i}`, blocks: blocksOf(archOf(c, `random-${s}-${i}`)) }));
       }
       const label = (job: TrainJob) => `seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}`;
       const results = new Map<string, TrainResult>();
       for (const job of jobs) {
-        const earlier = state?.trained(trainFlags, job.seed, blocksOf(archOf(job.choices, job.name)));
+        const earlier = state?.trained(trainFlags, job.seed, job.blocks);
         if (earlier) results.set(jobKey(job), { accuracy: earlier.accuracy, seconds: earlier.seconds });
       }
       // Slot by slot: a run stopped early has every seed's searched net and first random nets.
@@ -683,8 +685,8 @@ async function main(): Promise<void> {
       }
       let done = 0;
       const trained = await trainAll(pending, data, (job, r) => {
-        console.log(`  [${++done}/${pending.length}] ${label(job)}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${blocksOf(archOf(job.choices, job.name))})`);
-        return state?.saveTrained({ flags: trainFlags, seed: job.seed, net: blocksOf(archOf(job.choices, job.name)), ...r });
+        console.log(`  [${++done}/${pending.length}] ${label(job)}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${job.blocks})`);
+        return state?.saveTrained({ flags: trainFlags, seed: job.seed, net: job.blocks, ...r });
       });
       for (const [key, r] of trained) results.set(key, r);
       const rows: (string | number)[][] = [];
@@ -696,7 +698,7 @@ async function main(): Promise<void> {
           const r = results.get(jobKey(job))!;
           if (job.slot === 0) searchedAcc.push(r.accuracy);
           else accs.push(r.accuracy);
-          rows.push([s, job.slot === 0 ? 'searched' : `random ${job.slot}`, ms(tableLatency(job.choices, chosen.matrix, chosen.fixedMs)), pct(r.accuracy), r.seconds.toFixed(0), blocksOf(archOf(job.choices, job.name))]);
+          rows.push([s, job.slot === 0 ? 'searched' : `random ${job.slot}`, ms(tableLatency(job.choices, chosen.matrix, chosen.fixedMs)), pct(r.accuracy), r.seconds.toFixed(0), job.blocks]);
         }
         if (accs.length) randomMeans.push(mean(accs));
       }
