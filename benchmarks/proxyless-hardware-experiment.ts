@@ -17,6 +17,7 @@
  *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
  *       [--stem-stride 1] [--search-subset N] [--jobs 1] [--strategy gradient|reinforce]
  *       [--latency-target-quantile q] [--baseline-decay 0.99] [--state FILE] [--dry-run]
+ *       [--supernet-rank 30] [--rescore]
  *
  * `--strategy reinforce` searches with proxyless-reinforce (reward: batch accuracy of one sampled
  * net minus the latency term) instead of the gradient through binarised gates.
@@ -32,6 +33,11 @@
  * then every seed's first random net, ...) so a run stopped early still compares every seed.
  * `--dry-run` stops before training and lists which nets would be trained and which are reused (a
  * search the state does not hold still runs first).
+ * `--supernet-rank K`: after the search, the trained supernet scores the searched net, K random
+ * nets of its latency band and every compared net (validation accuracy, BatchNorm recalibrated per
+ * net): where the searched net ranks in its band, and, once the compared nets are trained, Kendall's
+ * tau between the supernet's scores and their test accuracy. `--rescore` runs a search the state
+ * holds again (on its saved table) only to score that saved comparison's nets; nothing saved changes.
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
@@ -78,6 +84,7 @@ import { learningRateAt } from '../engine/train/schedule';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { nodeCpu, wasm } from '../plugins/builtin/targets';
 import { ExperimentState, type ExperimentFlags, type SearchedTarget } from './experiment-state';
+import { kendallTau } from './rank-correlation';
 import { fashionMnistForBenchmark } from './fashion-data';
 
 const SCRIPT = 'benchmarks/proxyless-hardware-experiment.ts';
@@ -116,6 +123,8 @@ const { values } = parseArgs({
     'latency-rounds': { type: 'string', default: '3' },
     state: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
+    'supernet-rank': { type: 'string', default: '30' },
+    rescore: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -157,6 +166,7 @@ const cfg = {
   modelRepeats: num('model-repeats'),
   latencyRounds: num('latency-rounds'),
   jobs: num('jobs'),
+  supernetRank: num('supernet-rank'),
 };
 for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
 if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
@@ -164,6 +174,8 @@ if (values.strategy !== 'gradient' && values.strategy !== 'reinforce') throw new
 if (cfg.targetQuantile !== undefined && !(cfg.targetQuantile > 0 && cfg.targetQuantile < 1)) throw new Error(`--latency-target-quantile takes a number in (0, 1), got ${cfg.targetQuantile}`);
 if (cfg.stemStride !== 1 && cfg.stemStride !== 2) throw new Error(`--stem-stride takes 1 or 2, got ${cfg.stemStride}`);
 if (!Number.isInteger(cfg.jobs) || cfg.jobs < 1) throw new Error(`--jobs takes a positive integer, got ${cfg.jobs}`);
+if (!Number.isInteger(cfg.supernetRank) || cfg.supernetRank < 0) throw new Error(`--supernet-rank takes a whole number of nets, got ${cfg.supernetRank}`);
+if (values.rescore && !values.state) throw new Error('--rescore retrains the supernet of a search the state holds: give --state FILE');
 if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
 
 function command(): string {
@@ -315,7 +327,18 @@ function printTable(matrix: number[][], fixedMs: number, latencyTargetMs: number
   if (latencyTargetMs !== undefined) console.log(`  latency target: ${ms(latencyTargetMs)} ms, the ${cfg.targetQuantile} quantile of the table latency of 10,000 uniformly drawn nets of the space`);
 }
 
-async function search(target: TargetName, matrix: number[][], data: ImageDataset, latencyTarget?: LatencyTarget): Promise<{ choices: number[]; expectedLatencyMs: number }> {
+/** A finished search, with its supernet kept for scoring other nets of the space on it; `dispose` frees it. */
+interface SearchOutcome {
+  choices: number[];
+  expectedLatencyMs: number;
+  /** Validation accuracy of one net of the space on the trained supernet, its BatchNorm statistics re-estimated first. */
+  score(choices: readonly number[]): number;
+  /** What `score` reads: the training images BatchNorm is re-estimated on and the validation images scored. */
+  scoredOn: { calibration: number; validation: number };
+  dispose(): void;
+}
+
+async function search(target: TargetName, matrix: number[][], data: ImageDataset, latencyTarget?: LatencyTarget): Promise<SearchOutcome> {
   const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
   const stepsPerEpoch = Math.ceil(split.train.length / cfg.batch);
   const net = new Supernet({
@@ -382,9 +405,26 @@ async function search(target: TargetName, matrix: number[][], data: ImageDataset
     const derived = net.derive();
     console.log('  final path probabilities (per decision; options k3e3 k3e6 k5e3 k5e6 k7e3 k7e6 [zero]):');
     derived.probabilities.forEach((p, d) => console.log(`    ${decisions[d].id}: ${p.map((q) => q.toFixed(3)).join(' ')}  -> ${optionName(d, derived.choices[d])}`));
-    return { choices: derived.choices, expectedLatencyMs: net.expectedLatency().expected };
-  } finally {
+    // Every scored net sees the same calibration images and the whole validation split, so
+    // scores differ by architecture only.
+    const calibration = imageBatches(data, data.train, Uint32Array.from(epochOrder(split.train.length, cfg.seed, cfg.searchEpochs).subarray(0, 2000), (i) => split.train[i]), cfg.batch);
+    const validation = makeBatch(data, data.train, split.validation);
+    return {
+      choices: derived.choices,
+      expectedLatencyMs: net.expectedLatency().expected,
+      scoredOn: { calibration: Math.min(2000, split.train.length), validation: split.validation.length },
+      score: (choices) => {
+        net.recalibrateBatchNorm(calibration, choices);
+        return net.accuracy(validation, choices);
+      },
+      dispose: () => {
+        tf.dispose([...calibration, validation.xs, validation.ys]);
+        net.dispose();
+      },
+    };
+  } catch (err) {
     net.dispose();
+    throw err;
   }
 }
 
@@ -552,6 +592,87 @@ function trainerProcess(): void {
   });
 }
 
+const label = (job: TrainJob) => `seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}`;
+
+/** The nets the comparison trains: for each seed, the searched net and `--random` nets drawn in its latency band. */
+function comparedJobs(chosen: TargetResult): { jobs: TrainJob[]; draws: { seed: number; accepted: number; tries: number }[] } {
+  const jobs: TrainJob[] = [];
+  const draws: { seed: number; accepted: number; tries: number }[] = [];
+  for (let s = 1; s <= cfg.seeds; s++) {
+    const sampled = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.random, s);
+    draws.push({ seed: s, accepted: sampled.choices.length, tries: sampled.tries });
+    jobs.push({ seed: s, slot: 0, choices: chosen.choices, name: chosen.arch.name ?? 'searched', blocks: blocksOf(chosen.arch) });
+    sampled.choices.forEach((c, i) => jobs.push({ seed: s, slot: i + 1, choices: c, name: `random-${s}-${i}`, blocks: blocksOf(archOf(c, `random-${s}-${i}`)) }));
+  }
+  return { jobs, draws };
+}
+
+/**
+ * Scores the searched net, `--supernet-rank` further nets of its latency band and every compared
+ * net on the trained supernet (validation accuracy, BatchNorm recalibrated per net), then frees the
+ * supernet. Where the searched net ranks among its band says whether the search found what its
+ * own supernet rates best; the compared nets' scores, set against their trained accuracy at the
+ * end, say whether the supernet's rating means anything for nets trained alone.
+ */
+async function rankOnSupernet(outcome: SearchOutcome, chosen: TargetResult, jobs: readonly TrainJob[]): Promise<Map<string, number>> {
+  try {
+    return await phase(`ranking on the ${cfg.target} supernet`, async () => {
+      const band = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.supernetRank, 0).choices;
+      const scored = new Map<string, number>();
+      const scoreOf = (choices: readonly number[]) => {
+        const key = choices.join(',');
+        if (!scored.has(key)) scored.set(key, outcome.score(choices));
+        return scored.get(key)!;
+      };
+      const searchedScore = scoreOf(chosen.choices);
+      const bandScores = band.map(scoreOf).sort((a, b) => a - b);
+      console.log(`  accuracy on the supernet, ${outcome.scoredOn.validation} validation images (BatchNorm statistics re-estimated per net on ${outcome.scoredOn.calibration} training images):`);
+      console.log(`    searched net ${pct(searchedScore)}`);
+      if (outcome.choices.join(',') !== chosen.choices.join(',')) console.log(`    this supernet's own argmax net ${pct(scoreOf(outcome.choices))}`);
+      if (bandScores.length) {
+        const below = bandScores.filter((x) => x < searchedScore).length;
+        console.log(
+          `    ${bandScores.length} random nets of the band: min ${pct(bandScores[0])}, median ${pct(median(bandScores))}, max ${pct(bandScores[bandScores.length - 1])}; ` +
+            `the searched net is above ${below} of them`,
+        );
+      }
+      const byNet = new Map<string, number>();
+      const rows = jobs.map((job) => {
+        const score = scoreOf(job.choices);
+        byNet.set(jobKey(job), score);
+        return [label(job), pct(score), job.blocks];
+      });
+      if (rows.length) table(['compared net', 'supernet acc', 'blocks'], rows);
+      return byNet;
+    });
+  } finally {
+    outcome.dispose();
+  }
+}
+
+/**
+ * Kendall's tau between the supernet's scores and the trained test accuracy of the compared nets,
+ * one point per distinct net (the searched net, trained once per seed, by its mean accuracy).
+ */
+function printRankAgreement(jobs: readonly TrainJob[], trained: ReadonlyMap<string, TrainResult>, scores: ReadonlyMap<string, number>): void {
+  const nets = new Map<string, { score: number; accuracies: number[] }>();
+  for (const job of jobs) {
+    const score = scores.get(jobKey(job));
+    const r = trained.get(jobKey(job));
+    if (score === undefined || !r) continue;
+    const net = nets.get(job.blocks) ?? { score, accuracies: [] };
+    net.accuracies.push(r.accuracy);
+    nets.set(job.blocks, net);
+  }
+  const points = [...nets.values()];
+  if (points.length < 3) return;
+  const tau = kendallTau(
+    points.map((p) => p.score),
+    points.map((p) => mean(p.accuracies)),
+  );
+  console.log(`  supernet score against trained test accuracy: Kendall tau ${tau.toFixed(2)} over ${points.length} distinct nets (1: the supernet orders them as training does; about 0: no relation)`);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -583,6 +704,8 @@ async function main(): Promise<void> {
   const saved = state?.searchUnder(searchFlags) ?? [];
   const toSave = [...saved];
   const results: TargetResult[] = [];
+  /** The supernet searched (or, with --rescore, retrained) for `--target`, kept to rank nets on. */
+  let supernet: SearchOutcome | undefined;
   for (const target of cfg.targets) {
     const reused = saved.find((x) => x.target === target);
     if (reused) {
@@ -592,6 +715,14 @@ async function main(): Promise<void> {
       console.log(`\n=== latency table and search for ${target}: reused from the state`);
       printTable(reused.matrix, reused.fixedMs, reused.latencyTargetMs);
       results.push({ ...reused, target, arch: archOf(reused.choices, `searched-${target}`) });
+      if (values.rescore && target === cfg.target) {
+        // The same search again on the saved table: the saved result stays what is compared; the
+        // new supernet is only there to rank the saved comparison's nets on.
+        const latencyTarget = reused.latencyTargetMs === undefined ? undefined : { ms: reused.latencyTargetMs, fixedMs: reused.fixedMs };
+        supernet = await phase(`search for ${target} again (--rescore), on the saved table`, () => search(target, reused.matrix, searchData, latencyTarget));
+        const same = supernet.choices.join(',') === reused.choices.join(',');
+        console.log(`  this search derived ${same ? 'the saved architecture again' : `[${supernet.choices.join(',')}], not the saved [${reused.choices.join(',')}]: ${blocksOf(archOf(supernet.choices, 'again'))}`}`);
+      }
       continue;
     }
     const t = await phase(`latency table on ${target}`, () => buildTable(target, spaceOps));
@@ -601,11 +732,17 @@ async function main(): Promise<void> {
     const latencyTarget = cfg.targetQuantile === undefined ? undefined : { ms: latencyQuantile(matrix, fixedMs, cfg.targetQuantile), fixedMs };
     printTable(matrix, fixedMs, latencyTarget?.ms);
     const found = await phase(`search for ${target}`, () => search(target, matrix, searchData, latencyTarget));
+    if (target === cfg.target) supernet = found;
+    else found.dispose();
     const searched: SearchedTarget = { target, matrix, fixedMs, latencyTargetMs: latencyTarget?.ms, choices: found.choices, expectedLatencyMs: found.expectedLatencyMs };
     results.push({ ...searched, target, arch: archOf(found.choices, `searched-${target}`) });
     toSave.push(searched);
     await state?.saveSearch(searchFlags, toSave);
   }
+
+  const chosen = results.find((r) => r.target === cfg.target)!;
+  const compared = comparedJobs(chosen);
+  const supernetScores = supernet ? await rankOnSupernet(supernet, chosen, compared.jobs) : undefined;
 
   console.log('\n=== derived architectures');
   for (const r of results) {
@@ -656,20 +793,13 @@ async function main(): Promise<void> {
   }
 
   // 3. Searched versus random.
-  const chosen = results.find((r) => r.target === cfg.target)!;
   if (cfg.seeds > 0) {
     await phase(`searched (${cfg.target}) vs ${cfg.random} random nets within +-${cfg.band * 100}% table latency, ${cfg.seeds} seed(s)`, async () => {
       const searchedLat = tableLatency(chosen.choices, chosen.matrix, chosen.fixedMs);
       console.log(`  searched net: table latency ${ms(searchedLat)} ms on ${cfg.target}: ${blocksOf(chosen.arch)}`);
       console.log(`  training: ${cfg.trainEpochs} epoch(s) on all ${data.train.count} training images, batch ${cfg.batch}, SGD momentum 0.9, lr ${cfg.trainLr} cosine, label smoothing ${cfg.labelSmoothing}; test on ${data.test.count}`);
-      const jobs: TrainJob[] = [];
-      for (let s = 1; s <= cfg.seeds; s++) {
-        const sampled = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.random, s);
-        console.log(`  seed ${s}: ${sampled.choices.length}/${cfg.random} random nets accepted after ${sampled.tries} draws`);
-        jobs.push({ seed: s, slot: 0, choices: chosen.choices, name: chosen.arch.name ?? 'searched', blocks: blocksOf(chosen.arch) });
-        sampled.choices.forEach((c, i) => jobs.push({ seed: s, slot: i + 1, choices: c, name: `random-${s}-${i}`, blocks: blocksOf(archOf(c, `random-${s}-${i}`)) }));
-      }
-      const label = (job: TrainJob) => `seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}`;
+      for (const d of compared.draws) console.log(`  seed ${d.seed}: ${d.accepted}/${cfg.random} random nets accepted after ${d.tries} draws`);
+      const { jobs } = compared;
       const results = new Map<string, TrainResult>();
       for (const job of jobs) {
         const earlier = state?.trained(trainFlags, job.seed, job.blocks);
@@ -698,11 +828,12 @@ async function main(): Promise<void> {
           const r = results.get(jobKey(job))!;
           if (job.slot === 0) searchedAcc.push(r.accuracy);
           else accs.push(r.accuracy);
-          rows.push([s, job.slot === 0 ? 'searched' : `random ${job.slot}`, ms(tableLatency(job.choices, chosen.matrix, chosen.fixedMs)), pct(r.accuracy), r.seconds.toFixed(0), job.blocks]);
+          const score = supernetScores?.get(jobKey(job));
+          rows.push([s, job.slot === 0 ? 'searched' : `random ${job.slot}`, ms(tableLatency(job.choices, chosen.matrix, chosen.fixedMs)), pct(r.accuracy), ...(supernetScores ? [score === undefined ? '' : pct(score)] : []), r.seconds.toFixed(0), job.blocks]);
         }
         if (accs.length) randomMeans.push(mean(accs));
       }
-      table(['seed', 'net', 'table ms', 'test acc', 's', 'blocks'], rows);
+      table(['seed', 'net', 'table ms', 'test acc', ...(supernetScores ? ['supernet acc'] : []), 's', 'blocks'], rows);
       const sMean = mean(searchedAcc);
       const rMean = mean(randomMeans);
       console.log(`  mean over ${cfg.seeds} seed(s): searched ${pct(sMean)}, random ${randomMeans.length ? pct(rMean) : 'n/a'} (per seed: searched ${searchedAcc.map(pct).join(' ')}; random ${randomMeans.map(pct).join(' ')})`);
@@ -710,6 +841,7 @@ async function main(): Promise<void> {
         const wins = searchedAcc.filter((a, i) => i < randomMeans.length && a > randomMeans[i]).length;
         console.log(`  searched > mean(random): ${sMean > rMean ? 'YES' : 'NO'} (by ${((sMean - rMean) * 100).toFixed(2)} points; searched ahead in ${wins}/${randomMeans.length} seeds)`);
       }
+      if (supernetScores) printRankAgreement(jobs, results, supernetScores);
     });
   }
 
