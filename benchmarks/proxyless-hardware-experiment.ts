@@ -56,7 +56,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { SearchSpaceSchema, decisionsOf, type SearchSpace } from '../dsl/search-space';
-import { encodeBlock } from '../engine/arch/block-string';
+import { decodeBlock, encodeBlock } from '../engine/arch/block-string';
 import { archFromChoices } from '../engine/arch/from-choices';
 import type { ArchSpec } from '../engine/arch/spec';
 import { backendInfo, loadTf } from '../engine/backend';
@@ -273,6 +273,28 @@ function archOf(choices: readonly number[], name: string): ArchSpec {
 
 function blocksOf(arch: ArchSpec): string {
   return arch.blocks.map(encodeBlock).join(' ');
+}
+
+/**
+ * A choice vector that builds the net `blocks` names: each stage's blocks in its first positions,
+ * zero ops after them; undefined when this space cannot build it. Nets whose zero ops sit
+ * elsewhere build the same net alone, but not the same supernet path.
+ */
+function choicesOfBlocks(blocks: string): number[] | undefined {
+  const specs = blocks.split(' ').map(decodeBlock);
+  const choices: number[] = [];
+  let next = 0;
+  for (const d of decisions) {
+    const spec = specs[next];
+    const j =
+      spec && spec.outChannels === space.stages[d.stage].channels
+        ? d.options.findIndex((o) => o !== 'zero' && o.kernel === spec.kernel && o.expansion === spec.expansion && o.se === spec.seRatio > 0)
+        : d.options.indexOf('zero');
+    if (j < 0) return undefined;
+    if (d.options[j] !== 'zero') next++;
+    choices.push(j);
+  }
+  return next === specs.length && blocksOf(archOf(choices, 'parsed')) === blocks ? choices : undefined;
 }
 
 /** Table latency of one choice vector: its options' entries plus the fixed ops (stem, head, pool, classifier). */
@@ -614,7 +636,7 @@ function comparedJobs(chosen: TargetResult): { jobs: TrainJob[]; draws: { seed: 
  * own supernet rates best; the compared nets' scores, set against their trained accuracy at the
  * end, say whether the supernet's rating means anything for nets trained alone.
  */
-async function rankOnSupernet(outcome: SearchOutcome, chosen: TargetResult, jobs: readonly TrainJob[]): Promise<Map<string, number>> {
+async function rankOnSupernet(outcome: SearchOutcome, chosen: TargetResult, jobs: readonly TrainJob[], state: ExperimentState | undefined): Promise<Map<string, number>> {
   try {
     return await phase(`ranking on the ${cfg.target} supernet`, async () => {
       const band = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.supernetRank, 0).choices;
@@ -643,10 +665,46 @@ async function rankOnSupernet(outcome: SearchOutcome, chosen: TargetResult, jobs
         return [label(job), pct(score), job.blocks];
       });
       if (rows.length) table(['compared net', 'supernet acc', 'blocks'], rows);
+      if (state) rankTrainedBefore(state, jobs, scoreOf);
       return byNet;
     });
   } finally {
     outcome.dispose();
+  }
+}
+
+/**
+ * Every net the state holds trained under these training flags (from this comparison or any earlier
+ * search's), scored on this supernet and set against its test accuracy: a ranking check that
+ * costs no training when the state already holds nets.
+ */
+function rankTrainedBefore(state: ExperimentState, jobs: readonly TrainJob[], scoreOf: (choices: readonly number[]) => number): void {
+  const nets = new Map<string, number[]>();
+  for (const t of state.trainedUnder(trainFlags)) nets.set(t.net, [...(nets.get(t.net) ?? []), t.accuracy]);
+  const points: { score: number; accuracy: number }[] = [];
+  const rows: string[][] = [];
+  const unbuildable: string[] = [];
+  for (const [blocks, accuracies] of nets) {
+    // A compared net is scored on the path it was drawn as; other nets on their stages' first positions.
+    const choices = jobs.find((j) => j.blocks === blocks)?.choices ?? choicesOfBlocks(blocks);
+    if (!choices) {
+      unbuildable.push(blocks);
+      continue;
+    }
+    const point = { score: scoreOf(choices), accuracy: mean(accuracies) };
+    points.push(point);
+    rows.push([pct(point.accuracy), String(accuracies.length), pct(point.score), blocks]);
+  }
+  if (points.length === 0) return;
+  console.log(`  every net the state holds trained under these training flags:`);
+  table(['test acc', 'seeds', 'supernet acc', 'blocks'], rows);
+  if (unbuildable.length) console.log(`  not in this search space, so not scored: ${unbuildable.join('; ')}`);
+  if (points.length >= 3) {
+    const tau = kendallTau(
+      points.map((p) => p.score),
+      points.map((p) => p.accuracy),
+    );
+    console.log(`  supernet score against trained test accuracy, state's nets: Kendall tau ${tau.toFixed(2)} over ${points.length} distinct nets`);
   }
 }
 
@@ -742,7 +800,7 @@ async function main(): Promise<void> {
 
   const chosen = results.find((r) => r.target === cfg.target)!;
   const compared = comparedJobs(chosen);
-  const supernetScores = supernet ? await rankOnSupernet(supernet, chosen, compared.jobs) : undefined;
+  const supernetScores = supernet ? await rankOnSupernet(supernet, chosen, compared.jobs, state) : undefined;
 
   console.log('\n=== derived architectures');
   for (const r of results) {
