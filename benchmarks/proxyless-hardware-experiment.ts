@@ -57,7 +57,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { SearchSpaceSchema, decisionsOf, type SearchSpace } from '../dsl/search-space';
 import { decodeBlock, encodeBlock } from '../engine/arch/block-string';
-import { archFromChoices } from '../engine/arch/from-choices';
+import { archFromChoices, choicesFromBlocks } from '../engine/arch/from-choices';
 import type { ArchSpec } from '../engine/arch/spec';
 import { backendInfo, loadTf } from '../engine/backend';
 import { epochOrder, imageBatches, makeBatch } from '../engine/data/batches';
@@ -273,28 +273,6 @@ function archOf(choices: readonly number[], name: string): ArchSpec {
 
 function blocksOf(arch: ArchSpec): string {
   return arch.blocks.map(encodeBlock).join(' ');
-}
-
-/**
- * A choice vector that builds the net `blocks` names: each stage's blocks in its first positions,
- * zero ops after them; undefined when this space cannot build it. Nets whose zero ops sit
- * elsewhere build the same net alone, but not the same supernet path.
- */
-function choicesOfBlocks(blocks: string): number[] | undefined {
-  const specs = blocks.split(' ').map(decodeBlock);
-  const choices: number[] = [];
-  let next = 0;
-  for (const d of decisions) {
-    const spec = specs[next];
-    const j =
-      spec && spec.outChannels === space.stages[d.stage].channels
-        ? d.options.findIndex((o) => o !== 'zero' && o.kernel === spec.kernel && o.expansion === spec.expansion && o.se === spec.seRatio > 0)
-        : d.options.indexOf('zero');
-    if (j < 0) return undefined;
-    if (d.options[j] !== 'zero') next++;
-    choices.push(j);
-  }
-  return next === specs.length && blocksOf(archOf(choices, 'parsed')) === blocks ? choices : undefined;
 }
 
 /** Table latency of one choice vector: its options' entries plus the fixed ops (stem, head, pool, classifier). */
@@ -686,7 +664,7 @@ function rankTrainedBefore(state: ExperimentState, jobs: readonly TrainJob[], sc
   const unbuildable: string[] = [];
   for (const [blocks, accuracies] of nets) {
     // A compared net is scored on the path it was drawn as; other nets on their stages' first positions.
-    const choices = jobs.find((j) => j.blocks === blocks)?.choices ?? choicesOfBlocks(blocks);
+    const choices = jobs.find((j) => j.blocks === blocks)?.choices ?? choicesFromBlocks(space, blocks.split(' ').map(decodeBlock));
     if (!choices) {
       unbuildable.push(blocks);
       continue;

@@ -44,6 +44,14 @@ describe('experiment state (the benchmarks --state file)', () => {
     expect(state.trained({ ...trainFlags, trainEpochs: 15 }, 1, 'e3_k3_s1_c16')).toBeUndefined();
   });
 
+  it('lists every net trained under the same training flags, whatever its seed', async () => {
+    const state = await ExperimentState.open(file);
+    await state.saveTrained({ flags: trainFlags, seed: 1, net: 'a', accuracy: 0.91, seconds: 12 });
+    await state.saveTrained({ flags: { ...trainFlags, trainEpochs: 15 }, seed: 1, net: 'b', accuracy: 0.92, seconds: 12 });
+    await state.saveTrained({ flags: trainFlags, seed: 2, net: 'a', accuracy: 0.9, seconds: 12 });
+    expect(state.trainedUnder(trainFlags).map((t) => `${t.net}/${t.seed}`)).toEqual(['a/1', 'a/2']);
+  });
+
   it('refuses a saved search run under other flags, naming each flag that differs', async () => {
     const state = await ExperimentState.open(file);
     await state.saveSearch({ lambda: 0.5, seed: 1 }, [searched]);
