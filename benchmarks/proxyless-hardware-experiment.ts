@@ -124,6 +124,7 @@ const { values } = parseArgs({
     state: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     'supernet-rank': { type: 'string', default: '30' },
+    'proxy-epochs': { type: 'string', default: '0' },
     rescore: { type: 'boolean', default: false },
   },
   strict: true,
@@ -167,6 +168,7 @@ const cfg = {
   latencyRounds: num('latency-rounds'),
   jobs: num('jobs'),
   supernetRank: num('supernet-rank'),
+  proxyEpochs: num('proxy-epochs'),
 };
 for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
 if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
@@ -175,6 +177,8 @@ if (cfg.targetQuantile !== undefined && !(cfg.targetQuantile > 0 && cfg.targetQu
 if (cfg.stemStride !== 1 && cfg.stemStride !== 2) throw new Error(`--stem-stride takes 1 or 2, got ${cfg.stemStride}`);
 if (!Number.isInteger(cfg.jobs) || cfg.jobs < 1) throw new Error(`--jobs takes a positive integer, got ${cfg.jobs}`);
 if (!Number.isInteger(cfg.supernetRank) || cfg.supernetRank < 0) throw new Error(`--supernet-rank takes a whole number of nets, got ${cfg.supernetRank}`);
+if (!Number.isInteger(cfg.proxyEpochs) || cfg.proxyEpochs < 0) throw new Error(`--proxy-epochs takes a whole number of epochs, got ${cfg.proxyEpochs}`);
+if (cfg.proxyEpochs > 0 && !values.state) throw new Error('--proxy-epochs ranks the nets a state holds: give --state FILE');
 if (values.rescore && !values.state) throw new Error('--rescore retrains the supernet of a search the state holds: give --state FILE');
 if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
 
@@ -488,12 +492,12 @@ function sampleRandom(searched: number[], matrix: number[][], fixedMs: number, n
   return { choices: out, tries };
 }
 
-async function trainAndTest(arch: ArchSpec, data: ImageDataset, seed: number): Promise<{ accuracy: number; seconds: number }> {
+async function trainAndTest(arch: ArchSpec, data: ImageDataset, seed: number, epochs = cfg.trainEpochs): Promise<{ accuracy: number; seconds: number }> {
   const model = buildArchModel(arch, { seed });
   const started = Date.now();
   try {
     const trainer = new ClassifierTrainer(model, data, {
-      epochs: cfg.trainEpochs,
+      epochs,
       batchSize: cfg.batch,
       learningRate: cfg.trainLr,
       optimizer: 'momentum',
@@ -517,6 +521,8 @@ interface TrainJob {
   name: string;
   /** The net's block string: what the state keys it by and what the log prints. */
   blocks: string;
+  /** Fewer epochs than `--train-epochs`: a short-training proxy (`--proxy-epochs`), never saved. */
+  epochs?: number;
 }
 type TrainResult = { accuracy: number; seconds: number };
 const jobKey = (j: Pick<TrainJob, 'seed' | 'slot'>) => `${j.seed}/${j.slot}`;
@@ -536,7 +542,7 @@ async function trainAll(jobs: TrainJob[], data: ImageDataset, onDone: (job: Trai
   if (jobs.length === 0) return results;
   if (cfg.jobs === 1) {
     for (const job of jobs) {
-      const r = await trainAndTest(archOf(job.choices, job.name), data, job.seed);
+      const r = await trainAndTest(archOf(job.choices, job.name), data, job.seed, job.epochs);
       results.set(jobKey(job), r);
       await onDone(job, r);
     }
@@ -582,7 +588,7 @@ function trainerProcess(): void {
   const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], cfg.seed);
   process.on('disconnect', () => process.exit(0));
   process.on('message', (job: TrainJob) => {
-    trainAndTest(archOf(job.choices, job.name), data, job.seed).then(
+    trainAndTest(archOf(job.choices, job.name), data, job.seed, job.epochs).then(
       (r) => process.send!(r),
       (err: unknown) => {
         console.error(`trainer: ${job.name} (seed ${job.seed}) failed:`, err instanceof Error ? (err.stack ?? err.message) : err);
@@ -684,6 +690,36 @@ function rankTrainedBefore(state: ExperimentState, jobs: readonly TrainJob[], sc
     );
     console.log(`  supernet score against trained test accuracy, state's nets: Kendall tau ${tau.toFixed(2)} over ${points.length} distinct nets`);
   }
+}
+
+/**
+ * The control for the supernet's ranking: every net the state holds, trained again for only
+ * `--proxy-epochs` (seed 1, same recipe, not saved), and Kendall's tau between that short training's
+ * test accuracy and the full training's. If a short standalone training orders the nets and the
+ * supernet does not, weight sharing is what loses the order; if neither does, the nets differ by
+ * less than one training's seed-to-seed noise.
+ */
+async function rankByShortTraining(state: ExperimentState, data: ImageDataset): Promise<void> {
+  await phase(`ranking by a ${cfg.proxyEpochs}-epoch standalone training`, async () => {
+    const nets = new Map<string, number[]>();
+    for (const t of state.trainedUnder(trainFlags)) nets.set(t.net, [...(nets.get(t.net) ?? []), t.accuracy]);
+    const jobs: TrainJob[] = [];
+    for (const blocks of nets.keys()) {
+      const choices = choicesFromBlocks(space, blocks.split(' ').map(decodeBlock));
+      if (choices) jobs.push({ seed: 1, slot: jobs.length, choices, name: `proxy-${jobs.length}`, blocks, epochs: cfg.proxyEpochs });
+    }
+    console.log(`  ${jobs.length} nets the state holds trained for ${cfg.trainEpochs} epochs, each trained again for ${cfg.proxyEpochs}`);
+    const proxies = await trainAll(jobs, data, () => undefined);
+    const rows = jobs.map((j) => [pct(mean(nets.get(j.blocks)!)), pct(proxies.get(jobKey(j))!.accuracy), j.blocks]);
+    table(['test acc', `after ${cfg.proxyEpochs} epoch(s)`, 'blocks'], rows);
+    if (jobs.length >= 3) {
+      const tau = kendallTau(
+        jobs.map((j) => proxies.get(jobKey(j))!.accuracy),
+        jobs.map((j) => mean(nets.get(j.blocks)!)),
+      );
+      console.log(`  ${cfg.proxyEpochs}-epoch accuracy against the ${cfg.trainEpochs}-epoch test accuracy: Kendall tau ${tau.toFixed(2)} over ${jobs.length} distinct nets`);
+    }
+  });
 }
 
 /**
@@ -789,6 +825,8 @@ async function main(): Promise<void> {
   }
   const distinct = new Set(results.map((r) => r.choices.join(','))).size;
   if (results.length > 1) console.log(`  the searches derived ${distinct === results.length ? 'different' : 'IDENTICAL'} architectures`);
+
+  if (state && cfg.proxyEpochs > 0) await rankByShortTraining(state, data);
 
   // 2. Cross-latency.
   if (results.length > 1) {
