@@ -17,7 +17,7 @@
  *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
  *       [--stem-stride 1] [--search-subset N] [--jobs 1] [--strategy gradient|reinforce]
  *       [--latency-target-quantile q] [--baseline-decay 0.99] [--state FILE] [--dry-run]
- *       [--supernet-rank 30] [--rescore]
+ *       [--supernet-rank 30] [--rescore] [--proxy-epochs 0]
  *
  * `--strategy reinforce` searches with proxyless-reinforce (reward: batch accuracy of one sampled
  * net minus the latency term) instead of the gradient through binarised gates.
@@ -38,6 +38,8 @@
  * net): where the searched net ranks in its band, and, once the compared nets are trained, Kendall's
  * tau between the supernet's scores and their test accuracy. `--rescore` runs a search the state
  * holds again (on its saved table) only to score that saved comparison's nets; nothing saved changes.
+ * `--proxy-epochs E` is the control: every net the state holds trained again for E epochs alone,
+ * and Kendall's tau between that short training's accuracy and the full training's.
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
