@@ -659,14 +659,20 @@ async function rankOnSupernet(outcome: SearchOutcome, chosen: TargetResult, jobs
   }
 }
 
+/** The nets the state holds trained under these training flags, each with its test accuracy per seed trained. */
+function trainedNetsOf(state: ExperimentState): Map<string, number[]> {
+  const nets = new Map<string, number[]>();
+  for (const t of state.trainedUnder(trainFlags)) nets.set(t.net, [...(nets.get(t.net) ?? []), t.accuracy]);
+  return nets;
+}
+
 /**
  * Every net the state holds trained under these training flags (from this comparison or any earlier
  * search's), scored on this supernet and set against its test accuracy: a ranking check that
  * costs no training when the state already holds nets.
  */
 function rankTrainedBefore(state: ExperimentState, jobs: readonly TrainJob[], scoreOf: (choices: readonly number[]) => number): void {
-  const nets = new Map<string, number[]>();
-  for (const t of state.trainedUnder(trainFlags)) nets.set(t.net, [...(nets.get(t.net) ?? []), t.accuracy]);
+  const nets = trainedNetsOf(state);
   const points: { score: number; accuracy: number }[] = [];
   const rows: string[][] = [];
   const unbuildable: string[] = [];
@@ -703,8 +709,7 @@ function rankTrainedBefore(state: ExperimentState, jobs: readonly TrainJob[], sc
  */
 async function rankByShortTraining(state: ExperimentState, data: ImageDataset): Promise<void> {
   await phase(`ranking by a ${cfg.proxyEpochs}-epoch standalone training`, async () => {
-    const nets = new Map<string, number[]>();
-    for (const t of state.trainedUnder(trainFlags)) nets.set(t.net, [...(nets.get(t.net) ?? []), t.accuracy]);
+    const nets = trainedNetsOf(state);
     const jobs: TrainJob[] = [];
     for (const blocks of nets.keys()) {
       const choices = choicesFromBlocks(space, blocks.split(' ').map(decodeBlock));
