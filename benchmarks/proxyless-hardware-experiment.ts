@@ -281,6 +281,11 @@ function blocksOf(arch: ArchSpec): string {
   return arch.blocks.map(encodeBlock).join(' ');
 }
 
+/** The way back from `blocksOf`, for nets the state knows only by their block string (see choicesFromBlocks). */
+function choicesOfNet(blocks: string): number[] | undefined {
+  return choicesFromBlocks(space, blocks.split(' ').map(decodeBlock));
+}
+
 /** Table latency of one choice vector: its options' entries plus the fixed ops (stem, head, pool, classifier). */
 function tableLatency(choices: readonly number[], matrix: number[][], fixedMs: number): number {
   return fixedMs + choices.reduce((s, j, d) => s + matrix[d][j], 0);
@@ -678,7 +683,7 @@ function rankTrainedBefore(state: ExperimentState, jobs: readonly TrainJob[], sc
   const unbuildable: string[] = [];
   for (const [blocks, accuracies] of nets) {
     // A compared net is scored on the path it was drawn as; other nets on their stages' first positions.
-    const choices = jobs.find((j) => j.blocks === blocks)?.choices ?? choicesFromBlocks(space, blocks.split(' ').map(decodeBlock));
+    const choices = jobs.find((j) => j.blocks === blocks)?.choices ?? choicesOfNet(blocks);
     if (!choices) {
       unbuildable.push(blocks);
       continue;
@@ -691,13 +696,11 @@ function rankTrainedBefore(state: ExperimentState, jobs: readonly TrainJob[], sc
   console.log(`  every net the state holds trained under these training flags:`);
   table(['test acc', 'seeds', 'supernet acc', 'blocks'], rows);
   if (unbuildable.length) console.log(`  not in this search space, so not scored: ${unbuildable.join('; ')}`);
-  if (points.length >= 3) {
-    const tau = kendallTau(
-      points.map((p) => p.score),
-      points.map((p) => p.accuracy),
-    );
-    console.log(`  supernet score against trained test accuracy, state's nets: Kendall tau ${tau.toFixed(2)} over ${points.length} distinct nets`);
-  }
+  printKendall(
+    "supernet score against trained test accuracy, state's nets",
+    points.map((p) => p.score),
+    points.map((p) => p.accuracy),
+  );
 }
 
 /**
@@ -712,20 +715,18 @@ async function rankByShortTraining(state: ExperimentState, data: ImageDataset): 
     const nets = trainedNetsOf(state);
     const jobs: TrainJob[] = [];
     for (const blocks of nets.keys()) {
-      const choices = choicesFromBlocks(space, blocks.split(' ').map(decodeBlock));
+      const choices = choicesOfNet(blocks);
       if (choices) jobs.push({ seed: 1, slot: jobs.length, choices, name: `proxy-${jobs.length}`, blocks, epochs: cfg.proxyEpochs });
     }
     console.log(`  ${jobs.length} nets the state holds trained for ${cfg.trainEpochs} epochs, each trained again for ${cfg.proxyEpochs}`);
     const proxies = await trainAll(jobs, data, () => undefined);
     const rows = jobs.map((j) => [pct(mean(nets.get(j.blocks)!)), pct(proxies.get(jobKey(j))!.accuracy), j.blocks]);
     table(['test acc', `after ${cfg.proxyEpochs} epoch(s)`, 'blocks'], rows);
-    if (jobs.length >= 3) {
-      const tau = kendallTau(
-        jobs.map((j) => proxies.get(jobKey(j))!.accuracy),
-        jobs.map((j) => mean(nets.get(j.blocks)!)),
-      );
-      console.log(`  ${cfg.proxyEpochs}-epoch accuracy against the ${cfg.trainEpochs}-epoch test accuracy: Kendall tau ${tau.toFixed(2)} over ${jobs.length} distinct nets`);
-    }
+    printKendall(
+      `${cfg.proxyEpochs}-epoch accuracy against the ${cfg.trainEpochs}-epoch test accuracy`,
+      jobs.map((j) => proxies.get(jobKey(j))!.accuracy),
+      jobs.map((j) => mean(nets.get(j.blocks)!)),
+    );
   });
 }
 
@@ -744,12 +745,17 @@ function printRankAgreement(jobs: readonly TrainJob[], trained: ReadonlyMap<stri
     nets.set(job.blocks, net);
   }
   const points = [...nets.values()];
-  if (points.length < 3) return;
-  const tau = kendallTau(
+  printKendall(
+    'supernet score against trained test accuracy',
     points.map((p) => p.score),
     points.map((p) => mean(p.accuracies)),
   );
-  console.log(`  supernet score against trained test accuracy: Kendall tau ${tau.toFixed(2)} over ${points.length} distinct nets (1: the supernet orders them as training does; about 0: no relation)`);
+}
+
+/** One line of Kendall's tau between a judge's scores of distinct nets and their trained accuracy; nothing under 3 nets. */
+function printKendall(what: string, judged: readonly number[], trained: readonly number[]): void {
+  if (judged.length < 3) return;
+  console.log(`  ${what}: Kendall tau ${kendallTau(judged, trained).toFixed(2)} over ${judged.length} distinct nets (1: the same order as training; about 0: no relation)`);
 }
 
 // ---------------------------------------------------------------------------------------------
