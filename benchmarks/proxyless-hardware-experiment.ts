@@ -17,7 +17,7 @@
  *       [--repeats 2,3,3] [--op-repeats 20] [--op-passes 3] [--model-repeats 50] [--latency-rounds 3] [--se false]
  *       [--stem-stride 1] [--search-subset N] [--jobs 1] [--strategy gradient|reinforce]
  *       [--latency-target-quantile q] [--baseline-decay 0.99] [--state FILE] [--dry-run]
- *       [--supernet-rank 30] [--rescore] [--proxy-epochs 0]
+ *       [--supernet-rank 30] [--rescore] [--proxy-epochs 0] [--band-trials 0] [--band-trial-epochs 1]
  *
  * `--strategy reinforce` searches with proxyless-reinforce (reward: batch accuracy of one sampled
  * net minus the latency term) instead of the gradient through binarised gates.
@@ -40,6 +40,10 @@
  * holds again (on its saved table) only to score that saved comparison's nets; nothing saved changes.
  * `--proxy-epochs E` is the control: every net the state holds trained again for E epochs alone,
  * and Kendall's tau between that short training's accuracy and the full training's.
+ * `--band-trials N` adds a multi-trial search inside the one-shot net's latency band: it and N nets
+ * of the band no slower than it, each trained alone `--band-trial-epochs` on the training images
+ * less the validation split; the best on that split is the searched net compared (the random nets
+ * are still drawn around the one-shot net, so a state's trained random nets are reused).
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
@@ -64,7 +68,7 @@ import type { ArchSpec } from '../engine/arch/spec';
 import { backendInfo, loadTf } from '../engine/backend';
 import { epochOrder, imageBatches, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
-import { splitIndices, subsetDataset } from '../engine/data/split';
+import { selectSamples, splitIndices, subsetDataset } from '../engine/data/split';
 import { measureLatency, prepareWasmBackend, withBackend } from '../engine/latency';
 import {
   distinctOps,
@@ -128,6 +132,8 @@ const { values } = parseArgs({
     'supernet-rank': { type: 'string', default: '30' },
     'proxy-epochs': { type: 'string', default: '0' },
     rescore: { type: 'boolean', default: false },
+    'band-trials': { type: 'string', default: '0' },
+    'band-trial-epochs': { type: 'string', default: '1' },
   },
   strict: true,
 });
@@ -171,6 +177,8 @@ const cfg = {
   jobs: num('jobs'),
   supernetRank: num('supernet-rank'),
   proxyEpochs: num('proxy-epochs'),
+  bandTrials: num('band-trials'),
+  bandTrialEpochs: num('band-trial-epochs'),
 };
 for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
 if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
@@ -180,6 +188,8 @@ if (cfg.stemStride !== 1 && cfg.stemStride !== 2) throw new Error(`--stem-stride
 if (!Number.isInteger(cfg.jobs) || cfg.jobs < 1) throw new Error(`--jobs takes a positive integer, got ${cfg.jobs}`);
 if (!Number.isInteger(cfg.supernetRank) || cfg.supernetRank < 0) throw new Error(`--supernet-rank takes a whole number of nets, got ${cfg.supernetRank}`);
 if (!Number.isInteger(cfg.proxyEpochs) || cfg.proxyEpochs < 0) throw new Error(`--proxy-epochs takes a whole number of epochs, got ${cfg.proxyEpochs}`);
+if (!Number.isInteger(cfg.bandTrials) || cfg.bandTrials < 0) throw new Error(`--band-trials takes a whole number of nets, got ${cfg.bandTrials}`);
+if (!Number.isInteger(cfg.bandTrialEpochs) || cfg.bandTrialEpochs < 1) throw new Error(`--band-trial-epochs takes a positive whole number of epochs, got ${cfg.bandTrialEpochs}`);
 if (cfg.proxyEpochs > 0 && !values.state) throw new Error('--proxy-epochs ranks the nets a state holds: give --state FILE');
 if (values.rescore && !values.state) throw new Error('--rescore retrains the supernet of a search the state holds: give --state FILE');
 if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
@@ -220,6 +230,18 @@ const trainFlags: ExperimentFlags = {
   batch: cfg.batch,
   dataSeed: cfg.seed,
   testSubset: values['test-subset'] ?? 'all',
+};
+
+/** What decides a band trial's validation accuracy, beside its architecture (`--band-trials`). */
+const trialFlags: ExperimentFlags = {
+  ...spaceFlags,
+  trainEpochs: cfg.bandTrialEpochs,
+  trainLr: cfg.trainLr,
+  labelSmoothing: cfg.labelSmoothing,
+  batch: cfg.batch,
+  dataSeed: cfg.seed,
+  scoredOn: 'validation',
+  valFraction: cfg.valFraction,
 };
 
 const BN = { momentum: 0.9, epsilon: 1e-3 };
@@ -478,9 +500,21 @@ function latencyQuantile(matrix: number[][], fixedMs: number, q: number): number
   return lats[Math.min(lats.length - 1, Math.floor(q * lats.length))];
 }
 
-function sampleRandom(searched: number[], matrix: number[][], fixedMs: number, n: number, seed: number): { choices: number[][]; tries: number } {
+/**
+ * Up to `n` distinct nets other than `searched` drawn uniformly from the space, kept when their
+ * table latency lies within `range` (fractions of the searched net's, by default +-`--latency-band`).
+ * `salt` keeps draws for different uses of the same seed apart.
+ */
+function sampleRandom(
+  searched: number[],
+  matrix: number[][],
+  fixedMs: number,
+  n: number,
+  seed: number,
+  { range = [-cfg.band, cfg.band], salt = 0x7a2d0 }: { range?: [number, number]; salt?: number } = {},
+): { choices: number[][]; tries: number } {
   const target = tableLatency(searched, matrix, fixedMs);
-  const rand = mulberry32(mixSeed(seed, 0x7a2d0));
+  const rand = mulberry32(mixSeed(seed, salt));
   const seen = new Set<string>([searched.join(',')]);
   const out: number[][] = [];
   let tries = 0;
@@ -491,7 +525,8 @@ function sampleRandom(searched: number[], matrix: number[][], fixedMs: number, n
     const key = c.join(',');
     if (seen.has(key)) continue;
     const lat = tableLatency(c, matrix, fixedMs);
-    if (Math.abs(lat - target) <= cfg.band * target) {
+    // As a difference, so the default band accepts exactly the nets |lat - target| <= band * target did.
+    if (lat - target >= range[0] * target && lat - target <= range[1] * target) {
       seen.add(key);
       out.push(c);
     }
@@ -528,11 +563,27 @@ interface TrainJob {
   name: string;
   /** The net's block string: what the state keys it by and what the log prints. */
   blocks: string;
-  /** Fewer epochs than `--train-epochs`: a short-training proxy (`--proxy-epochs`), never saved. */
+  /** Fewer epochs than `--train-epochs`: a short-training proxy (`--proxy-epochs`, `--band-trials`). */
   epochs?: number;
+  /** A search trial (`--band-trials`): trained on the training images less the validation split and scored on that split, never on the test set. */
+  holdout?: boolean;
 }
 type TrainResult = { accuracy: number; seconds: number };
 const jobKey = (j: Pick<TrainJob, 'seed' | 'slot'>) => `${j.seed}/${j.slot}`;
+
+let holdoutData: ImageDataset | undefined;
+/**
+ * What a job trains and is scored on: all training images and the test set, or, for a search
+ * trial, the training images less the `--val-fraction` validation split and that split.
+ */
+function dataFor(job: TrainJob, data: ImageDataset): ImageDataset {
+  if (!job.holdout) return data;
+  if (!holdoutData) {
+    const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
+    holdoutData = { ...data, train: selectSamples(data, data.train, split.train), test: selectSamples(data, data.train, split.validation) };
+  }
+  return holdoutData;
+}
 
 /** Set in the child processes of `--jobs N`: they train the nets the parent sends them. */
 const TRAINER_ENV = 'PROXYLESS_EXPERIMENT_TRAINER';
@@ -549,7 +600,7 @@ async function trainAll(jobs: TrainJob[], data: ImageDataset, onDone: (job: Trai
   if (jobs.length === 0) return results;
   if (cfg.jobs === 1) {
     for (const job of jobs) {
-      const r = await trainAndTest(archOf(job.choices, job.name), data, job.seed, job.epochs);
+      const r = await trainAndTest(archOf(job.choices, job.name), dataFor(job, data), job.seed, job.epochs);
       results.set(jobKey(job), r);
       await onDone(job, r);
     }
@@ -595,7 +646,7 @@ function trainerProcess(): void {
   const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], cfg.seed);
   process.on('disconnect', () => process.exit(0));
   process.on('message', (job: TrainJob) => {
-    trainAndTest(archOf(job.choices, job.name), data, job.seed, job.epochs).then(
+    trainAndTest(archOf(job.choices, job.name), dataFor(job, data), job.seed, job.epochs).then(
       (r) => process.send!(r),
       (err: unknown) => {
         console.error(`trainer: ${job.name} (seed ${job.seed}) failed:`, err instanceof Error ? (err.stack ?? err.message) : err);
@@ -607,17 +658,77 @@ function trainerProcess(): void {
 
 const label = (job: TrainJob) => `seed ${job.seed} ${job.slot === 0 ? 'searched' : `random ${job.slot}`}`;
 
-/** The nets the comparison trains: for each seed, the searched net and `--random` nets drawn in its latency band. */
-function comparedJobs(chosen: TargetResult): { jobs: TrainJob[]; draws: { seed: number; accepted: number; tries: number }[] } {
+/**
+ * The nets the comparison trains: for each seed, the searched net and `--random` nets drawn in the
+ * latency band of the one-shot search's net. The searched net is that net, or with `--band-trials`
+ * the trials' pick (inside the same band, no slower than its middle).
+ */
+function comparedJobs(chosen: TargetResult, picked: readonly number[]): { jobs: TrainJob[]; draws: { seed: number; accepted: number; tries: number }[] } {
   const jobs: TrainJob[] = [];
   const draws: { seed: number; accepted: number; tries: number }[] = [];
+  const searched = archOf(picked, picked.join(',') === chosen.choices.join(',') ? (chosen.arch.name ?? 'searched') : `band-pick-${cfg.target}`);
   for (let s = 1; s <= cfg.seeds; s++) {
     const sampled = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.random, s);
     draws.push({ seed: s, accepted: sampled.choices.length, tries: sampled.tries });
-    jobs.push({ seed: s, slot: 0, choices: chosen.choices, name: chosen.arch.name ?? 'searched', blocks: blocksOf(chosen.arch) });
+    jobs.push({ seed: s, slot: 0, choices: [...picked], name: searched.name ?? 'searched', blocks: blocksOf(searched) });
     sampled.choices.forEach((c, i) => jobs.push({ seed: s, slot: i + 1, choices: c, name: `random-${s}-${i}`, blocks: blocksOf(archOf(c, `random-${s}-${i}`)) }));
   }
   return { jobs, draws };
+}
+
+/** Keeps the band trials' draws apart from the compared random nets' draws of the same seed. */
+const BAND_TRIAL_SALT = 0xba4d7;
+
+/**
+ * `--band-trials N`: a multi-trial search inside the latency band the one-shot search chose. The
+ * one-shot net and N nets drawn uniformly from the lower half of its band (no slower than it by the
+ * table, so the pick is never bought with latency) are each trained alone for `--band-trial-epochs`
+ * on the training images less the validation split; the best validation accuracy is the pick. Why:
+ * on this space the supernet does not order nets of one latency band while a 1-epoch standalone
+ * training does, if weakly (benchmarks/README.md). The test set is never read. Each trial is saved
+ * in the state, so a killed run trains only the trials it lacks.
+ */
+async function searchInBand(chosen: TargetResult, data: ImageDataset, state: ExperimentState | undefined): Promise<number[]> {
+  return phase(`search in the latency band: ${cfg.bandTrials} nets no slower than the one-shot net, ${cfg.bandTrialEpochs}-epoch trials`, async () => {
+    const drawn = sampleRandom(chosen.choices, chosen.matrix, chosen.fixedMs, cfg.bandTrials, cfg.seed, { range: [-cfg.band, 0], salt: BAND_TRIAL_SALT });
+    const jobs: TrainJob[] = [];
+    for (const choices of [chosen.choices, ...drawn.choices]) {
+      const blocks = blocksOf(archOf(choices, 'trial'));
+      // Choice vectors that differ only in where a stage skips build the same net: one trial each.
+      if (jobs.some((j) => j.blocks === blocks)) continue;
+      jobs.push({ seed: cfg.seed, slot: jobs.length, choices, name: `trial-${jobs.length}`, blocks, epochs: cfg.bandTrialEpochs, holdout: true });
+    }
+    const oneShotMs = tableLatency(chosen.choices, chosen.matrix, chosen.fixedMs);
+    console.log(
+      `  trial 0 is the one-shot net (${ms(oneShotMs)} ms); ${jobs.length - 1} distinct nets drawn between ${ms((1 - cfg.band) * oneShotMs)} and ${ms(oneShotMs)} ms after ${drawn.tries} draws; ` +
+        `each trained ${cfg.bandTrialEpochs} epoch(s), seed ${cfg.seed}, on the training images less a ${cfg.valFraction} validation split, scored on that split`,
+    );
+    const results = new Map<string, TrainResult>();
+    for (const job of jobs) {
+      const earlier = state?.trained(trialFlags, job.seed, job.blocks);
+      if (earlier) results.set(jobKey(job), { accuracy: earlier.accuracy, seconds: earlier.seconds });
+    }
+    const pending = jobs.filter((j) => !results.has(jobKey(j)));
+    if (results.size) console.log(`  ${results.size} trial(s) run before, reused from the state`);
+    if (values['dry-run']) {
+      console.log(`  --dry-run: ${pending.length} trial(s) to train; the comparison below lists the one-shot net in the searched net's place`);
+      return chosen.choices;
+    }
+    let done = 0;
+    const trained = await trainAll(pending, data, (job, r) => {
+      console.log(`  [${++done}/${pending.length}] trial ${job.slot}: validation ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${job.blocks})`);
+      return state?.saveTrained({ flags: trialFlags, seed: job.seed, net: job.blocks, ...r });
+    });
+    for (const [key, r] of trained) results.set(key, r);
+    const ranked = [...jobs].sort((a, b) => results.get(jobKey(b))!.accuracy - results.get(jobKey(a))!.accuracy || a.slot - b.slot);
+    table(
+      ['rank', 'trial', 'table ms', 'val acc', 'blocks'],
+      ranked.map((j, i) => [i + 1, j.slot === 0 ? '0 (one-shot)' : j.slot, ms(tableLatency(j.choices, chosen.matrix, chosen.fixedMs)), pct(results.get(jobKey(j))!.accuracy), j.blocks]),
+    );
+    const pick = ranked[0];
+    console.log(`  pick: trial ${pick.slot}${pick.slot === 0 ? ' (the one-shot net)' : ''}, ${ms(tableLatency(pick.choices, chosen.matrix, chosen.fixedMs))} ms: ${pick.blocks}`);
+    return pick.choices;
+  });
 }
 
 /**
@@ -826,7 +937,8 @@ async function main(): Promise<void> {
   }
 
   const chosen = results.find((r) => r.target === cfg.target)!;
-  const compared = comparedJobs(chosen);
+  const picked = cfg.bandTrials > 0 ? await searchInBand(chosen, data, state) : chosen.choices;
+  const compared = comparedJobs(chosen, picked);
   const supernetScores = supernet ? await rankOnSupernet(supernet, chosen, compared.jobs, state) : undefined;
 
   console.log('\n=== derived architectures');
@@ -882,8 +994,12 @@ async function main(): Promise<void> {
   // 3. Searched versus random.
   if (cfg.seeds > 0) {
     await phase(`searched (${cfg.target}) vs ${cfg.random} random nets within +-${cfg.band * 100}% table latency, ${cfg.seeds} seed(s)`, async () => {
-      const searchedLat = tableLatency(chosen.choices, chosen.matrix, chosen.fixedMs);
-      console.log(`  searched net: table latency ${ms(searchedLat)} ms on ${cfg.target}: ${blocksOf(chosen.arch)}`);
+      const oneShotMs = tableLatency(chosen.choices, chosen.matrix, chosen.fixedMs);
+      if (cfg.bandTrials === 0) console.log(`  searched net: table latency ${ms(oneShotMs)} ms on ${cfg.target}: ${blocksOf(chosen.arch)}`);
+      else {
+        console.log(`  searched net: the band trials' pick, table latency ${ms(tableLatency(picked, chosen.matrix, chosen.fixedMs))} ms on ${cfg.target}: ${compared.jobs[0].blocks}`);
+        console.log(`  random nets drawn within +-${cfg.band * 100}% of the one-shot net's ${ms(oneShotMs)} ms (${blocksOf(chosen.arch)})`);
+      }
       console.log(`  training: ${cfg.trainEpochs} epoch(s) on all ${data.train.count} training images, batch ${cfg.batch}, SGD momentum 0.9, lr ${cfg.trainLr} cosine, label smoothing ${cfg.labelSmoothing}; test on ${data.test.count}`);
       for (const d of compared.draws) console.log(`  seed ${d.seed}: ${d.accepted}/${cfg.random} random nets accepted after ${d.tries} draws`);
       const { jobs } = compared;
