@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../infra/free-port';
 import type { RunReport } from '../../cli/runs';
-import { cleanEnv, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor, type CliResult } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor, type CliResult } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(300_000);
@@ -54,7 +54,7 @@ interface ListedRun {
 
 async function listed(): Promise<ListedRun[]> {
   const result = await nas(['list', '--json']);
-  expect(result.code).toBe(0);
+  expectExitedZero(result);
   return JSON.parse(result.stdout) as ListedRun[];
 }
 
@@ -85,14 +85,14 @@ describe('nas list / status / watch / cancel, embedded', () => {
 
   test('before any run there is nothing to list, and looking creates no database', async () => {
     const result = await nas(['list']);
-    expect(result.code).toBe(0);
+    expectExitedZero(result);
     expect(result.stdout).toContain(`no runs in the embedded Temporal database ${join(workDir, 'temporal.db')}`);
     expect(existsSync(join(workDir, 'temporal.db'))).toBe(false);
   });
 
   test('a completed run is listed and reported after its `nas run` has stopped the server', async () => {
     const ran = await nas(['run', pipelineFile('cli-small', 1)]);
-    expect(ran.code).toBe(0);
+    expectExitedZero(ran);
     completedRunId = /^run (\S+): pipeline "cli-small"/m.exec(ran.stdout)![1];
     expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
 
@@ -101,7 +101,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect(entry.durationSeconds).toBeGreaterThan(0);
 
     const status = await nas(['status', completedRunId]);
-    expect(status.code).toBe(0);
+    expectExitedZero(status);
     expect(status.stdout).toContain(`run ${completedRunId} (pipeline "cli-small"): completed`);
     expect(status.stdout).toMatch(/stage train: done in [\d.]+ s/);
     expect(status.stdout).toMatch(/test accuracy: 0\.\d{4}/);
@@ -164,7 +164,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
 
     const cancelled = await nas(['cancel', 'long-1']);
     expect(cancelled.stderr).toBe('');
-    expect(cancelled.code).toBe(0);
+    expectExitedZero(cancelled);
     expect(cancelled.stdout).toContain('run long-1: cancellation requested');
     expect(cancelled.stdout).toContain('run long-1 (pipeline "cli-long"): cancelled');
 
@@ -173,7 +173,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect(watcher.output().stdout).toMatch(/run long-1 \(pipeline "cli-long"\): cancelled\n.*\n {2}stopped in stage train/);
 
     const status = await nas(['status', 'long-1']);
-    expect(status.code).toBe(0);
+    expectExitedZero(status);
     expect(status.stdout).toContain('run long-1 (pipeline "cli-long"): cancelled');
     expect(status.stdout).toContain('stopped in stage train');
 
@@ -204,12 +204,12 @@ describe('nas list / status / watch / cancel, embedded', () => {
       120_000,
       500,
     );
-    expect((await nas(['cancel', 'resume-1'])).code).toBe(0);
+    expectExitedZero(await nas(['cancel', 'resume-1']));
     await runnerExit;
 
     const resumed = await runCli(['resume', 'resume-1', '--work-dir', workDir], env, 240_000);
     expect(resumed.stderr).toBe('');
-    expect(resumed.code).toBe(0);
+    expectExitedZero(resumed);
     expect(resumed.stdout).toContain('resuming run resume-1 (cancelled)');
     const from = Number(/training resumed from step (\d+) after an interruption/.exec(resumed.stdout)?.[1]);
     // A cancelled training writes a last checkpoint where it stops: nothing it did is lost.

@@ -16,7 +16,7 @@ import { readIdxFile } from '../../engine/data/idx';
 import { loadSavedModel } from '../../engine/latency';
 import { evaluateClassifier } from '../../engine/train/evaluate';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
-import { cleanEnv, runCli, startCli, stopChild, waitFor, type CliResult } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, waitFor, type CliResult } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 
 jest.setTimeout(300_000);
@@ -78,7 +78,7 @@ describe('nas run with an evaluation stage', () => {
 
   test('runs after training and writes the summary with every model', () => {
     expect(result.stderr).not.toMatch(/Error/);
-    expect(result.code).toBe(0);
+    expectExitedZero(result);
     expect(result.stdout).toMatch(/stage train: [\d.]+ s/);
     expect(result.stdout).toMatch(/stage reference-small-cnn: [\d.]+ s/);
     expect(result.stdout).toMatch(/stage evaluation: [\d.]+ s/);
@@ -196,7 +196,7 @@ describe('nas run with elastic training and an evaluation stage', () => {
     const id = 'elastic-1';
     const result = await runCli(['run', file, '--work-dir', join(root, 'elastic-work'), '--run-id', id], cleanEnv(), 240_000);
     expect(result.stderr).not.toMatch(/Error/);
-    expect(result.code).toBe(0);
+    expectExitedZero(result);
     expect(result.stdout).toMatch(/stage reference-small-cnn: [\d.]+ s/);
     const store = new LocalArtifactStore(artifacts);
     const summary = await getJson<EvaluationSummary>(store, `runs/${id}/evaluation/summary.json`);

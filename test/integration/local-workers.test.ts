@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
-import { cleanEnv, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 import { TINY_SEARCH_SPACE_YAML } from './support/tiny-space';
 
@@ -137,7 +137,7 @@ describe('nas run --workers', () => {
     // server (plain gRPC on loopback) with TLS.
     const withTls = cleanEnv({ TEMPORAL_TLS: '1' });
     const result = await runCli(['run', pipelineFile('two-workers', 3, true), '--workers', '2', '--work-dir', workDir], withTls, 280_000);
-    expect(result.code).toBe(0);
+    expectExitedZero(result);
     const pids = workerPids(result.stdout);
     expect(pids).toHaveLength(1);
     expect(result.stdout).toMatch(/elastic \S+: 3 epochs in \d+ steps on 2 worker processes/);

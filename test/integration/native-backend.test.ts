@@ -4,7 +4,7 @@
  */
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import { backendInfo, loadTf } from '../../engine/backend';
-import { cleanEnv, runCli } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli } from './support/cli';
 
 test('tfjs runs on the native "tensorflow" backend from @tensorflow/tfjs-node', () => {
   const tf = loadTf();
@@ -23,7 +23,7 @@ test('tfjs runs on the native "tensorflow" backend from @tensorflow/tfjs-node', 
 test('nas doctor reports the native backend, its throughput and the pure-JS baseline, and exits 0', async () => {
   const result = await runCli(['doctor', '--artifacts', `${require('node:os').tmpdir()}/nas-doctor-${process.pid}`], cleanEnv(), 180_000);
   expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
+  expectExitedZero(result);
   expect(result.stdout).toMatch(/^ok\s+temporal cli\s+temporal version \d+\.\d+\.\d+/m);
   expect(result.stdout).toMatch(/^ok\s+tensor backend\s+tensorflow via @tensorflow\/tfjs-node/m);
   expect(result.stdout).toMatch(/^ok\s+train throughput\s+[\d.]+ GFLOP\/s/m);

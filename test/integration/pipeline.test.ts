@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/client';
 import { LocalArtifactStore, getJson } from '../../artifacts';
 import type { TrainProgress } from '../../activities/train-classifier';
-import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 import { startClusterServices, type ClusterServices } from './support/cluster';
 import { freePort } from '../../infra/free-port';
@@ -49,10 +49,10 @@ describe('nas run, embedded (no TEMPORAL_ADDRESS)', () => {
   test('starts its own Temporal dev server, trains, measures on each target (one a freshly scaffolded plugin), prints test accuracy', async () => {
     // The plugin path: scaffold with ts-morph, pass the static checks, declare it, use it in the run.
     const scaffolded = await runCli(['plugin', 'new', 'hardware-target', 'weights-meter', '--dir', root], cleanEnv());
-    expect(scaffolded.code).toBe(0);
+    expectExitedZero(scaffolded);
     const checked = await runCli(['plugin', 'check', join(root, 'weights-meter', 'index.ts')], cleanEnv());
     expect(checked.stdout).toContain('ok (hardware target weights-meter 0.1.0)');
-    expect(checked.code).toBe(0);
+    expectExitedZero(checked);
 
     const workDir = join(root, 'embedded-work');
     const artifacts = join(root, 'embedded-artifacts');
@@ -63,7 +63,7 @@ hardwareTargets:
     const file = writePipeline('embedded', pipelineYaml({ name: 'embedded', location: artifacts, extra }));
     const result = await runCli(['run', file, '--work-dir', workDir, '--run-id', 'embedded-1'], cleanEnv());
     expect(result.stderr).not.toMatch(/Error/);
-    expect(result.code).toBe(0);
+    expectExitedZero(result);
     const accuracy = Number(/test accuracy: ([\d.]+)/.exec(result.stdout)?.[1]);
     // 94 steps on 6000 images: well above chance (0.1), below the full-data figure.
     expect(accuracy).toBeGreaterThan(0.6);

@@ -23,7 +23,7 @@ import type { ReportSummary } from '../../report/summary';
 import type { EvaluationSummary, ScalingTable } from '../../report/types';
 import { chooseCandidate, rankCandidates } from '../../workflows/compound-scaling';
 import { trialScore, type TrialSummary } from '../../workflows/multi-trial-search';
-import { cleanEnv, runCli } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli } from './support/cli';
 
 jest.setTimeout(180_000);
 
@@ -309,7 +309,7 @@ test('nas report: every chart drawn in Chromium, no console errors, no network',
   const out = join(root, 'out', 'report.html');
   const cli = await runCli(['report', RUN, '--artifacts', artifacts, '--no-temporal', '--out', out], cleanEnv(), 60_000);
   expect(cli.stderr).toBe('');
-  expect(cli.code).toBe(0);
+  expectExitedZero(cli);
   expect(cli.stdout).toContain(out);
   const summary = JSON.parse(readFileSync(join(root, 'out', 'report.json'), 'utf8')) as ReportSummary;
   expect(summary.omitted).toEqual([]);
@@ -326,7 +326,7 @@ test('nas report: every chart drawn in Chromium, no console errors, no network',
 
   // A second report in the same folder keeps the first one's JSON: each is named after its HTML file.
   const second = await runCli(['report', RUN, '--artifacts', artifacts, '--no-temporal', '--out', join(root, 'out', 'weekly.html')], cleanEnv(), 60_000);
-  expect(second.code).toBe(0);
+  expectExitedZero(second);
   expect(JSON.parse(readFileSync(join(root, 'out', 'weekly.json'), 'utf8'))).toEqual({ ...summary, generatedAt: expect.any(String) });
   expect(JSON.parse(readFileSync(join(root, 'out', 'report.json'), 'utf8'))).toEqual(summary);
 
@@ -362,7 +362,7 @@ test('a multi-trial run without scaling or elastic training: trials on the searc
   const out = join(root, 'trials', 'nas-report.html');
   const cli = await runCli(['report', TRIALS_RUN, '--artifacts', artifacts, '--no-temporal', '--out', out], cleanEnv(), 60_000);
   expect(cli.stderr).toBe('');
-  expect(cli.code).toBe(0);
+  expectExitedZero(cli);
   const page = await openReport(out, join(repoRoot(), '.cache', 'test-artifacts', 'report-multi-trial.png'));
   expect(page.charts.map((c) => c.id)).toEqual(['chart-search', 'chart-pareto-0', 'chart-pareto-1']);
   expectAllDrawn(page.charts);

@@ -13,7 +13,7 @@ import { workflowInput } from '../../cli/plan';
 import { resolvePipelineFile } from '../../dsl/load';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { multiTrialSearchWorkflow, type TrialSummary } from '../../workflows/multi-trial-search';
-import { cleanEnv, runCli, startCli, stopChild, waitFor } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 import { TINY_SEARCH_SPACE_YAML } from './support/tiny-space';
 
@@ -65,7 +65,7 @@ interface Summary {
 test('nas run executes the strategy in a workflow, trains every trial once, stores the table, then scales the best', async () => {
   const result = await runCli(['run', file, '--work-dir', workDir, '--run-id', 'search-1'], cleanEnv());
   expect(result.stderr).not.toMatch(/Error/);
-  expect(result.code).toBe(0);
+  expectExitedZero(result);
   expect(result.stdout).toMatch(/search: 5 trials; best trial \d+: validation accuracy [\d.]+, latency [\d.]+ ms/);
 
   const store = new LocalArtifactStore(artifacts);
@@ -168,7 +168,7 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
       }),
     );
     const result = await runCli(['run', yamlFile, '--work-dir', join(root, `${name}-work`), '--run-id', name], cleanEnv());
-    expect(result.code).toBe(0);
+    expectExitedZero(result);
     const store = new LocalArtifactStore(location);
     const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; blocks: string[] }>(store, `runs/${name}/search/epochs/epoch-000${e}.json`)));
     // The printout says what the expectation covers, in three significant digits (a proxy's "ms" are thousandths).

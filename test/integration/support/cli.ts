@@ -45,6 +45,16 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300_0
   });
 }
 
+/**
+ * Fails unless the CLI exited 0, with the end of what it printed: a bare "expected 0, received 1"
+ * says nothing about a failure seen once in CI.
+ */
+export function expectExitedZero(result: CliResult): void {
+  if (result.code === 0) return;
+  const tail = (text: string) => (text.length > 6000 ? `...${text.slice(-6000)}` : text);
+  throw new Error(`nas exited with ${result.code}\n--- stderr ---\n${tail(result.stderr)}\n--- stdout ---\n${tail(result.stdout)}`);
+}
+
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
