@@ -641,6 +641,25 @@ async function trainAll(jobs: TrainJob[], data: ImageDataset, onDone: (job: Trai
   return results;
 }
 
+/** The results of `jobs` the state holds under `flags`: nets an earlier run of the same experiment trained. */
+function savedResults(state: ExperimentState | undefined, flags: ExperimentFlags, jobs: readonly TrainJob[]): Map<string, TrainResult> {
+  const results = new Map<string, TrainResult>();
+  for (const job of jobs) {
+    const earlier = state?.trained(flags, job.seed, job.blocks);
+    if (earlier) results.set(jobKey(job), { accuracy: earlier.accuracy, seconds: earlier.seconds });
+  }
+  return results;
+}
+
+/** Trains `pending` (trainAll), printing each net as it finishes and saving it in the state under `flags`. */
+function trainAndSave(pending: TrainJob[], data: ImageDataset, state: ExperimentState | undefined, flags: ExperimentFlags, what: (job: TrainJob) => string): Promise<Map<string, TrainResult>> {
+  let done = 0;
+  return trainAll(pending, data, (job, r) => {
+    console.log(`  [${++done}/${pending.length}] ${what(job)}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${job.blocks})`);
+    return state?.saveTrained({ flags, seed: job.seed, net: job.blocks, ...r });
+  });
+}
+
 /** The child side of `--jobs N`: train each net the parent sends, answer with its result, exit when the parent lets go. */
 function trainerProcess(): void {
   const data = fashionMnistForBenchmark(values['train-subset'], values['test-subset'], cfg.seed);
@@ -703,22 +722,14 @@ async function searchInBand(chosen: TargetResult, data: ImageDataset, state: Exp
       `  trial 0 is the one-shot net (${ms(oneShotMs)} ms); ${jobs.length - 1} distinct nets drawn between ${ms((1 - cfg.band) * oneShotMs)} and ${ms(oneShotMs)} ms after ${drawn.tries} draws; ` +
         `each trained ${cfg.bandTrialEpochs} epoch(s), seed ${cfg.seed}, on the training images less a ${cfg.valFraction} validation split, scored on that split`,
     );
-    const results = new Map<string, TrainResult>();
-    for (const job of jobs) {
-      const earlier = state?.trained(trialFlags, job.seed, job.blocks);
-      if (earlier) results.set(jobKey(job), { accuracy: earlier.accuracy, seconds: earlier.seconds });
-    }
+    const results = savedResults(state, trialFlags, jobs);
     const pending = jobs.filter((j) => !results.has(jobKey(j)));
     if (results.size) console.log(`  ${results.size} trial(s) run before, reused from the state`);
     if (values['dry-run']) {
       console.log(`  --dry-run: ${pending.length} trial(s) to train; the comparison below lists the one-shot net in the searched net's place`);
       return chosen.choices;
     }
-    let done = 0;
-    const trained = await trainAll(pending, data, (job, r) => {
-      console.log(`  [${++done}/${pending.length}] trial ${job.slot}: validation ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${job.blocks})`);
-      return state?.saveTrained({ flags: trialFlags, seed: job.seed, net: job.blocks, ...r });
-    });
+    const trained = await trainAndSave(pending, data, state, trialFlags, (job) => `trial ${job.slot} (validation)`);
     for (const [key, r] of trained) results.set(key, r);
     const ranked = [...jobs].sort((a, b) => results.get(jobKey(b))!.accuracy - results.get(jobKey(a))!.accuracy || a.slot - b.slot);
     table(
@@ -1003,11 +1014,7 @@ async function main(): Promise<void> {
       console.log(`  training: ${cfg.trainEpochs} epoch(s) on all ${data.train.count} training images, batch ${cfg.batch}, SGD momentum 0.9, lr ${cfg.trainLr} cosine, label smoothing ${cfg.labelSmoothing}; test on ${data.test.count}`);
       for (const d of compared.draws) console.log(`  seed ${d.seed}: ${d.accepted}/${cfg.random} random nets accepted after ${d.tries} draws`);
       const { jobs } = compared;
-      const results = new Map<string, TrainResult>();
-      for (const job of jobs) {
-        const earlier = state?.trained(trainFlags, job.seed, job.blocks);
-        if (earlier) results.set(jobKey(job), { accuracy: earlier.accuracy, seconds: earlier.seconds });
-      }
+      const results = savedResults(state, trainFlags, jobs);
       // Slot by slot: a run stopped early has every seed's searched net and first random nets.
       const pending = jobs.filter((j) => !results.has(jobKey(j))).sort((a, b) => a.slot - b.slot || a.seed - b.seed);
       if (results.size) console.log(`  ${results.size} net(s) trained before, reused from the state: ${jobs.filter((j) => results.has(jobKey(j))).map(label).join(', ')}`);
@@ -1016,11 +1023,7 @@ async function main(): Promise<void> {
         console.log('  --dry-run: stopping before training');
         return;
       }
-      let done = 0;
-      const trained = await trainAll(pending, data, (job, r) => {
-        console.log(`  [${++done}/${pending.length}] ${label(job)}: ${pct(r.accuracy)} in ${r.seconds.toFixed(0)} s (${job.blocks})`);
-        return state?.saveTrained({ flags: trainFlags, seed: job.seed, net: job.blocks, ...r });
-      });
+      const trained = await trainAndSave(pending, data, state, trainFlags, label);
       for (const [key, r] of trained) results.set(key, r);
       const rows: (string | number)[][] = [];
       const searchedAcc: number[] = [];
