@@ -86,6 +86,7 @@ import { buildArchModel } from '../engine/models/arch-model';
 import { mixSeed, mulberry32 } from '../engine/random';
 import { Supernet } from '../engine/supernet';
 import type { LatencyTarget } from '../engine/supernet/latency-objective';
+import { drawInLatencyBand } from '../engine/supernet/latency-band';
 import { learningRateAt } from '../engine/train/schedule';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { nodeCpu, wasm } from '../plugins/builtin/targets';
@@ -513,25 +514,8 @@ function sampleRandom(
   seed: number,
   { range = [-cfg.band, cfg.band], salt = 0x7a2d0 }: { range?: [number, number]; salt?: number } = {},
 ): { choices: number[][]; tries: number } {
-  const target = tableLatency(searched, matrix, fixedMs);
-  const rand = mulberry32(mixSeed(seed, salt));
-  const seen = new Set<string>([searched.join(',')]);
-  const out: number[][] = [];
-  let tries = 0;
-  const maxTries = 200_000;
-  while (out.length < n && tries < maxTries) {
-    tries++;
-    const c = decisions.map((d) => Math.floor(rand() * d.options.length));
-    const key = c.join(',');
-    if (seen.has(key)) continue;
-    const lat = tableLatency(c, matrix, fixedMs);
-    // As a difference, so the default band accepts exactly the nets |lat - target| <= band * target did.
-    if (lat - target >= range[0] * target && lat - target <= range[1] * target) {
-      seen.add(key);
-      out.push(c);
-    }
-  }
-  return { choices: out, tries };
+  const drawn = drawInLatencyBand(decisions, matrix, searched, { count: n, range, rand: mulberry32(mixSeed(seed, salt)), fixedMs });
+  return { choices: drawn.choices, tries: drawn.draws };
 }
 
 async function trainAndTest(arch: ArchSpec, data: ImageDataset, seed: number, epochs = cfg.trainEpochs): Promise<{ accuracy: number; seconds: number }> {
