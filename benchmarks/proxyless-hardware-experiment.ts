@@ -18,6 +18,7 @@
  *       [--stem-stride 1] [--search-subset N] [--jobs 1] [--strategy gradient|reinforce]
  *       [--latency-target-quantile q] [--baseline-decay 0.99] [--state FILE] [--dry-run]
  *       [--supernet-rank 30] [--rescore] [--proxy-epochs 0] [--band-trials 0] [--band-trial-epochs 1]
+ *       [--band-finalists 0] [--band-finalist-epochs 3]
  *
  * `--strategy reinforce` searches with proxyless-reinforce (reward: batch accuracy of one sampled
  * net minus the latency term) instead of the gradient through binarised gates.
@@ -44,6 +45,8 @@
  * of the band no slower than it, each trained alone `--band-trial-epochs` on the training images
  * less the validation split; the best on that split is the searched net compared (the random nets
  * are still drawn around the one-shot net, so a state's trained random nets are reused).
+ * `--band-finalists K` trains the K best trials again for `--band-finalist-epochs` and picks the
+ * best of those instead.
  *
  * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
  * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
@@ -135,6 +138,8 @@ const { values } = parseArgs({
     rescore: { type: 'boolean', default: false },
     'band-trials': { type: 'string', default: '0' },
     'band-trial-epochs': { type: 'string', default: '1' },
+    'band-finalists': { type: 'string', default: '0' },
+    'band-finalist-epochs': { type: 'string', default: '3' },
   },
   strict: true,
 });
@@ -180,6 +185,8 @@ const cfg = {
   proxyEpochs: num('proxy-epochs'),
   bandTrials: num('band-trials'),
   bandTrialEpochs: num('band-trial-epochs'),
+  bandFinalists: num('band-finalists'),
+  bandFinalistEpochs: num('band-finalist-epochs'),
 };
 for (const t of [...cfg.targets, cfg.target]) if (!TARGETS.includes(t)) throw new Error(`unknown target "${t}": use ${TARGETS.join(' or ')}`);
 if (!cfg.targets.includes(cfg.target)) throw new Error(`--target ${cfg.target} must be one of --targets ${cfg.targets.join(',')}`);
@@ -191,6 +198,9 @@ if (!Number.isInteger(cfg.supernetRank) || cfg.supernetRank < 0) throw new Error
 if (!Number.isInteger(cfg.proxyEpochs) || cfg.proxyEpochs < 0) throw new Error(`--proxy-epochs takes a whole number of epochs, got ${cfg.proxyEpochs}`);
 if (!Number.isInteger(cfg.bandTrials) || cfg.bandTrials < 0) throw new Error(`--band-trials takes a whole number of nets, got ${cfg.bandTrials}`);
 if (!Number.isInteger(cfg.bandTrialEpochs) || cfg.bandTrialEpochs < 1) throw new Error(`--band-trial-epochs takes a positive whole number of epochs, got ${cfg.bandTrialEpochs}`);
+if (!Number.isInteger(cfg.bandFinalists) || cfg.bandFinalists < 0) throw new Error(`--band-finalists takes a whole number of nets, got ${cfg.bandFinalists}`);
+if (cfg.bandFinalists > 0 && cfg.bandTrials === 0) throw new Error('--band-finalists retrains the best band trials: give --band-trials N too');
+if (!Number.isInteger(cfg.bandFinalistEpochs) || cfg.bandFinalistEpochs <= cfg.bandTrialEpochs) throw new Error(`--band-finalist-epochs takes a whole number of epochs above --band-trial-epochs (${cfg.bandTrialEpochs}), got ${cfg.bandFinalistEpochs}`);
 if (cfg.proxyEpochs > 0 && !values.state) throw new Error('--proxy-epochs ranks the nets a state holds: give --state FILE');
 if (values.rescore && !values.state) throw new Error('--rescore retrains the supernet of a search the state holds: give --state FILE');
 if (cfg.repeats.length !== 3 || cfg.repeats.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('--repeats takes three positive integers, e.g. 2,3,3');
@@ -233,17 +243,19 @@ const trainFlags: ExperimentFlags = {
   testSubset: values['test-subset'] ?? 'all',
 };
 
-/** What decides a band trial's validation accuracy, beside its architecture (`--band-trials`). */
-const trialFlags: ExperimentFlags = {
+/** What decides a band trial's validation accuracy, beside its architecture and epochs (`--band-trials`, `--band-finalists`). */
+const trialFlagsFor = (epochs: number): ExperimentFlags => ({
   ...spaceFlags,
-  trainEpochs: cfg.bandTrialEpochs,
+  trainEpochs: epochs,
   trainLr: cfg.trainLr,
   labelSmoothing: cfg.labelSmoothing,
   batch: cfg.batch,
   dataSeed: cfg.seed,
   scoredOn: 'validation',
   valFraction: cfg.valFraction,
-};
+});
+const trialFlags = trialFlagsFor(cfg.bandTrialEpochs);
+const finalistFlags = trialFlagsFor(cfg.bandFinalistEpochs);
 
 const BN = { momentum: 0.9, epsilon: 1e-3 };
 const RESOLUTION = 28;
@@ -709,7 +721,7 @@ async function searchInBand(chosen: TargetResult, data: ImageDataset, state: Exp
     const results = savedResults(state, trialFlags, jobs);
     const pending = jobs.filter((j) => !results.has(jobKey(j)));
     if (results.size) console.log(`  ${results.size} trial(s) run before, reused from the state`);
-    if (values['dry-run']) {
+    if (values['dry-run'] && pending.length > 0) {
       console.log(`  --dry-run: ${pending.length} trial(s) to train; the comparison below lists the one-shot net in the searched net's place`);
       return chosen.choices;
     }
@@ -720,10 +732,44 @@ async function searchInBand(chosen: TargetResult, data: ImageDataset, state: Exp
       ['rank', 'trial', 'table ms', 'val acc', 'blocks'],
       ranked.map((j, i) => [i + 1, j.slot === 0 ? '0 (one-shot)' : j.slot, ms(tableLatency(j.choices, chosen.matrix, chosen.fixedMs)), pct(results.get(jobKey(j))!.accuracy), j.blocks]),
     );
-    const pick = ranked[0];
+    const pick = cfg.bandFinalists > 0 ? await retrainFinalists(ranked.slice(0, cfg.bandFinalists), results, chosen, data, state) : ranked[0];
     console.log(`  pick: trial ${pick.slot}${pick.slot === 0 ? ' (the one-shot net)' : ''}, ${ms(tableLatency(pick.choices, chosen.matrix, chosen.fixedMs))} ms: ${pick.blocks}`);
     return pick.choices;
   });
+}
+
+/**
+ * `--band-finalists K`: one round of successive halving. The K best band trials train again, alone
+ * and from scratch, for `--band-finalist-epochs` on the same split; the best of those is the pick
+ * (a tie goes to the better short trial). Why: one epoch separates the band's best nets by a few
+ * validation images, and a longer training orders nets better than a shorter one.
+ */
+async function retrainFinalists(finalists: TrainJob[], short: Map<string, TrainResult>, chosen: TargetResult, data: ImageDataset, state: ExperimentState | undefined): Promise<TrainJob> {
+  console.log(`  the ${finalists.length} best trials train again for ${cfg.bandFinalistEpochs} epochs on the same split; the best of them is the pick`);
+  const jobs = finalists.map((j) => ({ ...j, epochs: cfg.bandFinalistEpochs }));
+  const results = savedResults(state, finalistFlags, jobs);
+  const pending = jobs.filter((j) => !results.has(jobKey(j)));
+  if (results.size) console.log(`  ${results.size} finalist(s) run before, reused from the state`);
+  if (values['dry-run']) {
+    console.log(`  --dry-run: ${pending.length} finalist(s) to train; the pick shown is the best short trial`);
+    return finalists[0];
+  }
+  const trained = await trainAndSave(pending, data, state, finalistFlags, (job) => `finalist: trial ${job.slot} (validation, ${cfg.bandFinalistEpochs} epochs)`);
+  for (const [key, r] of trained) results.set(key, r);
+  // Array.sort is stable, so among equal accuracies the better short trial stays first.
+  const ranked = [...jobs].sort((a, b) => results.get(jobKey(b))!.accuracy - results.get(jobKey(a))!.accuracy);
+  table(
+    ['rank', 'trial', 'table ms', `val acc (${cfg.bandTrialEpochs} ep)`, `val acc (${cfg.bandFinalistEpochs} ep)`, 'blocks'],
+    ranked.map((j, i) => [
+      i + 1,
+      j.slot === 0 ? '0 (one-shot)' : j.slot,
+      ms(tableLatency(j.choices, chosen.matrix, chosen.fixedMs)),
+      pct(short.get(jobKey(j))!.accuracy),
+      pct(results.get(jobKey(j))!.accuracy),
+      j.blocks,
+    ]),
+  );
+  return ranked[0];
 }
 
 /**
