@@ -2,6 +2,7 @@
 export { trainClassifier } from './train-classifier';
 export { measureLatency } from './measure-latency';
 export { trainTrial } from './train-trial';
+export { drawBandCandidates } from './band-candidates';
 export { writeJson } from './write-json';
 export { buildLatencyTable } from './latency-table';
 export { supernetEpoch } from './supernet-epoch';

@@ -45,6 +45,7 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
         target,
         checkpointEverySteps: search.checkpointEverySteps,
         heartbeatTimeoutSeconds: search.heartbeatTimeoutSeconds,
+        bandTrials: search.bandTrials && { ...search.bandTrials, parallelTrials: search.parallelTrials },
       },
     };
   }
@@ -163,6 +164,11 @@ export function unrunnable(loaded: LoadedPipeline): string[] {
   const search = pipeline.stages.baselineSearch;
   if (search && !(RUNNABLE_STRATEGIES as string[]).includes(search.strategy.plugin)) {
     problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);
+  }
+  if (search?.bandTrials && !(ONE_SHOT_STRATEGIES as readonly string[]).includes(search.strategy.plugin)) {
+    problems.push(
+      `stages.baselineSearch.bandTrials: band trials refine a one-shot search (${ONE_SHOT_STRATEGIES.join(', ')}); "${search.strategy.plugin}" trains separate trials already: drop bandTrials`,
+    );
   }
   for (const [id, ref] of Object.entries(pipeline.hardwareTargets)) {
     if (!loaded.plugins.get('hardware-target', ref.plugin)?.measureModel) {

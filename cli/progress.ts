@@ -9,6 +9,7 @@ import type { TrainProgress } from '../activities/train-classifier';
 import type { ScalingProgress } from '../workflows/compound-scaling';
 import type { EvaluationStatus } from '../workflows/evaluation';
 import type { SearchProgress } from '../workflows/multi-trial-search';
+import type { OneShotProgress } from '../workflows/one-shot-search';
 import type { PipelineStatus } from '../workflows/pipeline';
 
 export interface ProgressSnapshot {
@@ -54,7 +55,8 @@ export async function readProgress(client: WorkflowClient, runId: string): Promi
   const { activity, attempt } = pendingHeartbeat(description);
   switch (description.type) {
     case 'oneShotSearchWorkflow': {
-      const oneShot = await handle.query<{ epochs: number; last?: { validationAccuracy: number } }>('oneShotProgress');
+      const oneShot = await handle.query<OneShotProgress>('oneShotProgress');
+      if (oneShot.band) return { stage, search: oneShot.band };
       const accuracy = oneShot.last && { value: oneShot.last.validationAccuracy, on: 'validation sample, argmax architecture' };
       return { stage, activity: activity && { ...activity, epochs: oneShot.epochs }, accuracy, attempt };
     }

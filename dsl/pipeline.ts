@@ -105,6 +105,13 @@ function checkReferences(p: PipelineObject, ctx: z.RefinementCtx): void {
       message: 'latencyPenalty: absolute aims the search at a latency: set targetLatencyMs (ms, the whole network on the target)',
     });
   }
+  if (search?.bandTrials !== undefined && (search.latencyWeight === 0 || (search.target === undefined && targets.length !== 1))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['stages', 'baselineSearch', 'bandTrials'],
+      message: 'band trials draw nets by the latency table of the search: give the search a hardware target and latencyWeight > 0',
+    });
+  }
   if (search && search.latencyWeight !== 0 && search.target === undefined && targets.length > 1) {
     ctx.addIssue({
       code: 'custom',

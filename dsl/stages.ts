@@ -83,7 +83,18 @@ export const BaselineSearchSchema = z
     parallelTrials: positiveInt
       .max(256)
       .default(4)
-      .describe('Multi-trial strategies: trials dispatched at once; the worker pool decides how many really run together.'),
+      .describe('Multi-trial strategies and band trials: trials dispatched at once; the worker pool decides how many really run together.'),
+    bandTrials: z
+      .object({
+        trials: positiveInt.max(1000).default(23).describe('Nets drawn from the band besides the derived one.'),
+        epochs: positiveInt.max(100).default(1).describe('Epochs each candidate trains alone.'),
+        band: z.number().gt(0).lt(1).default(0.1).describe('How much faster than the derived net a candidate may be, as a fraction of its table latency.'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'One-shot searches with a latency table: a multi-trial search inside the latency band the supernet chose. The derived net and `trials` nets drawn uniformly from the space with table latency between (1 - band) times its own and its own each train alone for `epochs` on the training split; the best validation accuracy becomes the search result (ties go to the derived net). Worth it where the supernet cannot rank nets of similar latency; benchmarks/README.md has the measurements.',
+      ),
     checkpointEverySteps,
     heartbeatTimeoutSeconds,
   })

@@ -7,7 +7,7 @@ import { elasticChart, paretoChart, scalingChart, searchEpochsChart, trialsChart
 import { fmt, html, Html, table, type Column } from './html';
 import { renderPage } from './page';
 import { chosenIndex, elasticDigest, frontsByTarget, summarize, type ReportSummary, type SectionId } from './summary';
-import type { EvaluatedModel, EvaluationSummary, ReportInput, RunArtifacts, ScalingTable, ScalingTablePoint, SupernetEpochMetrics, TrialRecord } from './types';
+import type { BandTrialsSummary, EvaluatedModel, EvaluationSummary, ReportInput, RunArtifacts, ScalingTable, ScalingTablePoint, SupernetEpochMetrics, TrialRecord } from './types';
 
 export interface BuiltReport {
   html: string;
@@ -60,7 +60,7 @@ ${stageTable ?? html`<p class="omitted">${input.timingNote ?? 'No stage has comp
 }
 
 function searchSection(search: NonNullable<RunArtifacts['search']>): Section {
-  if (search.mode === 'one-shot') return oneShotSection(search.epochs);
+  if (search.mode === 'one-shot') return oneShotSection(search.epochs, search.band);
   const best = search.trials.find((t) => t.trial === search.best);
   const intro = html`<p>${search.strategy ?? 'multi-trial'} search: ${search.trials.length} trials${search.finished ? '' : ' so far (still running: scores appear when it ends)'}${
     best ? `; best trial ${best.trial}, validation accuracy ${fmt.accuracy(best.validationAccuracy)}${best.latencyMs !== undefined ? `, ${fmt.ms(best.latencyMs)} ms` : ''}` : ''
@@ -80,7 +80,7 @@ function searchSection(search: NonNullable<RunArtifacts['search']>): Section {
   };
 }
 
-function oneShotSection(epochs: SupernetEpochMetrics[]): Section {
+function oneShotSection(epochs: SupernetEpochMetrics[], band: BandTrialsSummary | undefined): Section {
   const last = epochs[epochs.length - 1];
   const columns: Column<SupernetEpochMetrics>[] = [
     { header: 'epoch', cell: (e) => e.epoch + 1, numeric: true },
@@ -94,9 +94,23 @@ function oneShotSection(epochs: SupernetEpochMetrics[]): Section {
     body: html`<p>One-shot (ProxylessNAS) search: ${epochs.length} epoch${epochs.length === 1 ? '' : 's'}. Entropy falls as the architecture distribution settles; accuracy is the current argmax network's on a validation sample.</p>
 ${chartBox('chart-search')}
 ${table(columns, epochs)}
-<p>Architecture after epoch ${last.epoch + 1}: <code>${last.blocks.join(' ')}</code></p>`,
+<p>Architecture after epoch ${last.epoch + 1}: <code>${last.blocks.join(' ')}</code></p>${band ? bandTrialsPart(band) : ''}`,
     charts: [searchEpochsChart('chart-search', epochs)],
   };
+}
+
+function bandTrialsPart(band: BandTrialsSummary): Html {
+  const columns: Column<BandTrialsSummary['trials'][number]>[] = [
+    { header: 'trial', cell: (t) => (t.trial === 0 ? '0 (derived)' : t.trial), numeric: true },
+    { header: 'validation accuracy', cell: (t) => fmt.accuracy(t.validationAccuracy), numeric: true },
+    { header: 'table latency (ms)', cell: (t) => fmt.ms(t.tableMs), numeric: true },
+    { header: 'MACs', cell: (t) => fmt.millions(t.macs), numeric: true },
+    { header: 'params', cell: (t) => fmt.millions(t.params), numeric: true },
+    { header: 'blocks', cell: (t) => html`<code>${t.blocks.join(' ')}</code>` },
+  ];
+  return html`<h3>Band trials</h3>
+<p>The derived net and ${band.trials.length - 1} net${band.trials.length === 2 ? '' : 's'} drawn from its latency band (up to ${fmt.number(100 * band.config.band, 0)}% faster by the table, never slower), each trained alone for ${band.config.epochs} epoch${band.config.epochs === 1 ? '' : 's'}; the best validation accuracy, trial ${band.pick}${band.pick === 0 ? ' (the derived net)' : ''}, is the search's result.</p>
+<div class="scroll">${table(columns, band.trials, (t) => (t.trial === band.pick ? 'chosen' : undefined))}</div>`;
 }
 
 function paretoSection(evaluation: EvaluationSummary, search: RunArtifacts['search']): Section {

@@ -6,6 +6,7 @@
 import { getJson, type ArtifactStore } from '../artifacts';
 import type { Pipeline } from '../dsl/pipeline';
 import type {
+  BandTrialsSummary,
   ElasticLog,
   EvaluationSummary,
   MultiTrialSummary,
@@ -25,6 +26,7 @@ export function runKeys(runId: string) {
     pipeline: `${run}/pipeline.json`,
     searchEpochs: `${run}/search/epochs/`,
     searchSummary: `${run}/search/summary.json`,
+    bandTrials: `${run}/search/band-trials.json`,
     searchTrials: `${run}/search/trials/`,
     scalingTable: `${run}/scaling/table.json`,
     elastic: `${run}/elastic/`,
@@ -52,7 +54,8 @@ async function loadSearch(store: ArtifactStore, runId: string, pipeline: Pipelin
   const epochKeys = (await store.list(keys.searchEpochs)).filter((k) => k.endsWith('.json'));
   if (epochKeys.length > 0) {
     const epochs = await Promise.all(epochKeys.map((k) => getJson<SupernetEpochMetrics>(store, k)));
-    return { mode: 'one-shot', epochs: epochs.sort((a, b) => a.epoch - b.epoch) };
+    const band = await optionalJson<BandTrialsSummary>(store, keys.bandTrials);
+    return { mode: 'one-shot', epochs: epochs.sort((a, b) => a.epoch - b.epoch), band };
   }
   const targetId = searchTargetId(pipeline);
   const summary = await optionalJson<MultiTrialSummary>(store, keys.searchSummary);

@@ -53,8 +53,18 @@ export interface ScalingTable {
   candidates: ScalingTablePoint[];
 }
 
+/** `runs/<run>/search/band-trials.json` (workflows/band-trials.ts): trial 0 is the derived net. */
+export interface BandTrialsSummary {
+  config: { trials: number; epochs: number; band: number; parallelTrials: number };
+  draws: number;
+  referenceMs: number;
+  /** Trial number of the pick, the search's result. */
+  pick: number;
+  trials: (TrialRecord & { tableMs: number })[];
+}
+
 export type SearchArtifacts =
-  | { mode: 'one-shot'; epochs: SupernetEpochMetrics[] }
+  | { mode: 'one-shot'; epochs: SupernetEpochMetrics[]; band?: BandTrialsSummary }
   | {
       mode: 'multi-trial';
       trials: TrialRecord[];

@@ -8,6 +8,8 @@ import type * as activities from '../activities';
 import type { SupernetEpochInput, SupernetEpochMetrics } from '../activities/supernet-epoch';
 import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
+import { runBandTrials, type BandTrialsConfig, type BandTrialsResult } from './band-trials';
+import type { SearchProgress } from './multi-trial-search';
 
 export const ONE_SHOT_STRATEGIES = ['proxyless-gradient', 'proxyless-reinforce'] as const;
 
@@ -30,18 +32,36 @@ export interface OneShotSearchInput {
   pluginFiles: string[];
   checkpointEverySteps: number;
   heartbeatTimeoutSeconds: number;
+  /** After the supernet: train the derived net and nets of its latency band alone, and keep the best (workflows/band-trials.ts). */
+  bandTrials?: BandTrialsConfig;
 }
 
 export interface OneShotSearchResult {
   epochs: SupernetEpochMetrics[];
   latencyTableKey?: string;
+  /** The supernet's argmax architecture. */
   derivedArchKey: string;
   blocks: string[];
   validationAccuracy: number;
   expectedLatencyMs?: number;
+  /** With band trials: the trials' pick, which is the search's result (`resultArchKey`). */
+  band?: BandTrialsResult;
 }
 
-export const oneShotProgressQuery = defineQuery<{ epochsDone: number; epochs: number; last?: SupernetEpochMetrics }>('oneShotProgress');
+/** The architecture the search hands on: the band trials' pick where they ran, else the derived net. */
+export function resultArchKey(r: OneShotSearchResult): string {
+  return r.band ? r.band.pick.archKey : r.derivedArchKey;
+}
+
+export interface OneShotProgress {
+  epochsDone: number;
+  epochs: number;
+  last?: SupernetEpochMetrics;
+  /** Present once the band trials have started. */
+  band?: SearchProgress;
+}
+
+export const oneShotProgressQuery = defineQuery<OneShotProgress>('oneShotProgress');
 
 export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<OneShotSearchResult> {
   const mode = ONE_SHOT_STRATEGIES.find((s) => s === input.strategy.plugin);
@@ -77,7 +97,8 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
         })
       : undefined;
   const epochs: SupernetEpochMetrics[] = [];
-  setHandler(oneShotProgressQuery, () => ({ epochsDone: epochs.length, epochs: input.epochs, last: epochs[epochs.length - 1] }));
+  let band: SearchProgress | undefined;
+  setHandler(oneShotProgressQuery, () => ({ epochsDone: epochs.length, epochs: input.epochs, last: epochs[epochs.length - 1], band }));
   for (let epoch = 0; epoch < input.epochs; epoch++) {
     const epochInput: SupernetEpochInput = {
       runId: input.runId,
@@ -100,6 +121,27 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
     epochs.push(await supernetEpoch(epochInput));
   }
   const last = epochs[epochs.length - 1];
+  let bandResult: BandTrialsResult | undefined;
+  if (input.bandTrials) {
+    if (!latencyTableKey) throw ApplicationFailure.nonRetryable('band trials draw nets by the latency table: the search needs a hardware target and a latency weight above 0', 'PipelineValidationError');
+    bandResult = await runBandTrials(
+      {
+        runId: input.runId,
+        artifactLocation: input.artifactLocation,
+        seed: input.seed,
+        dataset: input.dataset,
+        space: input.space,
+        latencyTableKey,
+        derived: last.choices,
+        config: input.bandTrials,
+        batchSize: input.batchSize,
+        learningRate: input.learningRate,
+        pluginFiles: input.pluginFiles,
+        checkpointEverySteps: input.checkpointEverySteps,
+      },
+      (p) => (band = p),
+    );
+  }
   return {
     epochs,
     latencyTableKey,
@@ -107,5 +149,6 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
     blocks: last.blocks,
     validationAccuracy: last.validationAccuracy,
     expectedLatencyMs: last.expectedLatencyMs,
+    band: bandResult,
   };
 }

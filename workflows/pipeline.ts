@@ -8,7 +8,7 @@ import type { DatasetConfig, ElasticTrainingStage, StageData, EvaluationStage, R
 import { elasticTrainingWorkflow, type ElasticModelRef, type ElasticTrainingResult } from './elastic-training';
 import { elasticQueueOf } from './task-queues';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
-import { oneShotSearchWorkflow, type OneShotSearchInput, type OneShotSearchResult } from './one-shot-search';
+import { oneShotSearchWorkflow, resultArchKey, type OneShotSearchInput, type OneShotSearchResult } from './one-shot-search';
 import { compoundScalingWorkflow, type CompoundScalingInput, type CompoundScalingResult } from './compound-scaling';
 import { evaluationWorkflow, labelOf, type EvaluationWorkflowResult } from './evaluation';
 
@@ -120,7 +120,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     let resolved: CompoundScalingInput['baseline'];
     if (baseline === 'efficientnet-b0') resolved = { named: 'efficientnet-b0' };
     else if (searched?.mode === 'multi-trial') resolved = { archKey: searched.result.best.archKey };
-    else if (searched?.mode === 'one-shot') resolved = { archKey: searched.result.derivedArchKey };
+    else if (searched?.mode === 'one-shot') resolved = { archKey: resultArchKey(searched.result) };
     else throw ApplicationFailure.nonRetryable('compound scaling of the search result needs a baseline search stage', 'PipelineValidationError');
     result.scaling = await stage('scaling', (workflowId) =>
       executeChild(compoundScalingWorkflow, { workflowId, taskQueue, args: [{ ...scaling, baseline: resolved }] }),
@@ -242,7 +242,7 @@ function modelsToTrain(result: PipelineWorkflowResult, fallback: ElasticModelRef
   }
   const search = result.search;
   if (search) {
-    const archKey = search.mode === 'multi-trial' ? search.result.best.archKey : search.result.derivedArchKey;
+    const archKey = search.mode === 'multi-trial' ? search.result.best.archKey : resultArchKey(search.result);
     return [{ label: 'baseline', model: { kind: 'arch', archKey, label: 'baseline' } }];
   }
   return [{ label: fallback.kind, model: fallback }];

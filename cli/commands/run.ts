@@ -59,6 +59,14 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     }
     console.log(`    derived: ${r.blocks.join(' ')}`);
     console.log(`    architecture: ${artifactLocation}/${r.derivedArchKey}`);
+    if (r.band) {
+      const { pick, derived } = r.band;
+      const which = pick.trial === 0 ? 'the derived net' : `trial ${pick.trial}`;
+      console.log(`  band trials: the derived net (${formatMs(derived.tableMs)} ms by the table) and ${r.band.trials - 1} nets of its band, each trained alone; validation accuracy of the derived net ${derived.validationAccuracy.toFixed(4)}`);
+      console.log(`    pick, the search result: ${which}, validation accuracy ${pick.validationAccuracy.toFixed(4)}, ${formatMs(pick.tableMs)} ms by the table: ${pick.blocks.join(' ')}`);
+      console.log(`    architecture: ${artifactLocation}/${pick.archKey}`);
+      console.log(`    all trials:   ${artifactLocation}/${r.band.summaryKey}`);
+    }
   }
   if (result.search?.mode === 'multi-trial') {
     const b = result.search.result.best;

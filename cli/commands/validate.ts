@@ -20,7 +20,10 @@ export function summarize(loaded: LoadedPipeline): string {
   const s = p.stages;
   const stages: string[] = [];
   if (s.train) stages.push(`train (${s.train.model.kind}, ${s.train.epochs} epochs)`);
-  if (s.baselineSearch) stages.push(`baselineSearch (${s.baselineSearch.strategy.plugin}${s.baselineSearch.target ? `, latency on ${s.baselineSearch.target}` : ''})`);
+  if (s.baselineSearch) {
+    const { strategy, target, bandTrials } = s.baselineSearch;
+    stages.push(`baselineSearch (${strategy.plugin}${target ? `, latency on ${target}` : ''}${bandTrials ? `, then ${bandTrials.trials} band trials` : ''})`);
+  }
   if (s.compoundScaling) stages.push(`compoundScaling (${s.compoundScaling.baseline}, phi ${s.compoundScaling.phis.join(',')})`);
   if (s.elasticTraining) stages.push(`elasticTraining (${s.elasticTraining.policy}, ${s.elasticTraining.workers.min}-${s.elasticTraining.workers.max} workers)`);
   if (s.evaluation) stages.push(`evaluation (${(s.evaluation.targets.length ? s.evaluation.targets : Object.keys(p.hardwareTargets)).length} target${(s.evaluation.targets.length ? s.evaluation.targets : Object.keys(p.hardwareTargets)).length === 1 ? "" : "s"})`);

@@ -3,7 +3,7 @@
  * is an activity that trains a real MBConv candidate, and a rerun reuses stored trials instead of
  * training them again.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
@@ -245,6 +245,86 @@ test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet 
     if (second) await stopChild(second);
     await stopChild(first);
     await stopChild(submitter);
+    await connection.close();
+    await server.stop();
+  }
+});
+
+test('band trials after a one-shot search train the derived net and nets of its latency band alone, and hand the best on', async () => {
+  const name = 'band-trials';
+  const location = join(root, `${name}-artifacts`);
+  const work = join(root, `${name}-work`);
+  const yamlFile = join(root, `${name}.yaml`);
+  writeFileSync(
+    yamlFile,
+    searchYaml({
+      name,
+      seed: 4,
+      location,
+      search: `    strategy: { plugin: proxyless-gradient }
+    epochs: 2
+    warmupEpochs: 1
+    batchSize: 32
+    trainSubset: 1000
+    latencyWeight: 0.01
+    parallelTrials: 2
+    bandTrials: { trials: 3, epochs: 1, band: 0.9 }
+  compoundScaling:
+    baseline: search
+    gridStep: 0.1
+    trialBudget: 1
+    epochs: 1
+    phis: [1]`,
+    }),
+  );
+  const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
+  expectExitedZero(result);
+  const store = new LocalArtifactStore(location);
+  interface BandSummary {
+    config: { trials: number; epochs: number; band: number; parallelTrials: number };
+    referenceMs: number;
+    pick: number;
+    trials: (TrialSummary & { tableMs: number })[];
+  }
+  const summary = await getJson<BandSummary>(store, `runs/${name}/search/band-trials.json`);
+  const lastEpoch = await getJson<{ blocks: string[] }>(store, `runs/${name}/search/epochs/epoch-0001.json`);
+  // Trial 0 is the supernet's derived net; the others are distinct nets of its band, never slower.
+  expect(summary.config).toEqual({ trials: 3, epochs: 1, band: 0.9, parallelTrials: 2 });
+  expect(summary.trials.map((t) => t.trial)).toEqual([0, 1, 2, 3]);
+  expect(summary.trials[0].blocks).toEqual(lastEpoch.blocks);
+  expect(summary.trials[0].tableMs).toBe(summary.referenceMs);
+  expect(new Set(summary.trials.map((t) => t.blocks.join(' '))).size).toBe(4);
+  for (const t of summary.trials.slice(1)) {
+    expect(t.tableMs).toBeLessThanOrEqual(summary.referenceMs);
+    expect(t.tableMs).toBeGreaterThanOrEqual(0.1 * summary.referenceMs);
+  }
+  // The pick is the best validation accuracy, and it is what scaling received as its baseline.
+  const best = Math.max(...summary.trials.map((t) => t.validationAccuracy));
+  const pick = summary.trials.find((t) => t.trial === summary.pick)!;
+  expect(pick.validationAccuracy).toBe(best);
+  expect(summary.trials.findIndex((t) => t.validationAccuracy === best)).toBe(summary.pick);
+  expect(result.stdout).toContain(`band trials: the derived net`);
+  expect(result.stdout).toContain(`pick, the search result: ${summary.pick === 0 ? 'the derived net' : `trial ${summary.pick}`}, validation accuracy ${best.toFixed(4)}`);
+  // The report reads the band trials back from the store and marks the pick.
+  const out = join(root, `${name}-report.html`);
+  expectExitedZero(await runCli(['report', name, '--artifacts', location, '--no-temporal', '--out', out], cleanEnv(), 60_000));
+  const page = readFileSync(out, 'utf8');
+  expect(page).toContain('<h3>Band trials</h3>');
+  expect(page.match(/<tr class="chosen"><td class="num">([^<]+)<\/td>/g)?.some((row) => row.includes(`>${summary.pick === 0 ? '0 (derived)' : summary.pick}<`))).toBe(true);
+
+  const server = await startTemporalDevServer({ workDir: work, ui: false });
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const client = new Client({ connection });
+    const scalingHistory = await client.workflow.getHandle(`${name}.scaling`).fetchHistory();
+    const scalingInput = defaultPayloadConverter.fromPayload<{ baseline: { archKey: string } }>(
+      scalingHistory.events![0].workflowExecutionStartedEventAttributes!.input!.payloads![0],
+    );
+    expect(scalingInput.baseline).toEqual({ archKey: pick.archKey });
+    // The search workflow with its band trials replays against today's code.
+    const searchHistory = await client.workflow.getHandle(`${name}.search`).fetchHistory();
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, searchHistory, `${name}.search`);
+  } finally {
     await connection.close();
     await server.stop();
   }

@@ -1,7 +1,7 @@
 import { parsePipelineText } from '../../dsl/load';
 import { formatProblem } from '../../dsl/problems';
 import { problemsOf } from './dsl-helpers';
-import { workflowInput } from '../../cli/plan';
+import { unrunnable, workflowInput } from '../../cli/plan';
 import { builtinRegistry } from '../../plugins/registry';
 
 // Every line of this valid pipeline is a known number, so each case below swaps one line and
@@ -152,6 +152,26 @@ describe('cross-stage rules', () => {
     expect(plan('strategy: { plugin: random }, latencyWeight: 0.5, targetLatencyMs: 4, latencyPenalty: absolute').input).toMatchObject({
       latency: { weight: 0.5, referenceMs: 4, penalty: 'absolute' },
     });
+  });
+
+  it('band trials need the latency table of a one-shot search; their settings reach the search input', () => {
+    const search = (fields: string, targets = '{ cpu: { plugin: macs } }') =>
+      `version: 1\nname: x\ndataset: { name: fashion-mnist }\nhardwareTargets: ${targets}\nstages:\n  baselineSearch: { ${fields} }\n`;
+    const load = (text: string) => ({ pipeline: parsePipelineText(text, 'x.yaml'), plugins: builtinRegistry(), file: 'x.yaml', userPlugins: [] });
+    for (const text of [search('latencyWeight: 0, bandTrials: {}'), search('bandTrials: {}', '{}'), search('bandTrials: {}', '{ cpu: { plugin: macs }, web: { plugin: wasm } }')]) {
+      const problems = problemsOf(() => parsePipelineText(text, 'x.yaml'));
+      expect(problems).toContainEqual(expect.objectContaining({ path: 'stages.baselineSearch.bandTrials', line: 6, message: expect.stringContaining('hardware target and latencyWeight > 0') }));
+    }
+    const [band] = problemsOf(() => parsePipelineText(search('bandTrials: { band: 1 }'), 'x.yaml'));
+    expect(band).toMatchObject({ path: 'stages.baselineSearch.bandTrials.band', message: expect.stringContaining('< 1') });
+
+    const planned = workflowInput(load(search('parallelTrials: 3, bandTrials: { trials: 5 }')), 'r', '/tmp/a').stages.search!;
+    expect(planned.mode).toBe('one-shot');
+    expect(planned.input).toMatchObject({ bandTrials: { trials: 5, epochs: 1, band: 0.1, parallelTrials: 3 } });
+    expect((workflowInput(load(search('latencyWeight: 0.5')), 'r', '/tmp/a').stages.search!.input as { bandTrials?: unknown }).bandTrials).toBeUndefined();
+    // Multi-trial strategies train separate nets already: refused before anything starts.
+    expect(unrunnable(load(search('strategy: { plugin: random }, bandTrials: {}')))).toContainEqual(expect.stringContaining('stages.baselineSearch.bandTrials: band trials refine a one-shot search'));
+    expect(unrunnable(load(search('bandTrials: {}')))).toEqual([]);
   });
 
   it('accuracy-latency scaling needs a target', () => {

@@ -109,3 +109,24 @@ test('a one-shot epoch finished by an earlier attempt has no mean loss: the tabl
   expect(html).toContain('<td class="num">1.25</td>');
   expect(html).toContain('<td class="num">–</td>');
 });
+
+test('a one-shot search with band trials shows every trial and marks the pick, the search result', () => {
+  const epoch = { epoch: 0, steps: 10, meanLoss: 1, meanEntropy: 0.9, validationAccuracy: 0.5, blocks: ['e3_k3_s1_c16'], choices: [0], resumedFromStep: 0, checkpointKey: 'k' };
+  const trial = (n: number, validationAccuracy: number, blocks: string) => ({
+    trial: n,
+    choices: [n],
+    blocks: [blocks],
+    validationAccuracy,
+    params: 1000,
+    macs: 2e6,
+    trainSeconds: 3,
+    archKey: `runs/r/search/trials/trial-0000${n}.arch.json`,
+    tableMs: 4 - 0.1 * n,
+  });
+  const band = { config: { trials: 2, epochs: 1, band: 0.1, parallelTrials: 2 }, draws: 40, referenceMs: 4, pick: 2, trials: [trial(0, 0.8, 'e3_k3_s1_c16'), trial(1, 0.7, 'e3_k5_s1_c16'), trial(2, 0.85, 'e6_k3_s1_c16')] };
+  const { html } = buildReport(input({ search: { mode: 'one-shot', epochs: [epoch], band } }), LIBRARY);
+  expect(html).toContain('<h3>Band trials</h3>');
+  expect(html).toContain('The derived net and 2 nets drawn from its latency band (up to 10% faster by the table, never slower), each trained alone for 1 epoch; the best validation accuracy, trial 2, is the search');
+  expect(html).toContain('<td class="num">0 (derived)</td>');
+  expect(html).toMatch(/<tr class="chosen"><td class="num">2<\/td><td class="num">0\.8500<\/td><td class="num">3\.800<\/td>/);
+});

@@ -1,0 +1,64 @@
+/**
+ * The candidates of a search inside the latency band a one-shot search chose: nets drawn uniformly
+ * from the space whose latency by the search's own per-op table lies between (1 - band) times the
+ * derived net's and the derived net's. Drawing needs the table, so it is an activity; the draws
+ * are seeded, so a retry draws the same nets.
+ */
+import { archFromChoices } from '../engine/arch/from-choices';
+import { encodeBlock } from '../engine/arch/block-string';
+import { enumerateSpaceOps, fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
+import { mixSeed, mulberry32 } from '../engine/random';
+import { drawInLatencyBand } from '../engine/supernet/latency-band';
+import { decisionsOf, type SearchSpace } from '../dsl/search-space';
+import { storeFor } from './context';
+import { loadLatencyTable } from './latency-table';
+
+export interface BandCandidatesInput {
+  artifactLocation: string;
+  latencyTableKey: string;
+  space: SearchSpace;
+  /** The resolution the table was measured at: the search's data. */
+  inputResolution: number;
+  /** The derived net's choices: the band is measured from its latency. */
+  reference: number[];
+  count: number;
+  band: number;
+  seed: number;
+}
+
+export interface BandCandidate {
+  choices: number[];
+  blocks: string[];
+  /** Table latency, stem and head included where the table holds them. */
+  tableMs: number;
+}
+
+export interface BandCandidates {
+  reference: BandCandidate;
+  /** Distinct nets (by the blocks they build, so never the derived net), in the order drawn. */
+  candidates: BandCandidate[];
+  draws: number;
+}
+
+/** Keeps the band's draws apart from anything else seeded by the pipeline seed. */
+const BAND_SALT = 0xba4d;
+
+export async function drawBandCandidates(input: BandCandidatesInput): Promise<BandCandidates> {
+  const table = await loadLatencyTable(storeFor(input.artifactLocation), input.latencyTableKey);
+  const ops = enumerateSpaceOps(input.space, { inputResolution: input.inputResolution });
+  // Blocks do not depend on the data's channels or classes; any valid numbers name the same net.
+  const blocksOf = (choices: readonly number[]) => archFromChoices(input.space, choices, { resolution: input.inputResolution, inputChannels: 1, numClasses: 2 }).blocks.map(encodeBlock);
+  const drawn = drawInLatencyBand(decisionsOf(input.space), latencyMatrix(table, ops), input.reference, {
+    count: input.count,
+    range: [-input.band, 0],
+    rand: mulberry32(mixSeed(input.seed, BAND_SALT)),
+    fixedMs: fixedLatencyMs(table, ops),
+    // Choice vectors that differ only in where a stage skips build the same net: one candidate each.
+    identity: (c) => blocksOf(c).join(' '),
+  });
+  return {
+    reference: { choices: input.reference, blocks: blocksOf(input.reference), tableMs: drawn.referenceMs },
+    candidates: drawn.choices.map((choices, i) => ({ choices, blocks: blocksOf(choices), tableMs: drawn.latenciesMs[i] })),
+    draws: drawn.draws,
+  };
+}
