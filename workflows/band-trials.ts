@@ -9,9 +9,7 @@
 import { ApplicationFailure, proxyActivities, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
-import type { TrialMetrics } from '../activities/train-trial';
-import type { StageData } from '../dsl/dataset';
-import type { SearchSpace } from '../dsl/search-space';
+import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
 import type { SearchProgress } from './multi-trial-search';
 import { trialQueueOf } from './task-queues';
 
@@ -25,19 +23,12 @@ export interface BandTrialsConfig {
 }
 
 export interface BandTrialsInput {
-  runId: string;
-  artifactLocation: string;
-  seed: number;
-  dataset: StageData;
-  space: SearchSpace;
+  /** What every trial shares: run, data, space, training settings. */
+  trialSettings: Omit<TrainTrialInput, 'trial' | 'choices' | 'epochs' | 'target'>;
   latencyTableKey: string;
   /** The derived net's choices. */
   derived: number[];
   config: BandTrialsConfig;
-  batchSize: number;
-  learningRate: number;
-  pluginFiles: string[];
-  checkpointEverySteps?: number;
 }
 
 export interface BandTrial extends TrialMetrics {
@@ -61,15 +52,16 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
   // Trials heartbeat every step; two silent minutes means the worker is gone.
   const { trainTrial } = proxyActivities<typeof activities>({ startToCloseTimeout: '6h', heartbeatTimeout: '2m', retry, taskQueue: trialQueueOf(workflowInfo().taskQueue) });
 
+  const { trialSettings: settings } = input;
   const drawn = await drawBandCandidates({
-    artifactLocation: input.artifactLocation,
+    artifactLocation: settings.artifactLocation,
     latencyTableKey: input.latencyTableKey,
-    space: input.space,
-    inputResolution: input.dataset.resolution,
+    space: settings.space,
+    inputResolution: settings.dataset.resolution,
     reference: input.derived,
     count: input.config.trials,
     band: input.config.band,
-    seed: input.seed,
+    seed: settings.seed,
   });
   const candidates: BandCandidate[] = [drawn.reference, ...drawn.candidates];
   const done: BandTrial[] = [];
@@ -81,20 +73,7 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
   const train = async (trial: number): Promise<void> => {
     running++;
     report();
-    const metrics = await trainTrial({
-      runId: input.runId,
-      artifactLocation: input.artifactLocation,
-      seed: input.seed,
-      dataset: input.dataset,
-      space: input.space,
-      trial,
-      choices: candidates[trial].choices,
-      epochs: input.config.epochs,
-      batchSize: input.batchSize,
-      learningRate: input.learningRate,
-      pluginFiles: input.pluginFiles,
-      checkpointEverySteps: input.checkpointEverySteps,
-    });
+    const metrics = await trainTrial({ ...settings, trial, choices: candidates[trial].choices, epochs: input.config.epochs });
     running--;
     done.push({ ...metrics, tableMs: candidates[trial].tableMs });
     report();
@@ -110,8 +89,8 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
   const pick = bestOf(done);
   if (!pick) throw ApplicationFailure.nonRetryable('band trials finished without a trial');
   const summaryKey = await writeJson({
-    artifactLocation: input.artifactLocation,
-    key: `runs/${input.runId}/search/band-trials.json`,
+    artifactLocation: settings.artifactLocation,
+    key: `runs/${settings.runId}/search/band-trials.json`,
     value: { config: input.config, draws: drawn.draws, referenceMs: drawn.reference.tableMs, pick: pick.trial, trials: done },
   });
   return { trials: done.length, derived: done[0], pick, draws: drawn.draws, summaryKey };

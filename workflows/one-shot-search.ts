@@ -124,20 +124,13 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
   let bandResult: BandTrialsResult | undefined;
   if (input.bandTrials) {
     if (!latencyTableKey) throw ApplicationFailure.nonRetryable('band trials draw nets by the latency table: the search needs a hardware target and a latency weight above 0', 'PipelineValidationError');
+    const { runId, artifactLocation, seed, dataset, space, batchSize, learningRate, pluginFiles, checkpointEverySteps } = input;
     bandResult = await runBandTrials(
       {
-        runId: input.runId,
-        artifactLocation: input.artifactLocation,
-        seed: input.seed,
-        dataset: input.dataset,
-        space: input.space,
+        trialSettings: { runId, artifactLocation, seed, dataset, space, batchSize, learningRate, pluginFiles, checkpointEverySteps },
         latencyTableKey,
         derived: last.choices,
         config: input.bandTrials,
-        batchSize: input.batchSize,
-        learningRate: input.learningRate,
-        pluginFiles: input.pluginFiles,
-        checkpointEverySteps: input.checkpointEverySteps,
       },
       (p) => (band = p),
     );

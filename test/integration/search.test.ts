@@ -37,6 +37,14 @@ artifacts: { location: ${o.location} }
 `;
 }
 
+/** A pipeline file of its own for one test run: its YAML, artifact folder and embedded Temporal's folder. */
+function ownPipeline(name: string, seed: number, search: string): { yamlFile: string; location: string; work: string } {
+  const location = join(root, `${name}-artifacts`);
+  const yamlFile = join(root, `${name}.yaml`);
+  writeFileSync(yamlFile, searchYaml({ name, seed, location, search }));
+  return { yamlFile, location, work: join(root, `${name}-work`) };
+}
+
 writeFileSync(
   file,
   searchYaml({
@@ -149,15 +157,10 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
   // The MACs proxy prices this space's searched blocks at about 0.002 ms (the one-shot table holds
   // the blocks' ops; stem and head are the same in every net): 0.01 ms is above every net, 0.0001 ms below.
   const run = async (name: string, targetLatencyMs: number) => {
-    const location = join(root, `${name}-artifacts`);
-    const yamlFile = join(root, `${name}.yaml`);
-    writeFileSync(
-      yamlFile,
-      searchYaml({
-        name,
-        seed: 4,
-        location,
-        search: `    strategy: { plugin: proxyless-gradient, config: { archLearningRate: 0.05 } }
+    const { yamlFile, location, work } = ownPipeline(
+      name,
+      4,
+      `    strategy: { plugin: proxyless-gradient, config: { archLearningRate: 0.05 } }
     epochs: 2
     warmupEpochs: 1
     batchSize: 32
@@ -165,9 +168,8 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
     latencyWeight: 100
     latencyPenalty: absolute
     targetLatencyMs: ${targetLatencyMs}`,
-      }),
     );
-    const result = await runCli(['run', yamlFile, '--work-dir', join(root, `${name}-work`), '--run-id', name], cleanEnv());
+    const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
     expectExitedZero(result);
     const store = new LocalArtifactStore(location);
     const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; blocks: string[] }>(store, `runs/${name}/search/epochs/epoch-000${e}.json`)));
@@ -252,16 +254,10 @@ test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet 
 
 test('band trials after a one-shot search train the derived net and nets of its latency band alone, and hand the best on', async () => {
   const name = 'band-trials';
-  const location = join(root, `${name}-artifacts`);
-  const work = join(root, `${name}-work`);
-  const yamlFile = join(root, `${name}.yaml`);
-  writeFileSync(
-    yamlFile,
-    searchYaml({
-      name,
-      seed: 4,
-      location,
-      search: `    strategy: { plugin: proxyless-gradient }
+  const { yamlFile, location, work } = ownPipeline(
+    name,
+    4,
+    `    strategy: { plugin: proxyless-gradient }
     epochs: 2
     warmupEpochs: 1
     batchSize: 32
@@ -275,7 +271,6 @@ test('band trials after a one-shot search train the derived net and nets of its 
     trialBudget: 1
     epochs: 1
     phis: [1]`,
-    }),
   );
   const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
   expectExitedZero(result);
