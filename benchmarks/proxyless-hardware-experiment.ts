@@ -750,7 +750,7 @@ async function retrainFinalists(finalists: TrainJob[], short: Map<string, TrainR
   const results = savedResults(state, finalistFlags, jobs);
   const pending = jobs.filter((j) => !results.has(jobKey(j)));
   if (results.size) console.log(`  ${results.size} finalist(s) run before, reused from the state`);
-  if (values['dry-run']) {
+  if (values['dry-run'] && pending.length > 0) {
     console.log(`  --dry-run: ${pending.length} finalist(s) to train; the pick shown is the best short trial`);
     return finalists[0];
   }
