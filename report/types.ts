@@ -8,8 +8,9 @@ import type { SupernetEpochMetrics } from '../activities/supernet-epoch';
 import type { TrialMetrics } from '../activities/train-trial';
 import type { Pipeline } from '../dsl/pipeline';
 import type { StepLogEntry } from '../engine/elastic/coordinator';
+import type { BandTrialsSummary } from '../workflows/band-trials';
 
-export type { StepLogEntry, SupernetEpochMetrics };
+export type { BandTrialsSummary, StepLogEntry, SupernetEpochMetrics };
 
 /** `runs/<run>/evaluation/summary.json`: one type for the evaluation stage that writes it and the report. */
 export type { EvaluationSummary, EvaluatedModel } from '../activities/evaluate-model';
@@ -51,16 +52,6 @@ export interface ScalingTable {
   /** `alpha_beta_gamma` of the chosen point (engine/scaling/grid.ts pointLabel), absent when none was eligible. */
   chosen?: string;
   candidates: ScalingTablePoint[];
-}
-
-/** `runs/<run>/search/band-trials.json` (workflows/band-trials.ts): trial 0 is the derived net. */
-export interface BandTrialsSummary {
-  config: { trials: number; epochs: number; band: number; parallelTrials: number };
-  draws: number;
-  referenceMs: number;
-  /** Trial number of the pick, the search's result. */
-  pick: number;
-  trials: (TrialRecord & { tableMs: number })[];
 }
 
 export type SearchArtifacts =

@@ -35,6 +35,17 @@ export interface BandTrial extends TrialMetrics {
   tableMs: number;
 }
 
+/** `runs/<run>/search/band-trials.json`, what `nas report` reads back. */
+export interface BandTrialsSummary {
+  config: BandTrialsConfig;
+  draws: number;
+  referenceMs: number;
+  /** Trial number of the pick, the search's result. */
+  pick: number;
+  /** In trial order; trial 0 is the derived net. */
+  trials: BandTrial[];
+}
+
 export interface BandTrialsResult {
   /** Trial 0 is the derived net; the others were drawn from its band. */
   trials: number;
@@ -91,7 +102,7 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
   const summaryKey = await writeJson({
     artifactLocation: settings.artifactLocation,
     key: `runs/${settings.runId}/search/band-trials.json`,
-    value: { config: input.config, draws: drawn.draws, referenceMs: drawn.reference.tableMs, pick: pick.trial, trials: done },
+    value: { config: input.config, draws: drawn.draws, referenceMs: drawn.reference.tableMs, pick: pick.trial, trials: done } satisfies BandTrialsSummary,
   });
   return { trials: done.length, derived: done[0], pick, draws: drawn.draws, summaryKey };
 }
