@@ -11,6 +11,7 @@ import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
 import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
 import type { SearchProgress } from './multi-trial-search';
+import { forEachInPool } from './pool';
 import { trialQueueOf } from './task-queues';
 
 export interface BandTrialsConfig {
@@ -89,12 +90,7 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
     done.push({ ...metrics, tableMs: candidates[trial].tableMs });
     report();
   };
-  // A fixed pool: each lane takes the next trial in order, so at most parallelTrials run at once.
-  let next = 0;
-  const lane = async () => {
-    while (next < candidates.length) await train(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(input.config.parallelTrials, candidates.length) }, lane));
+  await forEachInPool(candidates, input.config.parallelTrials, (_, trial) => train(trial));
 
   done.sort((a, b) => a.trial - b.trial);
   const pick = bestOf(done);

@@ -11,6 +11,7 @@ import type { TrialTarget } from '../activities/train-trial';
 import type { writeJson } from '../activities/write-json';
 import type { StageData } from '../dsl/dataset';
 import { gridTrials, pointLabel, type GridOptions } from '../engine/scaling/grid';
+import { forEachInPool } from './pool';
 import { trialQueueOf } from './task-queues';
 
 /**
@@ -151,32 +152,26 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
     return { planned: points.length, done: results.length, running, best: best && { point: pointLabel(best), validationAccuracy: best.validationAccuracy } };
   });
 
-  // A fixed pool of `parallelTrials` loops pulling from one queue: at most that many trials at once.
-  let next = 0;
-  const worker = async () => {
-    while (next < points.length) {
-      const p = points[next++];
-      const trialInput: ScalingTrialInput = {
-        runId: input.runId,
-        artifactLocation: input.artifactLocation,
-        seed: input.seed,
-        dataset: input.dataset,
-        baseline: input.baseline,
-        point: { alpha: p.alpha, beta: p.beta, gamma: p.gamma },
-        epochs: input.epochs,
-        batchSize: input.batchSize,
-        learningRate: input.learningRate,
-        target: input.target,
-        pluginFiles: input.pluginFiles,
-        checkpointEverySteps: input.checkpointEverySteps,
-      };
-      running++;
-      const r = await scalingTrial(trialInput);
-      running--;
-      results.push({ ...r, cost: p.cost });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(input.parallelTrials, points.length)) }, worker));
+  await forEachInPool(points, input.parallelTrials, async (p) => {
+    const trialInput: ScalingTrialInput = {
+      runId: input.runId,
+      artifactLocation: input.artifactLocation,
+      seed: input.seed,
+      dataset: input.dataset,
+      baseline: input.baseline,
+      point: { alpha: p.alpha, beta: p.beta, gamma: p.gamma },
+      epochs: input.epochs,
+      batchSize: input.batchSize,
+      learningRate: input.learningRate,
+      target: input.target,
+      pluginFiles: input.pluginFiles,
+      checkpointEverySteps: input.checkpointEverySteps,
+    };
+    running++;
+    const r = await scalingTrial(trialInput);
+    running--;
+    results.push({ ...r, cost: p.cost });
+  });
 
   // Grid order, not completion order: the table is the same however the trials interleaved.
   const order = new Map(points.map((p, i) => [pointLabel(p), i]));
