@@ -10,7 +10,8 @@ import { enumerateSpaceOps, fixedLatencyMs, latencyMatrix } from '../engine/late
 import { mixSeed, mulberry32 } from '../engine/random';
 import { drawInLatencyBand } from '../engine/supernet/latency-band';
 import { decisionsOf, type SearchSpace } from '../dsl/search-space';
-import { storeFor } from './context';
+import type { StageData } from '../dsl/dataset';
+import { datasetFor, storeFor } from './context';
 import { loadLatencyTable } from './latency-table';
 
 export interface BandCandidatesInput {
@@ -19,6 +20,12 @@ export interface BandCandidatesInput {
   space: SearchSpace;
   /** The resolution the table was measured at: the search's data. */
   inputResolution: number;
+  /**
+   * The search's data, for its channels and classes: with them the band is measured on whole-net
+   * latency, stem and head included, as the table prices them. Absent only in a task scheduled by
+   * a workflow from before tables held the whole net: then the band is the blocks' alone.
+   */
+  dataset?: StageData;
   /** The derived net's choices: the band is measured from its latency. */
   reference: number[];
   count: number;
@@ -45,7 +52,8 @@ const BAND_SALT = 0xba4d;
 
 export async function drawBandCandidates(input: BandCandidatesInput): Promise<BandCandidates> {
   const table = await loadLatencyTable(storeFor(input.artifactLocation), input.latencyTableKey);
-  const ops = enumerateSpaceOps(input.space, { inputResolution: input.inputResolution });
+  const data = input.dataset && datasetFor(input.dataset, input.seed);
+  const ops = enumerateSpaceOps(input.space, { inputResolution: input.inputResolution, inputChannels: data?.channels, numClasses: data?.numClasses });
   // Blocks do not depend on the data's channels or classes; any valid numbers name the same net.
   const blocksOf = (choices: readonly number[]) => archFromChoices(input.space, choices, { resolution: input.inputResolution, inputChannels: 1, numClasses: 2 }).blocks.map(encodeBlock);
   const drawn = drawInLatencyBand(decisionsOf(input.space), latencyMatrix(table, ops), input.reference, {

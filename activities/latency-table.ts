@@ -14,7 +14,8 @@ import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { SearchSpaceSchema } from '../dsl/search-space';
 import type { HardwareTargetPlugin } from '../plugins/api';
 import { registryWithPluginFiles } from '../plugins/load';
-import { storeFor } from './context';
+import type { StageData } from '../dsl/dataset';
+import { datasetFor, storeFor } from './context';
 // Table arithmetic loads no TensorFlow; the measuring plugins require it when they measure.
 import {
   distinctOps,
@@ -42,6 +43,14 @@ export interface BuildLatencyTableInput extends SpaceDims {
   pluginFiles: string[];
   /** Save the partial table after this many newly measured ops (default 4). */
   checkpointEvery?: number;
+  /**
+   * The search's data, loaded (once per worker process) for its channels and classes where
+   * `inputChannels` and `numClasses` are not given: with them the table prices the stem, head,
+   * pool and classifier too, so latencies read from it are the whole net's.
+   */
+  dataset?: StageData;
+  /** The pipeline seed the data is loaded with (default 0). */
+  seed?: number;
 }
 
 /** What the activity heartbeats: progress for people, and where a retry resumes from. */
@@ -172,7 +181,8 @@ export async function buildLatencyTable(input: BuildLatencyTableInput): Promise<
   if (inputResolution === undefined) {
     throw ApplicationFailure.nonRetryable('buildLatencyTable: the search space has no inputResolution and none was given', 'InvalidInput');
   }
-  const ops = enumerateSpaceOps(space, { inputResolution, inputChannels: input.inputChannels, numClasses: input.numClasses });
+  const data = input.dataset && (input.inputChannels === undefined || input.numClasses === undefined) ? datasetFor(input.dataset, input.seed ?? 0) : undefined;
+  const ops = enumerateSpaceOps(space, { inputResolution, inputChannels: input.inputChannels ?? data?.channels, numClasses: input.numClasses ?? data?.numClasses });
   try {
     return await buildOrReuseLatencyTable({
       store,

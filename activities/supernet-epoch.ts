@@ -60,7 +60,7 @@ export interface SupernetEpochMetrics {
   meanLoss?: number;
   /** Mean entropy (nats) of the decisions' path distributions: falls as the search settles. */
   meanEntropy: number;
-  /** E[LAT] of the mixed ops under softmax(alpha), in ms: the stem and head, common to every net, are not in it. */
+  /** E[LAT] of the net under softmax(alpha), in ms: the stem and head every net shares plus the mixed ops' expectation (the mixed ops alone with a table measured before tables held the stem and head). */
   expectedLatencyMs?: number;
   /** Validation accuracy of the current argmax architecture (a sample of the split). */
   validationAccuracy: number;
@@ -91,7 +91,7 @@ export interface SearchLatency {
 async function searchLatencyOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<SearchLatency | undefined> {
   if (!input.latencyTableKey) return undefined;
   const table = await loadLatencyTable(store, input.latencyTableKey);
-  const ops = enumerateSpaceOps(input.space, { inputResolution: data.height });
+  const ops = enumerateSpaceOps(input.space, { inputResolution: data.height, inputChannels: data.channels, numClasses: data.numClasses });
   return { matrix: latencyMatrix(table, ops), fixedMs: fixedLatencyMs(table, ops) };
 }
 
@@ -222,7 +222,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
       // Not NaN: JSON turns it into null, which readers of a number cannot format.
       meanLoss: lossCount ? lossSum / lossCount : undefined,
       meanEntropy: derived.entropy.reduce((a, b) => a + b, 0) / Math.max(1, derived.entropy.length),
-      expectedLatencyMs: latency ? net.expectedLatency().expected : undefined,
+      expectedLatencyMs: latency ? latency.fixedMs + net.expectedLatency().expected : undefined,
       validationAccuracy,
       blocks: derived.arch.blocks.map(encodeBlock),
       choices: derived.choices,

@@ -71,7 +71,7 @@ export const BaselineSearchSchema = z
     target: targetId
       .optional()
       .describe('Hardware target (a key of hardwareTargets) whose latency the search optimises; default: the only one declared, else none (latency ignored).'),
-    targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at: the latency term is lambda * LAT / targetLatencyMs (default 1 ms, i.e. lambda per millisecond). In a one-shot search LAT is the expected latency of the searched blocks by the per-op table, without the stem and head that every net of the space shares; a multi-trial search times whole nets.'),
+    targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at: the latency term is lambda * LAT / targetLatencyMs (default 1 ms, i.e. lambda per millisecond). LAT is the latency of the whole network on the target: in a one-shot search the expected latency by the per-op table (stem, head and classifier plus the searched blocks), in a multi-trial search each trained net as timed.'),
     latencyPenalty: z
       .enum(['linear', 'absolute'])
       .default('linear')

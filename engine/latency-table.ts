@@ -312,10 +312,17 @@ export function latencyMatrix(table: OpLatencyTable, ops: SpaceOps): number[][] 
   return matrix;
 }
 
-/** Latency of the ops every architecture has (0 when the table was built without them). */
+/**
+ * Latency of the ops every architecture has (stem, head, pool, classifier). 0 when `ops` has none
+ * (enumerated without channels and classes) or when the table holds none of them: pipeline tables
+ * measured before they priced the whole net hold only the searched blocks, and a run in flight
+ * with one keeps the blocks-only latency it started with. A table holding some of them but not
+ * all is an error naming the missing ones.
+ */
 export function fixedLatencyMs(table: OpLatencyTable, ops: SpaceOps): number {
   const byKey = entriesByKey(table);
   const missing = ops.fixed.filter((o) => !byKey.has(opKey(o))).map(opKey);
+  if (missing.length === ops.fixed.length) return 0;
   if (missing.length) throw new MissingOpsError(missing, `for target ${table.target}`);
   return ops.fixed.reduce((s, o) => s + byKey.get(opKey(o))!.medianMs, 0);
 }

@@ -70,6 +70,7 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
     latencyTableKey: input.latencyTableKey,
     space: settings.space,
     inputResolution: settings.dataset.resolution,
+    dataset: settings.dataset,
     reference: input.derived,
     count: input.config.trials,
     band: input.config.band,

@@ -80,7 +80,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
   const { buildLatencyTable } = proxyActivities<typeof activities>({
     startToCloseTimeout: '6h',
     heartbeatTimeout: '5m',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'MissingOpsError', 'UnsupportedTargetConfigError'] },
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'MissingOpsError', 'UnsupportedTargetConfigError', 'DatasetNotFoundError', 'DatasetFormatError'] },
   });
   // The table is measured once per (space, target, config) and shared by every run that needs it.
   const latencyTableKey =
@@ -90,6 +90,8 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
           runId: input.runId,
           space: input.space,
           inputResolution: input.dataset.resolution,
+          dataset: input.dataset,
+          seed: input.seed,
           targetId: input.target.id,
           plugin: input.target.plugin,
           config: input.target.config,

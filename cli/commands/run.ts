@@ -53,7 +53,7 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
   if (result.search?.mode === 'one-shot') {
     const r = result.search.result;
     for (const e of r.epochs) {
-      const lat = e.expectedLatencyMs !== undefined ? `, E[latency] of the searched blocks ${formatMs(e.expectedLatencyMs)} ms` : '';
+      const lat = e.expectedLatencyMs !== undefined ? `, E[latency] of the net ${formatMs(e.expectedLatencyMs)} ms` : '';
       const loss = e.meanLoss !== undefined ? `loss ${e.meanLoss.toFixed(4)}` : 'loss not measured (finished by an earlier attempt)';
       console.log(`  search epoch ${e.epoch + 1}: ${loss}, entropy ${e.meanEntropy.toFixed(3)}, argmax validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
     }

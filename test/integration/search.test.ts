@@ -8,9 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
+import { parse as parseYaml } from 'yaml';
 import { LocalArtifactStore, getJson } from '../../artifacts';
 import { workflowInput } from '../../cli/plan';
 import { resolvePipelineFile } from '../../dsl/load';
+import { SearchSpaceSchema } from '../../dsl/search-space';
+import { enumerateSpaceOps, opMacs } from '../../engine/latency-table';
+import type { OpSignature } from '../../plugins/api';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { multiTrialSearchWorkflow, type TrialSummary } from '../../workflows/multi-trial-search';
 import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, waitFor } from './support/cli';
@@ -154,8 +158,8 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
 });
 
 test('an absolute latency penalty aims the one-shot search at targetLatencyMs from either side', async () => {
-  // The MACs proxy prices this space's searched blocks at about 0.002 ms (the one-shot table holds
-  // the blocks' ops; stem and head are the same in every net): 0.01 ms is above every net, 0.0001 ms below.
+  // The MACs proxy prices this space's nets, stem and head included, at 0.0011 to 0.0036 ms:
+  // 0.01 ms is above every net, 0.0001 ms below.
   const run = async (name: string, targetLatencyMs: number) => {
     const { yamlFile, location, work } = ownPipeline(
       name,
@@ -174,7 +178,7 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
     const store = new LocalArtifactStore(location);
     const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; blocks: string[] }>(store, `runs/${name}/search/epochs/epoch-000${e}.json`)));
     // The printout says what the expectation covers, in three significant digits (a proxy's "ms" are thousandths).
-    const printed = /search epoch 2: .*E\[latency\] of the searched blocks ([\d.]+) ms/.exec(result.stdout);
+    const printed = /search epoch 2: .*E\[latency\] of the net ([\d.]+) ms/.exec(result.stdout);
     expect(printed).not.toBeNull();
     expect(Math.abs(Number(printed![1]) / searched.expectedLatencyMs - 1)).toBeLessThan(0.005);
     return { warmUp, searched };
@@ -184,6 +188,14 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
   // Both start from the same uniform alpha; the architecture steps then climb toward a target
   // above and fall toward one below (a linear penalty would push both down).
   expect(above.warmUp.expectedLatencyMs).toBeCloseTo(below.warmUp.expectedLatencyMs, 12);
+  // Under that uniform alpha E[LAT] is the whole net's: the stem, head and classifier of Fashion-MNIST
+  // (1 channel, 10 classes) plus each decision's mean option, priced as the MACs proxy prices them.
+  const space = SearchSpaceSchema.parse({ ...(parseYaml(TINY_SEARCH_SPACE_YAML) as { searchSpace: object }).searchSpace, inputResolution: 28 });
+  const ops = enumerateSpaceOps(space, { inputChannels: 1, numClasses: 10 });
+  const proxyMs = (o: OpSignature | null) => (o ? (opMacs(o) / 1e6) * 0.01 : 0);
+  const uniform = ops.fixed.reduce((s, o) => s + proxyMs(o), 0) + ops.decisions.reduce((s, d) => s + d.options.reduce((t, o) => t + proxyMs(o), 0) / d.options.length, 0);
+  expect(ops.fixed).toHaveLength(4);
+  expect(above.warmUp.expectedLatencyMs).toBeCloseTo(uniform, 12);
   expect(above.searched.expectedLatencyMs).toBeGreaterThan(above.warmUp.expectedLatencyMs);
   expect(below.searched.expectedLatencyMs).toBeLessThan(below.warmUp.expectedLatencyMs);
   expect(below.searched.blocks.length).toBeLessThan(above.searched.blocks.length);
@@ -234,7 +246,7 @@ test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet 
     second = startCli(['worker', '--identity', 'second'], env);
     expect(await submitterExit).toBe(0);
     const out = submitter.output().stdout;
-    expect(out).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] of the searched blocks [\d.]+ ms/);
+    expect(out).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
     const store = new LocalArtifactStore(oneShotArtifacts);
     const epoch2 = await getJson<{ resumedFromStep: number; steps: number }>(store, 'runs/one-shot-1/search/epochs/epoch-0001.json');
     // The retry started from a checkpoint at or after the one seen before the kill, not from the epoch's start.

@@ -4,14 +4,14 @@
  * resumes from; progress is heartbeated. Uses a local artifact store and Temporal's mock
  * activity environment (no server), and spy targets that count their calls.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { openArtifactStore, type ArtifactStore } from '../../artifacts';
 import { SearchSpaceSchema } from '../../dsl/search-space';
-import { distinctOps, enumerateSpaceOps, latencyMatrix, opMacs, type SpaceOps } from '../../engine/latency-table';
+import { distinctOps, enumerateSpaceOps, fixedLatencyMs, latencyMatrix, opKey, opMacs, type SpaceOps } from '../../engine/latency-table';
 import { buildLatencyTable, buildOrReuseLatencyTable, loadLatencyTable, type BuildLatencyTableInput, type LatencyTableProgress } from '../../activities/latency-table';
 import { definePlugin, z, type OpSignature } from '../../plugins/api';
 
@@ -128,4 +128,32 @@ test('the activity resolves the built-in plugin and config, caches, and heartbea
   await expect(run({ ...input, config: { msPerMegaMac: -1 } })).rejects.toThrow(/invalid config: msPerMegaMac: Too small/);
   // A config the worker cannot honour fails for good instead of being retried.
   await expect(run({ ...input, plugin: 'wasm', config: { threads: 4 } })).rejects.toMatchObject({ nonRetryable: true, type: 'UnsupportedTargetConfigError' });
+});
+
+test('given the search data, the table prices the whole net: stem and classifier at its channels and classes', async () => {
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  const run = (i: BuildLatencyTableInput) => env.run(buildLatencyTable, i) as Promise<string>;
+  // A CIFAR-10 folder of two records per file: 3 channels and 10 classes, unlike the defaults anywhere.
+  const cifar = join(root, 'cifar');
+  mkdirSync(cifar);
+  const records = Buffer.alloc(2 * 3073);
+  for (const name of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch']) writeFileSync(join(cifar, `${name}.bin`), records);
+  const input: BuildLatencyTableInput = {
+    artifactLocation: root,
+    space: SPACE_INPUT,
+    dataset: { name: 'cifar10', path: cifar, resolution: 32, validationFraction: 0.1 },
+    seed: 3,
+    targetId: 'proxy',
+    plugin: 'macs',
+    config: {},
+    pluginFiles: [],
+  };
+  const table = await loadLatencyTable(store, await run(input));
+  const whole = enumerateSpaceOps(SPACE, { inputChannels: 3, numClasses: 10 });
+  expect(whole.fixed[0]).toMatchObject({ inChannels: 3 });
+  expect(whole.fixed.at(-1)).toMatchObject({ op: 'dense', outChannels: 10 });
+  expect(table.entries.map((e) => e.key).sort()).toEqual(distinctOps(whole).map(opKey).sort());
+  expect(fixedLatencyMs(table, whole)).toBeCloseTo(whole.fixed.reduce((s, o) => s + (opMacs(o) / 1e6) * 0.01, 0), 12);
+
+  await expect(run({ ...input, dataset: { ...input.dataset!, path: join(root, 'nowhere') } })).rejects.toThrow(/CIFAR-10 file data_batch_1.bin not found/);
 });

@@ -116,6 +116,19 @@ describe('from table to matrix', () => {
     expect(msPerMac(table)).toBeCloseTo(1e-6, 15);
   });
 
+  test('a table without the fixed ops prices the blocks alone; one with only some of them is an error', async () => {
+    const full = await measureOpTable(all, fake, { target: { plugin: 'fake', version: '1', config: {} }, spaceHash: spaceHash(ops), hash: 'h' });
+    const fixedKeys = new Set(ops.fixed.map(opKey));
+    // A table measured before pipeline tables held the stem and head: runs in flight keep using it.
+    const blocksOnly: OpLatencyTable = { ...full, entries: full.entries.filter((e) => !fixedKeys.has(e.key)) };
+    expect(blocksOnly.entries.length).toBe(full.entries.length - ops.fixed.length);
+    expect(fixedLatencyMs(blocksOnly, ops)).toBe(0);
+    expect(latencyMatrix(blocksOnly, ops)).toEqual(latencyMatrix(full, ops));
+    const lostHead: OpLatencyTable = { ...full, entries: full.entries.filter((e) => e.key !== opKey(ops.fixed[1])) };
+    expect(() => fixedLatencyMs(lostHead, ops)).toThrow(MissingOpsError);
+    expect(() => fixedLatencyMs(lostHead, ops)).toThrow(opKey(ops.fixed[1]));
+  });
+
   test('a missing op is an error naming it, never a free 0', async () => {
     const table: OpLatencyTable = { target: 'phone', entries: [{ key: opKey(all[0]), medianMs: 1 }] };
     expect(() => latencyMatrix(table, ops)).toThrow(MissingOpsError);
