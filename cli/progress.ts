@@ -136,17 +136,31 @@ function rateAndEta(p: { imagesPerSecond?: number; etaSeconds?: number }): strin
   return parts;
 }
 
-/** Polls and prints progress until `stop` is called; rewrites one line on a terminal. */
-export function followProgress(client: WorkflowClient, runId: string): () => void {
+/** How long `stop` lets the poll in flight finish before aborting it. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Polls and prints progress until the returned `stop` is awaited; rewrites one line on a terminal.
+ * `stop` waits for the poll in flight to settle (aborting it after a grace period) before the
+ * caller may close its connection: the client's gRPC retry interceptor schedules retries on timers
+ * that `Connection.close()` does not clear, so a poll left retrying fires on a shut channel and
+ * throws outside any await. That crashed `nas run` with "Channel has been shut down" when a run
+ * was cancelled. Aborting at once would not do either: the worker, still up, would then answer a
+ * query the server has dropped, and log a warning about it.
+ */
+export function followProgress(client: WorkflowClient, runId: string): () => Promise<void> {
   const tty = process.stdout.isTTY;
   let last = '';
   let lastPrinted = 0;
   let stopped = false;
+  // One controller per poll: the client adds a listener to the signal on every call.
+  let abort = new AbortController();
+  let inFlight: Promise<void> = Promise.resolve();
   const tick = async (): Promise<void> => {
-    if (stopped) return;
     try {
-      const line = formatProgress(await readProgress(client, runId));
-      if (line && line !== last) {
+      abort = new AbortController();
+      const line = formatProgress(await client.withAbortSignal(abort.signal, () => readProgress(client, runId)));
+      if (line && line !== last && !stopped) {
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (Date.now() - lastPrinted > 10_000) {
           console.log(line);
@@ -157,12 +171,18 @@ export function followProgress(client: WorkflowClient, runId: string): () => voi
     } catch {
       // The workflow may not have started its first task yet; the next tick will tell.
     }
-    if (!stopped) timer = setTimeout(tick, 1000);
+    if (!stopped) timer = setTimeout(poll, 1000);
   };
-  let timer = setTimeout(tick, 1000);
-  return () => {
+  const poll = (): void => {
+    inFlight = tick();
+  };
+  let timer = setTimeout(poll, 1000);
+  return async () => {
     stopped = true;
     clearTimeout(timer);
+    const grace = setTimeout(() => abort.abort(), STOP_GRACE_MS);
+    await inFlight;
+    clearTimeout(grace);
     if (tty && last) process.stdout.write('\n');
   };
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { openArtifactStore, putJson } from '../../artifacts';
 import { resolvePipelineFile, PipelineValidationError, type LoadedPipeline } from '../../dsl/load';
@@ -218,11 +218,14 @@ async function execute(client: Client, taskQueue: string, input: PipelineWorkflo
   const stopProgress = followProgress(client.workflow, input.runId);
   try {
     const result = await handle.result();
-    stopProgress();
+    await stopProgress();
     printResult(result, artifactLocation, started);
     return 0;
   } catch (err) {
-    stopProgress();
+    await stopProgress();
+    if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
+      throw new CliError(`run ${input.runId} was cancelled; \`nas resume ${input.runId}\` continues it from its finished stages and checkpoints`);
+    }
     if (err instanceof WorkflowFailedError) {
       throw new CliError(`run ${input.runId} failed: ${rootCause(err).message}`);
     }

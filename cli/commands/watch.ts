@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
         () => !detach.signal.aborted,
       );
     process.off('SIGINT', onInterrupt);
-    stopProgress();
+    await stopProgress();
     if (!ended) {
       console.log(`\ndetached from run ${runId}; it goes on (\`nas watch ${runId}\` follows it again, \`nas cancel ${runId}\` stops it)`);
       return EXIT_INTERRUPTED;

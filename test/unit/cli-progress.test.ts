@@ -1,5 +1,9 @@
-/** The live progress line `nas run` and `nas watch` print: stage, epoch, step, rate, ETA, accuracy. */
-import { formatProgress } from '../../cli/progress';
+/**
+ * The live progress line `nas run` and `nas watch` print (stage, epoch, step, rate, ETA, accuracy),
+ * and how the poll behind it stops.
+ */
+import type { WorkflowClient } from '@temporalio/client';
+import { followProgress, formatProgress } from '../../cli/progress';
 
 describe('progress line', () => {
   it('elastic training shows epoch, share of samples, workers, rate, ETA and the last epoch accuracy', () => {
@@ -37,5 +41,70 @@ describe('progress line', () => {
   it('says nothing before a stage runs and "starting" before the first heartbeat', () => {
     expect(formatProgress({})).toBeUndefined();
     expect(formatProgress({ stage: 'train' })).toBe('[train] starting');
+  });
+});
+
+describe('stopping the progress poll', () => {
+  /** A client whose status query stays unanswered until the test answers it or the call is aborted. */
+  function pendingClient() {
+    const calls: { signal: AbortSignal; answer: () => void }[] = [];
+    const client = {
+      withAbortSignal: <R>(signal: AbortSignal, fn: () => Promise<R>) => {
+        calls.push({ signal, answer: () => undefined });
+        return fn();
+      },
+      getHandle: () => ({
+        query: () =>
+          new Promise((resolve, reject) => {
+            const call = calls[calls.length - 1];
+            call.answer = () => resolve({});
+            call.signal.addEventListener('abort', () => reject(new Error('aborted')));
+          }),
+      }),
+    } as unknown as WorkflowClient;
+    return { client, calls };
+  }
+  const settled = (p: Promise<void>) => {
+    const state = { done: false };
+    void p.then(() => (state.done = true));
+    return state;
+  };
+
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  // The caller closes its connection once stop resolves; a call still retrying then fires on a shut
+  // channel outside any await and kills the process ("Channel has been shut down").
+  it('waits for the poll in flight to be answered before it resolves', async () => {
+    const { client, calls } = pendingClient();
+    const stop = followProgress(client, 'run-1');
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(calls).toHaveLength(1);
+    const stopped = settled(stop());
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(stopped.done).toBe(false);
+    expect(calls[0].signal.aborted).toBe(false);
+    calls[0].answer();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(stopped.done).toBe(true);
+    // And it polls no more.
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('aborts a poll nobody answers after a grace period, and each poll gets a signal of its own', async () => {
+    const { client, calls } = pendingClient();
+    const stop = followProgress(client, 'run-1');
+    await jest.advanceTimersByTimeAsync(1000);
+    calls[0].answer();
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(calls).toHaveLength(2);
+    expect(calls[1].signal).not.toBe(calls[0].signal);
+    const stopped = settled(stop());
+    await jest.advanceTimersByTimeAsync(4900);
+    expect(stopped.done).toBe(false);
+    await jest.advanceTimersByTimeAsync(100);
+    expect(calls[1].signal.aborted).toBe(true);
+    expect(stopped.done).toBe(true);
   });
 });
