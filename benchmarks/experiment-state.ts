@@ -116,6 +116,11 @@ export class ExperimentState {
     return this.state.trained.find((t) => t.seed === seed && t.net === net && differingFlags(t.flags, flags).length === 0);
   }
 
+  /** Every net the state holds, in the order they finished. */
+  get allTrained(): readonly TrainedNet[] {
+    return this.state.trained;
+  }
+
   /** Every net trained under these training flags, whichever search or seed it was drawn for. */
   trainedUnder(flags: ExperimentFlags): TrainedNet[] {
     return this.state.trained.filter((t) => differingFlags(t.flags, flags).length === 0);
