@@ -17,7 +17,7 @@ import { learningRateAt } from '../engine/train/schedule';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
 import type { StageData } from '../dsl/dataset';
-import type { SearchSpace } from '../dsl/search-space';
+import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import { checkpointKey, pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, storeFor } from './context';
 import type { TrainProgress } from './train-classifier';
@@ -87,11 +87,11 @@ export interface SearchLatency {
   fixedMs: number;
 }
 
-/** The stored table as the supernet reads it, at this data set's resolution. */
+/** The stored table as the supernet reads it, at the search's resolution. */
 async function searchLatencyOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<SearchLatency | undefined> {
   if (!input.latencyTableKey) return undefined;
   const table = await loadLatencyTable(store, input.latencyTableKey);
-  const ops = enumerateSpaceOps(input.space, { inputResolution: data.height, inputChannels: data.channels, numClasses: data.numClasses });
+  const ops = enumerateSpaceOps(input.space, { inputResolution: searchResolution(input.space, input.dataset), inputChannels: data.channels, numClasses: data.numClasses });
   return { matrix: latencyMatrix(table, ops), fixedMs: fixedLatencyMs(table, ops) };
 }
 
@@ -104,7 +104,7 @@ export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, lat
     space: input.space,
     numClasses: data.numClasses,
     inputChannels: data.channels,
-    resolution: data.height,
+    resolution: searchResolution(input.space, input.dataset),
     seed: input.seed,
     mode: input.mode,
     // Each path sees only the batches that sample it: BatchNorm's usual 0.99 would leave its
@@ -135,6 +135,8 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
   const stepsPerEpoch = Math.ceil(split.train.length / input.batchSize);
   const latency = await searchLatencyOf(store, input, data);
   const net = buildSupernet(input, data, latency);
+  // Images reach the supernet at its resolution, resized where the data set's differs.
+  const sized = { size: net.resolution };
   try {
     let restoredFrom: string | undefined;
     try {
@@ -173,7 +175,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
       if (ctx.cancellationSignal.aborted) break;
       const inEpoch = net.weightSteps - epochStart;
       const picked = order.subarray(inEpoch * input.batchSize, Math.min((inEpoch + 1) * input.batchSize, order.length));
-      const batch = makeBatch(data, data.train, Uint32Array.from(picked, (i) => split.train[i]));
+      const batch = makeBatch(data, data.train, Uint32Array.from(picked, (i) => split.train[i]), sized);
       const report = await net.weightStep(batch, learningRateAt(schedule, net.weightSteps));
       batch.xs.dispose();
       batch.ys.dispose();
@@ -182,7 +184,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
       if (archActive && net.weightSteps % archEvery === 0) {
         const start = (net.archSteps * input.batchSize) % split.validation.length;
         const v = Array.from({ length: Math.min(input.batchSize, split.validation.length) }, (_, k) => split.validation[valOrder[(start + k) % valOrder.length]]);
-        const valBatch = makeBatch(data, data.train, Uint32Array.from(v));
+        const valBatch = makeBatch(data, data.train, Uint32Array.from(v), sized);
         await net.architectureStep(valBatch);
         valBatch.xs.dispose();
         valBatch.ys.dispose();
@@ -208,11 +210,11 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
 
     const derived = net.derive();
     // After the checkpoint, so checkpoints never hold evaluation-only statistics.
-    const calibration = imageBatches(data, data.train, Uint32Array.from(order.subarray(0, CALIBRATION_EXAMPLES), (i) => split.train[i]), input.batchSize);
+    const calibration = imageBatches(data, data.train, Uint32Array.from(order.subarray(0, CALIBRATION_EXAMPLES), (i) => split.train[i]), input.batchSize, sized);
     net.recalibrateBatchNorm(calibration, derived.choices);
     loadTf().dispose(calibration);
     const evalCount = Math.min(EPOCH_EVAL_EXAMPLES, split.validation.length);
-    const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
+    const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount), sized);
     const validationAccuracy = net.accuracy(evalBatch, derived.choices);
     evalBatch.xs.dispose();
     evalBatch.ys.dispose();

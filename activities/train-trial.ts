@@ -8,7 +8,7 @@
 import { putJson } from '../artifacts';
 import { archFromChoices } from '../engine/arch/from-choices';
 import type { StageData } from '../dsl/dataset';
-import type { SearchSpace } from '../dsl/search-space';
+import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import { datasetFor, storeFor } from './context';
 import { SHORT_RUN_BATCH_NORM, storedOnce, trainBriefly, type BriefTrainingResult } from './brief-training';
 import type { TrialTarget } from './model-latency';
@@ -54,7 +54,7 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
     const data = datasetFor(input.dataset, input.seed);
     const arch = {
       ...archFromChoices(input.space, input.choices, {
-        resolution: data.height,
+        resolution: searchResolution(input.space, input.dataset),
         inputChannels: data.channels,
         numClasses: data.numClasses,
         name: `trial-${input.trial}`,

@@ -65,6 +65,15 @@ export const SearchSpaceSchema = z
   .describe('What the baseline search may choose; defaults to an EfficientNet-B0-shaped space.');
 
 export type SearchSpace = z.output<typeof SearchSpaceSchema>;
+
+/**
+ * The side of the images the search's nets see: the space's `inputResolution`, which the pipeline
+ * fills with the data set's `resolution`. The supernet, the trials and the latency table all take
+ * it from here; a table priced at one size and a supernet trained at another have no op in common.
+ */
+export function searchResolution(space: Pick<SearchSpace, 'inputResolution'>, dataset: { resolution: number }): number {
+  return space.inputResolution ?? dataset.resolution;
+}
 export type MBConvStage = z.output<typeof MBConvStageSchema>;
 
 export type BlockOption = { kernel: 3 | 5 | 7; expansion: number; se: boolean } | 'zero';

@@ -10,6 +10,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo, type RetryPolicy } f
 import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
 import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
+import { searchResolution } from '../dsl/search-space';
 import type { SearchProgress } from './multi-trial-search';
 import { forEachInPool } from './pool';
 import { trialQueueOf } from './task-queues';
@@ -69,7 +70,7 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
     artifactLocation: settings.artifactLocation,
     latencyTableKey: input.latencyTableKey,
     space: settings.space,
-    inputResolution: settings.dataset.resolution,
+    inputResolution: searchResolution(settings.space, settings.dataset),
     dataset: settings.dataset,
     reference: input.derived,
     count: input.config.trials,

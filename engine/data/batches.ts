@@ -67,9 +67,9 @@ export function* sequentialChunks(count: number, size: number): Generator<Uint32
 }
 
 /** The images of `indices` (into `split`), in consecutive batches of at most `size`, labels left out. */
-export function imageBatches(ds: ImageDataset, split: ImageSplit, indices: Uint32Array, size: number): Tensor4D[] {
+export function imageBatches(ds: ImageDataset, split: ImageSplit, indices: Uint32Array, size: number, opts: BatchOptions = {}): Tensor4D[] {
   return Array.from(sequentialChunks(indices.length, size), (chunk) => {
-    const { xs, ys } = makeBatch(ds, split, Uint32Array.from(chunk, (k) => indices[k]));
+    const { xs, ys } = makeBatch(ds, split, Uint32Array.from(chunk, (k) => indices[k]), opts);
     ys.dispose();
     return xs;
   });

@@ -201,6 +201,38 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
   expect(below.searched.blocks.length).toBeLessThan(above.searched.blocks.length);
 });
 
+test('a search at another resolution than the data set\'s own prices, trains and derives every net at that resolution', async () => {
+  // Fashion-MNIST is 28 px; at resolution 32 the supernet, its latency table, the band draws and
+  // the trials must all work at 32 (the table once used 32 and the supernet 28: no op in common).
+  const name = 'at-32px';
+  const { yamlFile, location, work } = ownPipeline(
+    name,
+    6,
+    `    strategy: { plugin: proxyless-gradient }
+    epochs: 2
+    warmupEpochs: 1
+    batchSize: 32
+    trainSubset: 600
+    latencyWeight: 0.01
+    bandTrials: { trials: 2, epochs: 1, band: 0.9 }`,
+  );
+  writeFileSync(yamlFile, readFileSync(yamlFile, 'utf8').replace(`path: ${dataDir} }`, `path: ${dataDir}, resolution: 32 }`));
+  const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
+  expectExitedZero(result);
+  const store = new LocalArtifactStore(location);
+  const derived = await getJson<{ resolution: number; inputChannels: number }>(store, `runs/${name}/search/derived.arch.json`);
+  expect(derived).toMatchObject({ resolution: 32, inputChannels: 1 });
+  const band = await getJson<{ latencyTableKey?: string; trials: { archKey: string }[] }>(store, `runs/${name}/search/band-trials.json`);
+  expect(band.trials).toHaveLength(3);
+  for (const t of band.trials) expect((await getJson<{ resolution: number }>(store, t.archKey)).resolution).toBe(32);
+  const tables = (await store.list('latency-tables/macs/')).filter((k) => !k.endsWith('.partial.json'));
+  expect(tables).toHaveLength(1);
+  const keys = (await getJson<{ entries: { key: string }[] }>(store, tables[0])).entries.map((e) => e.key);
+  // The stem reads 32x32 single-channel images; no op is priced at the data set's own 28 px.
+  expect(keys.some((k) => k.startsWith('conv_32x32x1_'))).toBe(true);
+  expect(keys.filter((k) => /_28x28x/.test(k) || /_14x14x/.test(k))).toEqual([]);
+});
+
 test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet checkpoint on another worker', async () => {
   const oneShotFile = join(root, 'one-shot.yaml');
   const oneShotArtifacts = join(root, 'one-shot-artifacts');
