@@ -32,6 +32,13 @@ export interface DevServerOptions {
    * crashed-and-restarted server looks like to its workers and clients (the fault-injection suite).
    */
   port?: number;
+  /**
+   * Its own process group, so that a Ctrl-C in the terminal reaches only the caller, which stops
+   * the server itself once its workers have shut down (their last heartbeats and checkpoints need
+   * it). Only for callers that handle SIGINT and SIGTERM, as `nas run` does: others would leave it
+   * running when a signal ends them.
+   */
+  ownProcessGroup?: boolean;
 }
 
 interface StateFile {
@@ -166,7 +173,7 @@ async function spawnServer(
   else args.push('--headless');
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   const logFd = openSync(logFile, 'a');
-  const child = spawn(cli, args, { stdio: ['ignore', logFd, logFd], detached: false });
+  const child = spawn(cli, args, { stdio: ['ignore', logFd, logFd], detached: opts.ownProcessGroup ?? false });
   closeSync(logFd);
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));

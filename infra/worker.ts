@@ -68,10 +68,22 @@ export function installRuntime(level: LogLevel = (process.env.NAS_LOG_LEVEL as L
   runtimeInstalled = true;
 }
 
+/** The workers stopped (a signal, a shutdown) before the work they were run for had settled. */
+export class WorkersStoppedError extends Error {
+  constructor() {
+    super('the workers stopped before the run ended');
+    this.name = 'WorkersStoppedError';
+  }
+}
+
 /** The Temporal workers of one process, run and stopped together. */
 export interface NasWorker {
   run(): Promise<void>;
-  /** Runs until `until` settles, then shuts all down; resolves or rejects with it. */
+  /**
+   * Runs until `until` settles, then shuts all down; resolves or rejects with it once every worker
+   * has stopped (so the connection may close). Workers stopped first, by a signal, reject it with
+   * WorkersStoppedError.
+   */
   runUntil<T>(until: Promise<T>): Promise<T>;
   shutdown(): void;
 }
@@ -98,11 +110,24 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
     run: async () => {
       await Promise.all(workers.map((w) => w.run()));
     },
-    runUntil: <T>(until: Promise<T>): Promise<T> => {
-      // Nested: the innermost worker stops when `until` settles, each outer one when the inner has.
-      let running = until;
-      for (const w of workers) running = w.runUntil(running);
-      return running;
+    runUntil: async <T>(until: Promise<T>): Promise<T> => {
+      // Not the SDK's own runUntil, nested: when a signal stopped the workers first, that gave up
+      // on `until` as soon as the innermost had stopped, while others still held the connection.
+      const runs = workers.map((w) => w.run());
+      const stopped = Promise.allSettled(runs).then(() => {
+        throw new WorkersStoppedError();
+      });
+      // Whichever loses the race settles unobserved later: it must not end the process as unhandled.
+      stopped.catch(() => undefined);
+      until.catch(() => undefined);
+      try {
+        return await Promise.race([until, stopped]);
+      } finally {
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        const ended = await Promise.allSettled(runs);
+        // A failed worker is the error to report, not what it left unfinished.
+        for (const r of ended) if (r.status === 'rejected') throw r.reason;
+      }
     },
     shutdown: () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

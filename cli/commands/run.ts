@@ -4,6 +4,7 @@
  * `nas worker` processes elsewhere do the work.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CancelledFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
@@ -210,19 +211,39 @@ function rootCause(err: Error): Error {
 /** How to reach the run: start its pipeline workflow, or attach to the one already running (`nas resume`). */
 export type RunStart = 'start' | 'attach';
 
-async function execute(client: Client, taskQueue: string, input: PipelineWorkflowInput, artifactLocation: string, started: number, how: RunStart = 'start'): Promise<number> {
+/** Exit codes of a process ended by SIGINT / SIGTERM, as shells report them. */
+const EXIT_ON_SIGNAL: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** Why `nas run` stopped following its run: the run itself is left open. */
+function interrupted(signal: NodeJS.Signals, runId: string): CliError {
+  return new CliError(
+    `interrupted by ${signal}: this process stopped; run ${runId} stays open, and \`nas resume ${runId}\` continues it from its finished stages and checkpoints`,
+    EXIT_ON_SIGNAL[signal] ?? 1,
+  );
+}
+
+async function execute(
+  client: Client,
+  taskQueue: string,
+  input: PipelineWorkflowInput,
+  artifactLocation: string,
+  started: number,
+  how: RunStart = 'start',
+  interrupt?: AbortSignal,
+): Promise<number> {
   const handle =
     how === 'attach'
       ? client.workflow.getHandle<typeof pipelineWorkflow>(input.runId)
       : await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
   const stopProgress = followProgress(client.workflow, input.runId);
   try {
-    const result = await handle.result();
+    const result = await (interrupt ? client.withAbortSignal(interrupt, () => handle.result()) : handle.result());
     await stopProgress();
     printResult(result, artifactLocation, started);
     return 0;
   } catch (err) {
     await stopProgress();
+    if (interrupt?.aborted) throw interrupted(interrupt.reason as NodeJS.Signals, input.runId);
     if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
       throw new CliError(`run ${input.runId} was cancelled; \`nas resume ${input.runId}\` continues it from its finished stages and checkpoints`);
     }
@@ -272,7 +293,7 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
   let server: DevServer | undefined;
   let extra: LocalWorkers | undefined;
   try {
-    server = await startTemporalDevServer({ workDir });
+    server = await startTemporalDevServer({ workDir, ownProcessGroup: true });
     console.log(
       `temporal: ${server.reused ? 'reusing' : 'started'} dev server at ${server.address} (database ${path.join(workDir, 'temporal.db')})` +
         (server.uiAddress ? `\ntemporal web UI: ${server.uiAddress}/namespaces/default/workflows/${input.runId}` : ''),
@@ -297,7 +318,24 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
         });
         console.log(`workers: this process and ${workers - 1} more (pid ${extra.workers.map((w) => w.pid).join(', ')}; logs in ${logDir})`);
       }
-      return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how));
+      // The Temporal runtime stops the workers on SIGINT / SIGTERM; this stops following the run.
+      const interrupt = new AbortController();
+      // The client adds one listener per call made under the signal and never removes it: waiting
+      // for the result long-polls, a call every 20 s or so, which passes Node's warning limit of 10
+      // within minutes (about 180 small closures an hour).
+      setMaxListeners(0, interrupt.signal);
+      const onSignal = (signal: NodeJS.Signals): void => interrupt.abort(signal);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how, interrupt.signal));
+      } catch (err) {
+        if (interrupt.signal.aborted) throw interrupted(interrupt.signal.reason as NodeJS.Signals, input.runId);
+        throw err;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     } finally {
       await extra?.stop();
       await connection.close();
