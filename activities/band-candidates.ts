@@ -12,7 +12,7 @@ import { drawInLatencyBand } from '../engine/supernet/latency-band';
 import { decisionsOf, type SearchSpace } from '../dsl/search-space';
 import type { StageData } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
-import { loadLatencyTable } from './latency-table';
+import { loadLatencyTable, searchOps } from './latency-table';
 
 export interface BandCandidatesInput {
   artifactLocation: string;
@@ -52,8 +52,7 @@ const BAND_SALT = 0xba4d;
 
 export async function drawBandCandidates(input: BandCandidatesInput): Promise<BandCandidates> {
   const table = await loadLatencyTable(storeFor(input.artifactLocation), input.latencyTableKey);
-  const data = input.dataset && datasetFor(input.dataset, input.seed);
-  const ops = enumerateSpaceOps(input.space, { inputResolution: input.inputResolution, inputChannels: data?.channels, numClasses: data?.numClasses });
+  const ops = input.dataset ? searchOps(input.space, input.dataset, datasetFor(input.dataset, input.seed)) : enumerateSpaceOps(input.space, { inputResolution: input.inputResolution });
   // Blocks do not depend on the data's channels or classes; any valid numbers name the same net.
   const blocksOf = (choices: readonly number[]) => archFromChoices(input.space, choices, { resolution: input.inputResolution, inputChannels: 1, numClasses: 2 }).blocks.map(encodeBlock);
   const drawn = drawInLatencyBand(decisionsOf(input.space), latencyMatrix(table, ops), input.reference, {

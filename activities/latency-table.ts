@@ -11,10 +11,11 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { z } from 'zod';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
-import { SearchSpaceSchema } from '../dsl/search-space';
+import { SearchSpaceSchema, searchResolution, type SearchSpace } from '../dsl/search-space';
 import type { HardwareTargetPlugin } from '../plugins/api';
 import { registryWithPluginFiles } from '../plugins/load';
 import type { StageData } from '../dsl/dataset';
+import type { ImageDataset } from '../engine/data/dataset';
 import { datasetFor, storeFor } from './context';
 // Table arithmetic loads no TensorFlow; the measuring plugins require it when they measure.
 import {
@@ -44,9 +45,9 @@ export interface BuildLatencyTableInput extends SpaceDims {
   /** Save the partial table after this many newly measured ops (default 4). */
   checkpointEvery?: number;
   /**
-   * The search's data, loaded (once per worker process) for its channels and classes where
-   * `inputChannels` and `numClasses` are not given: with them the table prices the stem, head,
-   * pool and classifier too, so latencies read from it are the whole net's.
+   * The search's data, loaded (once per worker process): the table then holds `searchOps`, the
+   * search's resolution and the data's channels and classes taking the place of `inputResolution`,
+   * `inputChannels` and `numClasses`, so latencies read from it are the whole net's.
    */
   dataset?: StageData;
   /** The pipeline seed the data is loaded with (default 0). */
@@ -154,9 +155,27 @@ export async function buildOrReuseLatencyTable(job: TableJob): Promise<string> {
 /** Errors a retry cannot fix: the table or the config is wrong, not the worker. */
 const PERMANENT = new Set(['MissingOpsError', 'LatencyTableFormatError', 'UnsupportedTargetConfigError']);
 
+/**
+ * The ops a search prices: every candidate of its space and the stem, head, pool and classifier
+ * every net shares, at the search's resolution and the data's channels and classes. The table is
+ * built from these, and the supernet and the band draws read it back through them.
+ */
+export function searchOps(space: SearchSpace, dataset: StageData, data: Pick<ImageDataset, 'channels' | 'numClasses'>): SpaceOps {
+  return enumerateSpaceOps(space, { inputResolution: searchResolution(space, dataset), inputChannels: data.channels, numClasses: data.numClasses });
+}
+
 /** Reads a stored table and validates it. */
 export async function loadLatencyTable(store: ArtifactStore, key: string): Promise<OpLatencyTable> {
   return LatencyTableSchema.parse(await getJson<unknown>(store, key));
+}
+
+/** The ops at the dimensions a caller without the search's data gives. */
+function explicitOps(space: SearchSpace, dims: SpaceDims): SpaceOps {
+  const inputResolution = dims.inputResolution ?? space.inputResolution;
+  if (inputResolution === undefined) {
+    throw ApplicationFailure.nonRetryable('buildLatencyTable: the search space has no inputResolution and none was given', 'InvalidInput');
+  }
+  return enumerateSpaceOps(space, { inputResolution, inputChannels: dims.inputChannels, numClasses: dims.numClasses });
 }
 
 /**
@@ -177,12 +196,7 @@ export async function buildLatencyTable(input: BuildLatencyTableInput): Promise<
     throw ApplicationFailure.nonRetryable(`hardware target "${input.targetId}" (${input.plugin}): invalid config: ${parsedConfig.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')}`, 'InvalidConfig');
   }
   const space = SearchSpaceSchema.parse(input.space);
-  const inputResolution = input.inputResolution ?? space.inputResolution;
-  if (inputResolution === undefined) {
-    throw ApplicationFailure.nonRetryable('buildLatencyTable: the search space has no inputResolution and none was given', 'InvalidInput');
-  }
-  const data = input.dataset && (input.inputChannels === undefined || input.numClasses === undefined) ? datasetFor(input.dataset, input.seed ?? 0) : undefined;
-  const ops = enumerateSpaceOps(space, { inputResolution, inputChannels: input.inputChannels ?? data?.channels, numClasses: input.numClasses ?? data?.numClasses });
+  const ops = input.dataset ? searchOps(space, input.dataset, datasetFor(input.dataset, input.seed ?? 0)) : explicitOps(space, input);
   try {
     return await buildOrReuseLatencyTable({
       store,

@@ -12,7 +12,7 @@ import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
 import { loadTf } from '../engine/backend';
-import { enumerateSpaceOps, fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
+import { fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
 import { learningRateAt } from '../engine/train/schedule';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
@@ -21,7 +21,7 @@ import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import { checkpointKey, pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, storeFor } from './context';
 import type { TrainProgress } from './train-classifier';
-import { loadLatencyTable } from './latency-table';
+import { loadLatencyTable, searchOps } from './latency-table';
 
 /** Validation examples scored at each epoch's end for the argmax architecture. */
 const EPOCH_EVAL_EXAMPLES = 1000;
@@ -91,7 +91,7 @@ export interface SearchLatency {
 async function searchLatencyOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<SearchLatency | undefined> {
   if (!input.latencyTableKey) return undefined;
   const table = await loadLatencyTable(store, input.latencyTableKey);
-  const ops = enumerateSpaceOps(input.space, { inputResolution: searchResolution(input.space, input.dataset), inputChannels: data.channels, numClasses: data.numClasses });
+  const ops = searchOps(input.space, input.dataset, data);
   return { matrix: latencyMatrix(table, ops), fixedMs: fixedLatencyMs(table, ops) };
 }
 

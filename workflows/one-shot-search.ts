@@ -7,7 +7,7 @@ import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@t
 import type * as activities from '../activities';
 import type { SupernetEpochInput, SupernetEpochMetrics } from '../activities/supernet-epoch';
 import type { StageData } from '../dsl/dataset';
-import { searchResolution, type SearchSpace } from '../dsl/search-space';
+import type { SearchSpace } from '../dsl/search-space';
 import { runBandTrials, type BandTrialsConfig, type BandTrialsResult } from './band-trials';
 import type { SearchProgress } from './multi-trial-search';
 
@@ -89,7 +89,6 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
           artifactLocation: input.artifactLocation,
           runId: input.runId,
           space: input.space,
-          inputResolution: searchResolution(input.space, input.dataset),
           dataset: input.dataset,
           seed: input.seed,
           targetId: input.target.id,
