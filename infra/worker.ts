@@ -106,6 +106,9 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
   for (const { role, queue } of queuesOf(opts.taskQueue, opts.parallelWorkOnly ?? false)) {
     workers.push(await Worker.create({ ...common, taskQueue: queue, ...ROLE_OPTIONS[role](slots) }));
   }
+  const shutdown = (): void => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
   return {
     run: async () => {
       await Promise.all(workers.map((w) => w.run()));
@@ -123,14 +126,12 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
       try {
         return await Promise.race([until, stopped]);
       } finally {
-        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        shutdown();
         const ended = await Promise.allSettled(runs);
         // A failed worker is the error to report, not what it left unfinished.
         for (const r of ended) if (r.status === 'rejected') throw r.reason;
       }
     },
-    shutdown: () => {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    },
+    shutdown,
   };
 }

@@ -243,7 +243,6 @@ async function execute(
     return 0;
   } catch (err) {
     await stopProgress();
-    if (interrupt?.aborted) throw interrupted(interrupt.reason as NodeJS.Signals, input.runId);
     if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
       throw new CliError(`run ${input.runId} was cancelled; \`nas resume ${input.runId}\` continues it from its finished stages and checkpoints`);
     }
