@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // Plugins import the API by package name (as in a user's repository); here that is this checkout.
+  moduleNameMapper: { '^hwnas/plugins$': '<rootDir>/plugins/index.ts', '^hwnas$': '<rootDir>/dsl/index.ts' },
   testTimeout: 120_000,
   maxWorkers: 1,
   globalSetup: '<rootDir>/test/support/temp-root-setup.js',

@@ -3,7 +3,8 @@
  * after the warm-up epochs, an architecture step on the held-out validation split every few weight
  * steps. The supernet checkpoint (all path weights, alpha, optimizer slots, counters) goes to the
  * artifact store every N steps; a retried attempt resumes from the newest one that verifies, and the
- * step counter inside it says exactly which batch comes next.
+ * step counter inside it says exactly which batch comes next. The architecture update rule is the
+ * one-shot strategy plugin's, resolved by name on this worker like a hardware target.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
@@ -15,9 +16,11 @@ import { loadTf } from '../engine/backend';
 import { fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
 import { learningRateAt } from '../engine/train/schedule';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
-import { Supernet, SupernetCheckpointError, type ArchMode } from '../engine/supernet';
+import { OneShotStrategyError, Supernet, SupernetCheckpointError } from '../engine/supernet';
 import type { StageData } from '../dsl/dataset';
 import { searchResolution, type SearchSpace } from '../dsl/search-space';
+import type { OneShotStrategyPlugin } from '../plugins/api';
+import { registryWithPluginFiles } from '../plugins/load';
 import { checkpointKey, pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, storeFor } from './context';
 import type { TrainProgress } from './train-classifier';
@@ -34,13 +37,16 @@ export interface SupernetEpochInput {
   seed: number;
   dataset: StageData;
   space: SearchSpace;
-  mode: ArchMode;
+  /** The one-shot strategy plugin's name (`strategy.plugin` in the pipeline). */
+  strategy: string;
+  /** The user plugin modules the pipeline declared, so that a user strategy resolves on any worker. */
+  pluginFiles: string[];
   epoch: number;
   epochs: number;
   warmupEpochs: number;
   batchSize: number;
   learningRate: number;
-  /** The strategy plugin's validated config (defaults filled): arch learning rate, sampled paths, ... */
+  /** The strategy plugin's config; parsed again here with the plugin's schema, which fills its defaults. */
   strategyConfig: Record<string, unknown>;
   /** Artifact key of the target's per-op latency table, or undefined when latency plays no part. */
   latencyTableKey?: string;
@@ -49,6 +55,12 @@ export interface SupernetEpochInput {
   latencyTargetMs?: number;
   checkpointEverySteps: number;
 }
+
+/**
+ * The input as workflows recorded it before strategies were plugins: `mode` named one of the two
+ * built-ins and no plugin files travelled. Runs in flight still schedule it on replay.
+ */
+export type RecordedSupernetEpochInput = Omit<SupernetEpochInput, 'strategy' | 'pluginFiles'> & { mode: 'proxyless-gradient' | 'proxyless-reinforce' };
 
 export interface SupernetEpochMetrics {
   epoch: number;
@@ -95,8 +107,25 @@ async function searchLatencyOf(store: ArtifactStore, input: SupernetEpochInput, 
   return { matrix: latencyMatrix(table, ops), fixedMs: fixedLatencyMs(table, ops) };
 }
 
-function num(value: unknown, fallback: number): number {
-  return typeof value === 'number' ? value : fallback;
+/** Today's input from either shape. */
+export function currentEpochInput(input: SupernetEpochInput | RecordedSupernetEpochInput): SupernetEpochInput {
+  if (!('mode' in input)) return input;
+  const { mode, ...rest } = input;
+  return { ...rest, strategy: mode, pluginFiles: [] };
+}
+
+/** The named plugin from the built-ins and the pipeline's plugin files; a wrong name fails the run, it does not retry. */
+export function resolveOneShotStrategy(input: Pick<SupernetEpochInput, 'strategy' | 'pluginFiles'>): OneShotStrategyPlugin {
+  const registry = registryWithPluginFiles(input.pluginFiles);
+  const plugin = registry.get('search-strategy', input.strategy);
+  if (!plugin) {
+    const known = registry.names('search-strategy').filter((n) => registry.get('search-strategy', n)?.mode === 'one-shot');
+    throw ApplicationFailure.nonRetryable(`search strategy "${input.strategy}" is not registered on this worker (one-shot strategies here: ${known.join(', ')})`, 'PluginLoadError');
+  }
+  if (plugin.mode !== 'one-shot') {
+    throw ApplicationFailure.nonRetryable(`search strategy "${input.strategy}" is a ${plugin.mode} strategy; the supernet search needs a one-shot one`, 'PluginLoadError');
+  }
+  return plugin;
 }
 
 export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, latency?: SearchLatency): Supernet {
@@ -106,22 +135,33 @@ export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, lat
     inputChannels: data.channels,
     resolution: searchResolution(input.space, input.dataset),
     seed: input.seed,
-    mode: input.mode,
+    strategy: { plugin: resolveOneShotStrategy(input), config: input.strategyConfig },
     // Each path sees only the batches that sample it: BatchNorm's usual 0.99 would leave its
     // moving statistics near their start and the argmax network would evaluate near chance.
     bn: { momentum: 0.9, epsilon: 1e-3 },
     weightOptimizer: { learningRate: input.learningRate },
-    archOptimizer: { learningRate: num(input.strategyConfig.archLearningRate, 0.006), weightDecay: num(input.strategyConfig.archWeightDecay, 0) },
-    sampledPaths: num(input.strategyConfig.sampledPaths, 2),
-    baselineDecay: num(input.strategyConfig.baselineDecay, 0.99),
-    entropyWeight: num(input.strategyConfig.entropyWeight, 0),
     latencyTable: latency?.matrix,
     latencyWeight: latency ? input.latencyWeight : 0,
     latencyTarget: latency && input.latencyTargetMs !== undefined ? { ms: input.latencyTargetMs, fixedMs: latency.fixedMs } : undefined,
   });
 }
 
-export async function supernetEpoch(input: SupernetEpochInput): Promise<SupernetEpochMetrics> {
+/** A strategy's bug or bad config fails every attempt alike: the run fails with its message instead of retrying. */
+function asRunFailure(err: unknown): never {
+  if (err instanceof OneShotStrategyError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+  throw err;
+}
+
+function strategyFailures<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    return asRunFailure(err);
+  }
+}
+
+export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSupernetEpochInput): Promise<SupernetEpochMetrics> {
+  const input = currentEpochInput(recorded);
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
   const keys = searchKeys(input.runId);
@@ -134,7 +174,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
   }
   const stepsPerEpoch = Math.ceil(split.train.length / input.batchSize);
   const latency = await searchLatencyOf(store, input, data);
-  const net = buildSupernet(input, data, latency);
+  const net = strategyFailures(() => buildSupernet(input, data, latency));
   // Images reach the supernet at its resolution, resized where the data set's differs.
   const sized = { size: net.resolution };
   try {
@@ -158,7 +198,7 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
     const valOrder = epochOrder(split.validation.length, input.seed ^ 0x7a1, 0);
     const schedule = { kind: 'cosine' as const, baseRate: input.learningRate, totalSteps: stepsPerEpoch * input.epochs, warmupSteps: 0, minRate: 0, decaySteps: 1, decayFactor: 1 };
     const archActive = input.epoch >= input.warmupEpochs;
-    const archEvery = num(input.strategyConfig.weightStepsPerArchStep, 1);
+    const archEvery = strategyFailures(() => net.weightStepsPerArchStep);
 
     let lossSum = 0;
     let lossCount = 0;
@@ -185,9 +225,12 @@ export async function supernetEpoch(input: SupernetEpochInput): Promise<Supernet
         const start = (net.archSteps * input.batchSize) % split.validation.length;
         const v = Array.from({ length: Math.min(input.batchSize, split.validation.length) }, (_, k) => split.validation[valOrder[(start + k) % valOrder.length]]);
         const valBatch = makeBatch(data, data.train, Uint32Array.from(v), sized);
-        await net.architectureStep(valBatch);
-        valBatch.xs.dispose();
-        valBatch.ys.dispose();
+        try {
+          await net.architectureStep(valBatch).catch(asRunFailure);
+        } finally {
+          valBatch.xs.dispose();
+          valBatch.ys.dispose();
+        }
       }
       meter.add(picked.length);
       const totalSteps = stepsPerEpoch * input.epochs;

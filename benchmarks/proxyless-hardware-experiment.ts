@@ -88,6 +88,7 @@ import { countMacs } from '../engine/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 import { mixSeed, mulberry32 } from '../engine/random';
 import { Supernet } from '../engine/supernet';
+import { proxylessGradient, proxylessReinforce } from '../plugins/builtin/proxyless';
 import type { LatencyTarget } from '../engine/supernet/latency-objective';
 import { drawInLatencyBand } from '../engine/supernet/latency-band';
 import { learningRateAt } from '../engine/train/schedule';
@@ -393,12 +394,12 @@ async function search(target: TargetName, matrix: number[][], data: ImageDataset
     inputChannels: data.channels,
     resolution: RESOLUTION,
     seed: cfg.seed,
-    mode: cfg.strategy,
-    baselineDecay: cfg.baselineDecay,
+    strategy:
+      cfg.strategy === 'proxyless-reinforce'
+        ? { plugin: proxylessReinforce, config: { archLearningRate: cfg.archLr, baselineDecay: cfg.baselineDecay } }
+        : { plugin: proxylessGradient, config: { archLearningRate: cfg.archLr, archWeightDecay: 0, sampledPaths: 2 } },
     bn: BN,
     weightOptimizer: { learningRate: cfg.lr },
-    archOptimizer: { learningRate: cfg.archLr, weightDecay: 0 },
-    sampledPaths: 2,
     latencyTable: matrix,
     latencyWeight: cfg.lambda,
     latencyTarget,

@@ -4,12 +4,17 @@
  */
 import { stageData } from '../dsl/dataset';
 import type { LoadedPipeline } from '../dsl/load';
-import { WORKFLOW_STRATEGIES } from '../workflows/multi-trial-search';
-import { ONE_SHOT_STRATEGIES } from '../workflows/one-shot-search';
+import { strategySetOf } from '../infra/workflow-bundle';
+import type { SearchStrategyPlugin } from '../plugins/api';
 import type { ElasticStageInput, EvaluationStageInput, PipelineWorkflowInput, ScalingStageInput, SearchStageInput } from '../workflows/pipeline';
+import { provenance, sourceOf } from './provenance';
 
-/** The strategies the search workflows can run, by name; user strategies are not bundled yet. */
-const RUNNABLE_STRATEGIES = [...Object.keys(WORKFLOW_STRATEGIES), ...ONE_SHOT_STRATEGIES];
+/** The search strategy a pipeline names, from its registry (built-in or declared under `plugins:`). */
+function strategyOf(loaded: LoadedPipeline): SearchStrategyPlugin | undefined {
+  const search = loaded.pipeline.stages.baselineSearch;
+  return search && loaded.plugins.get('search-strategy', search.strategy.plugin);
+}
+
 
 function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: string, pluginFiles: string[]): SearchStageInput | undefined {
   const { pipeline } = loaded;
@@ -31,7 +36,7 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
     learningRate: search.learningRate,
     pluginFiles,
   };
-  if ((ONE_SHOT_STRATEGIES as readonly string[]).includes(search.strategy.plugin)) {
+  if (strategyOf(loaded)?.mode === 'one-shot') {
     return {
       mode: 'one-shot',
       input: {
@@ -49,12 +54,17 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
       },
     };
   }
+  // A user's strategy runs on its own queue, served by workers whose workflow code holds it.
+  const source = sourceOf(loaded, 'search-strategy', search.strategy.plugin);
+  const strategySet = source && source !== 'built-in' ? strategySetOf([source]) : undefined;
   return {
     mode: 'multi-trial',
+    ...(strategySet ? { strategySet } : {}),
     input: {
       ...common,
       parallelTrials: search.parallelTrials,
       checkpointEverySteps: search.checkpointEverySteps,
+      heartbeatTimeoutSeconds: search.heartbeatTimeoutSeconds,
       latency: target && search.latencyWeight > 0 ? { target, weight: search.latencyWeight, referenceMs: search.targetLatencyMs ?? 1, penalty: search.latencyPenalty } : undefined,
     },
   };
@@ -138,6 +148,7 @@ export function workflowInput(loaded: LoadedPipeline, runId: string, artifactLoc
     },
     targets: Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config })),
     pluginFiles,
+    plugins: provenance(loaded),
   };
 }
 
@@ -162,13 +173,8 @@ export function unrunnable(loaded: LoadedPipeline): string[] {
     );
   }
   const search = pipeline.stages.baselineSearch;
-  if (search && !(RUNNABLE_STRATEGIES as string[]).includes(search.strategy.plugin)) {
-    problems.push(`stages.baselineSearch.strategy: "${search.strategy.plugin}" cannot run yet; runnable strategies: ${RUNNABLE_STRATEGIES.join(', ')}`);
-  }
-  if (search?.bandTrials && !(ONE_SHOT_STRATEGIES as readonly string[]).includes(search.strategy.plugin)) {
-    problems.push(
-      `stages.baselineSearch.bandTrials: band trials refine a one-shot search (${ONE_SHOT_STRATEGIES.join(', ')}); "${search.strategy.plugin}" trains separate trials already: drop bandTrials`,
-    );
+  if (search?.bandTrials && strategyOf(loaded)?.mode !== 'one-shot') {
+    problems.push(`stages.baselineSearch.bandTrials: band trials refine a one-shot search; "${search.strategy.plugin}" trains separate trials already: drop bandTrials`);
   }
   for (const [id, ref] of Object.entries(pipeline.hardwareTargets)) {
     if (!loaded.plugins.get('hardware-target', ref.plugin)?.measureModel) {

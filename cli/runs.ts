@@ -19,9 +19,12 @@ import {
 import { tsToMs } from '@temporalio/common/lib/time';
 import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../infra/temporal-connection';
 import { startTemporalDevServer, TemporalCliNotFoundError, type DevServer } from '../infra/temporal-dev-server';
-import type { PipelineStatus, PipelineWorkflowInput, PipelineWorkflowResult } from '../workflows/pipeline';
+import type { PipelineStatus, PipelineWorkflowInput, PipelineWorkflowResult, PluginProvenance } from '../workflows/pipeline';
+import { strategyQueueOf } from '../workflows/task-queues';
 import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from './errors';
 import { formatProgress, readProgress, type ProgressSnapshot } from './progress';
+import { unservedMessage } from './strategy-service';
+import { hasWorkers } from './pollers';
 
 /** The workflow type of a run; stages are child workflows of other types. */
 export const PIPELINE_WORKFLOW_TYPE = 'pipelineWorkflow';
@@ -117,18 +120,6 @@ export async function openRuns(workDirOption?: string): Promise<Runs | undefined
       if (!runAttached) await server.stop();
     },
   };
-}
-
-/** Whether any worker has polled the task queue lately (the server forgets pollers after a few minutes). */
-export async function hasWorkers(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
-  try {
-    const response = await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
-      client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } }),
-    );
-    return (response.pollers ?? []).length > 0;
-  } catch {
-    return false;
-  }
 }
 
 export function unknownRun(runId: string, where: string): CliError {
@@ -290,6 +281,8 @@ export interface RunReport {
   result?: PipelineWorkflowResult;
   /** Something the reader should know, e.g. that nothing is executing an open run. */
   note?: string;
+  /** The plugins the run uses, as they were when it started; absent for runs started before they were recorded. */
+  plugins?: PluginProvenance[];
 }
 
 export async function readInput(handle: WorkflowHandle, runId: string): Promise<PipelineWorkflowInput | undefined> {
@@ -309,11 +302,19 @@ export async function reportRun(runs: Runs, { handle, description }: FoundRun): 
     closeTime: description.closeTime?.toISOString(),
     durationSeconds: durationSeconds(description),
     stages: history.stages,
+    ...(history.input?.plugins ? { plugins: history.input.plugins } : {}),
   };
   const deadline = () => Date.now() + QUERY_DEADLINE_MS;
+  const search = history.input?.stages.search;
+  const strategySet = search?.mode === 'multi-trial' ? search.strategySet : undefined;
 
   if (state === 'running') {
     const working = runs.serverStartedHere ? false : await hasWorkers(runs.client, runs.client.options.namespace, description.taskQueue);
+    if (working && strategySet && !history.stages.some((s) => s.stage === 'search')) {
+      // Strategy-set queues hang off the run's main queue (workflows/task-queues.ts).
+      const queue = strategyQueueOf(description.taskQueue, strategySet.id);
+      if (!(await hasWorkers(runs.client, runs.client.options.namespace, queue))) report.note = unservedMessage(strategySet, queue);
+    }
     if (!working) {
       report.note = runs.serverStartedHere
         ? 'nothing is executing this run: the `nas run` that started it has exited (the next embedded `nas run` picks it up again; `nas cancel --terminate` ends it)'
@@ -372,5 +373,8 @@ export function printReport(report: RunReport): void {
   // A cancellation's message is only "Workflow canceled"; a failure's or termination's says why.
   if (report.failure && report.status !== 'cancelled') console.log(`  ${stateText(report.status)}: ${report.failure}`);
   if (report.result?.train) console.log(`  test accuracy: ${report.result.train.testAccuracy.toFixed(4)}`);
+  for (const p of report.plugins ?? []) {
+    console.log(`  plugin ${p.kind} ${p.name} ${p.version}: ${p.source}${p.sha256 ? ` (sha256 ${p.sha256.slice(0, 12)})` : ''}`);
+  }
   if (report.note) console.log(`  note: ${report.note}`);
 }

@@ -89,8 +89,19 @@ export const BaselineSearchSchema = z
         trials: positiveInt.max(1000).default(23).describe('Nets drawn from the band besides the derived one.'),
         epochs: positiveInt.max(100).default(1).describe('Epochs each candidate trains alone.'),
         band: z.number().gt(0).lt(1).default(0.1).describe('How much faster than the derived net a candidate may be, as a fraction of its table latency.'),
+        halving: z
+          .object({
+            eta: positiveInt.min(2).max(16).default(3).describe('Each rung keeps the best 1/eta of the one before and trains it eta times as long.'),
+            maxEpochs: positiveInt.max(1000).describe('The longest training a finalist gets; no rung goes past it.'),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'Successive halving over the band trials (the successive-halving strategy, with the band nets as its first rung): the best 1/eta train again from scratch for eta times `epochs`, and so on up to `maxEpochs`; the pick is the best of the last rung, never a score from a shorter training.',
+          ),
       })
       .strict()
+      .refine((b) => !b.halving || b.halving.maxEpochs > b.epochs, { path: ['halving', 'maxEpochs'], message: 'must be more than bandTrials.epochs, or halving trains nothing longer' })
       .optional()
       .describe(
         'One-shot searches with a latency table: a multi-trial search inside the latency band the supernet chose. The derived net and `trials` nets drawn uniformly from the space with table latency between (1 - band) times its own and its own each train alone for `epochs` on the training split; the best validation accuracy becomes the search result (ties go to the derived net). Worth it where the supernet cannot rank nets of similar latency; benchmarks/README.md has the measurements.',

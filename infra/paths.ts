@@ -27,3 +27,8 @@ export function findTool(name: string, envVar: string, projectPaths: string[]): 
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir) candidates.push(path.join(dir, name));
   return candidates.find((c) => existsSync(c));
 }
+
+/** This package's version, as package.json says. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -6,9 +6,10 @@
  * (embedded mode), by `nas worker` (cluster mode) and by the processes `nas run --workers` adds,
  * which serve the trials and elastic queues only.
  */
-import { NativeConnection, Worker, Runtime, DefaultLogger, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, Runtime, DefaultLogger, type LogLevel, type WorkflowBundle, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
-import { elasticQueueOf, trialQueueOf } from '../workflows/task-queues';
+import { elasticQueueOf, strategyQueueOf, trialQueueOf } from '../workflows/task-queues';
+import { workflowBundle, type StrategySet } from './workflow-bundle';
 
 export interface NasWorkerOptions {
   connection: NativeConnection;
@@ -23,30 +24,40 @@ export interface NasWorkerOptions {
    * an evaluation that the process with all of them could run.
    */
   parallelWorkOnly?: boolean;
+  /**
+   * User strategy modules to serve: the process also polls each set's own queue, with workflow code
+   * holding them all (infra/workflow-bundle.ts); its main queue gets the same code, a superset of the
+   * built-ins' that runs their searches identically.
+   */
+  strategySets?: StrategySet[];
 }
 
-type QueueRole = 'main' | 'trials' | 'elastic';
+type QueueRole = 'main' | 'strategies' | 'trials' | 'elastic';
 
 /** The one place that says which queues a process polls; createNasWorker and the printout follow it. */
-function queuesOf(taskQueue: string, parallelWorkOnly: boolean): { role: QueueRole; queue: string }[] {
+function queuesOf(taskQueue: string, parallelWorkOnly: boolean, strategySets: readonly StrategySet[] = []): { role: QueueRole; queue: string }[] {
   const parallel = [
     { role: 'trials' as const, queue: trialQueueOf(taskQueue) },
     { role: 'elastic' as const, queue: elasticQueueOf(taskQueue) },
   ];
-  return parallelWorkOnly ? parallel : [{ role: 'main', queue: taskQueue }, ...parallel];
+  if (parallelWorkOnly) return parallel;
+  const strategies = strategySets.map((set) => ({ role: 'strategies' as const, queue: strategyQueueOf(taskQueue, set.id) }));
+  return [{ role: 'main', queue: taskQueue }, ...strategies, ...parallel];
 }
 
-/** What a Temporal worker of each role runs, given the process's activity slots. */
-const ROLE_OPTIONS: Record<QueueRole, (slots: number) => Partial<WorkerOptions>> = {
-  main: (slots) => ({ workflowsPath: require.resolve('../workflows'), activities, maxConcurrentActivityTaskExecutions: slots }),
+/** What a Temporal worker of each role runs, given the process's activity slots and workflow code. */
+const ROLE_OPTIONS: Record<QueueRole, (slots: number, code: WorkflowBundle | undefined) => Partial<WorkerOptions>> = {
+  main: (slots, code) => ({ workflowBundle: code, activities, maxConcurrentActivityTaskExecutions: slots }),
+  // Workflows only: a search on this queue sends its activities to the main and trials queues.
+  strategies: (_slots, code) => ({ workflowBundle: code }),
   trials: (slots) => ({ activities: { trainTrial: activities.trainTrial, scalingTrial: activities.scalingTrial }, maxConcurrentActivityTaskExecutions: slots }),
   // Its own worker, so slots compute gradients while the main queue's coordinator runs.
   elastic: () => ({ activities: { elasticParticipant: activities.elasticParticipant }, maxConcurrentActivityTaskExecutions: 1 }),
 };
 
 /** The task queues a worker process polls. */
-export function servedQueues(taskQueue: string, parallelWorkOnly = false): string[] {
-  return queuesOf(taskQueue, parallelWorkOnly).map((q) => q.queue);
+export function servedQueues(taskQueue: string, parallelWorkOnly = false, strategySets: readonly StrategySet[] = []): string[] {
+  return queuesOf(taskQueue, parallelWorkOnly, strategySets).map((q) => q.queue);
 }
 
 let runtimeInstalled = false;
@@ -60,8 +71,9 @@ export function installRuntime(level: LogLevel = (process.env.NAS_LOG_LEVEL as L
   const standard = new DefaultLogger(level);
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
-      // The elastic queue's worker runs activities only; Temporal warns about that on every start.
-      if (entry.message.startsWith('No workflows registered')) return;
+      // The elastic queue's worker runs activities only, a strategy set's workflows only; Temporal
+      // warns about either on every start.
+      if (entry.message.startsWith('No workflows registered') || entry.message.startsWith('No activities registered')) return;
       standard.log(entry.level, entry.message, entry.meta);
     }),
   });
@@ -102,9 +114,11 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
     maxHeartbeatThrottleInterval: '1s' as const,
   };
   const slots = opts.maxConcurrentActivities ?? 1;
+  const queues = queuesOf(opts.taskQueue, opts.parallelWorkOnly ?? false, opts.strategySets);
+  const code = queues.some((q) => q.role === 'main') ? await workflowBundle(opts.strategySets) : undefined;
   const workers: Worker[] = [];
-  for (const { role, queue } of queuesOf(opts.taskQueue, opts.parallelWorkOnly ?? false)) {
-    workers.push(await Worker.create({ ...common, taskQueue: queue, ...ROLE_OPTIONS[role](slots) }));
+  for (const { role, queue } of queues) {
+    workers.push(await Worker.create({ ...common, taskQueue: queue, ...ROLE_OPTIONS[role](slots, code) }));
   }
   const shutdown = (): void => {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

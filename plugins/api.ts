@@ -41,11 +41,20 @@ export interface Candidate {
   /** Sequence number of the proposal, starting at 0; results are matched back by it. */
   trial: number;
   choices: Choices;
+  /**
+   * The trial's budget in training epochs (multi-fidelity: successive halving, Hyperband); absent:
+   * the search's own `epochs`. A strategy promotes an architecture by proposing it again with a
+   * larger budget (it trains again from scratch, its learning-rate schedule spanning the whole
+   * budget) and stops one by not proposing it again.
+   */
+  epochs?: number;
 }
 
 export interface TrialResult extends Candidate {
   /** Higher is better; the workflow folds accuracy and latency into one number before observing. */
   score: number;
+  /** The epochs the trial was trained for: its candidate's budget, else the search's `epochs`. */
+  epochs?: number;
 }
 
 /** A uniform source in [0, 1). The workflow derives it from the pipeline seed and the call number. */
@@ -56,6 +65,8 @@ export interface Rng {
 export interface StrategyContext<C> {
   config: C;
   space: SearchSpaceShape;
+  /** The search's `epochs`: the budget of a candidate that names none, and the full budget a multi-fidelity strategy scales from. */
+  epochs?: number;
 }
 
 export interface Proposal<S> {
@@ -87,23 +98,76 @@ export interface MultiTrialStrategyPlugin<C extends z.ZodType = z.ZodType, S = u
 export type ArchitectureLogits = number[][];
 
 /**
- * A strategy that trains one over-parameterised network and learns architecture logits
- * (ProxylessNAS). Its training loop runs in an activity; the members below are the pure update
- * rules that loop calls. They are optional while the built-ins are declarations: the supernet
- * trainer that calls them is a later issue.
+ * A one-shot strategy's whole per-search state. The supernet reads `logits`: weight steps sample
+ * their gates from softmax(logits), latency is expected under it, and the search ends with each
+ * decision's argmax. `strategy` is the strategy's own (optimizer moments, a reward baseline, step
+ * counters). Both are JSON: the supernet checkpoint stores them and a resumed search continues
+ * from them exactly.
  */
-export interface OneShotStrategyPlugin<C extends z.ZodType = z.ZodType> extends PluginBase<C> {
-  kind: 'search-strategy';
-  mode: 'one-shot';
-  /** Initial logits; ProxylessNAS starts them equal so every path is sampled alike. */
-  initLogits?(ctx: StrategyContext<z.output<C>>): ArchitectureLogits;
-  /** One architecture step from the signal of the sampled gates (gradient or reward). */
-  updateLogits?(logits: ArchitectureLogits, signal: ArchitectureSignal, ctx: StrategyContext<z.output<C>>): ArchitectureLogits;
+export interface ArchitectureState<S = unknown> {
+  logits: ArchitectureLogits;
+  strategy: S;
 }
 
+/**
+ * What one architecture step computes: per decision, the paths the supernet runs and the gate of
+ * each, out = sum_k gates[d][k] * (path paths[d][k])(x). ProxylessNAS's binary gates are one-hot
+ * over the sampled paths, so only the active path's output counts while dL/dg exists for each.
+ */
+export interface GateSample<D = unknown> {
+  /** Distinct option indices per decision; with a `reward` signal, exactly one per decision. */
+  paths: number[][];
+  /** One gate per path, in the order of `paths`. */
+  gates: number[][];
+  /** What the supernet measures on this sample and hands to `update`. */
+  signal: 'gradient' | 'reward';
+  /** Whatever `update` needs to know about the draw (a Gumbel-softmax's soft sample, say); passed back untouched. */
+  detail?: D;
+}
+
+/** What the supernet measured on a sample, on a validation batch with the weights frozen. */
 export type ArchitectureSignal =
-  | { type: 'gradient'; gates: Choices; lossGradient: number[][] }
-  | { type: 'reward'; gates: Choices; reward: number };
+  | {
+      type: 'gradient';
+      /** Cross-entropy of the gated network. */
+      loss: number;
+      /** dL/dg: per decision, one entry per path of the sample, in its order. */
+      gateGradients: number[][];
+      /**
+       * Present when latency is part of the objective: the latency term's value and its gradient
+       * with respect to each option's probability (per decision, per option), taken at E[LAT]
+       * under softmax(logits). A strategy carries it through its own dp/dlogits, as it does dL/dg.
+       */
+      latency?: { value: number; gradient: number[][] };
+    }
+  | {
+      type: 'reward';
+      /** Higher is better: `accuracy`, less the latency term of the sampled network where latency is on. */
+      reward: number;
+      /** Accuracy of the sampled network on the batch. */
+      accuracy: number;
+    };
+
+/**
+ * A strategy that trains one over-parameterised network and learns architecture logits
+ * (ProxylessNAS). The supernet trainer runs in an activity and owns the weights; the members below
+ * are the architecture update rule it calls at every architecture step: `sample`, then the
+ * measurement `sample.signal` asks for, then `update`. They must be pure functions of their
+ * arguments (draw randomness only from `rng`, seeded per step from the search seed, and return new
+ * values instead of changing the arguments), so a run is reproducible at a fixed seed.
+ */
+export interface OneShotStrategyPlugin<C extends z.ZodType = z.ZodType, S = unknown, D = unknown> extends PluginBase<C> {
+  kind: 'search-strategy';
+  mode: 'one-shot';
+  /** The state before the first step; ProxylessNAS starts from equal logits so every path is sampled alike. */
+  init(ctx: StrategyContext<z.output<C>>): ArchitectureState<S>;
+  /** The gates of the next architecture step. */
+  sample(state: ArchitectureState<S>, rng: Rng, ctx: StrategyContext<z.output<C>>): GateSample<D>;
+  /** The state after the step that measured `signal` on `sample`. */
+  update(state: ArchitectureState<S>, sample: GateSample<D>, signal: ArchitectureSignal, ctx: StrategyContext<z.output<C>>): ArchitectureState<S>;
+  /** Weight steps between two architecture steps; absent: 1, the paper's strict alternation. */
+  weightStepsPerArchStep?(ctx: StrategyContext<z.output<C>>): number;
+}
 
 /** What a latency table is keyed by: one searchable op at one input size. */
 export interface OpSignature {
@@ -153,7 +217,7 @@ export type Plugin = SearchStrategyPlugin | HardwareTargetPlugin;
  * from `configSchema`, and a strategy's state type from what `init` returns.
  */
 export function definePlugin<C extends z.ZodType, S>(plugin: MultiTrialStrategyPlugin<C, S>): MultiTrialStrategyPlugin<C, S>;
-export function definePlugin<C extends z.ZodType>(plugin: OneShotStrategyPlugin<C>): OneShotStrategyPlugin<C>;
+export function definePlugin<C extends z.ZodType, S, D>(plugin: OneShotStrategyPlugin<C, S, D>): OneShotStrategyPlugin<C, S, D>;
 export function definePlugin<C extends z.ZodType>(plugin: HardwareTargetPlugin<C>): HardwareTargetPlugin<C>;
 export function definePlugin(plugin: Plugin): Plugin {
   return plugin;

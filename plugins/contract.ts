@@ -20,6 +20,7 @@ const Base = {
 };
 
 const MULTI_TRIAL_MEMBERS = ['init', 'propose', 'observe', 'best'];
+const ONE_SHOT_MEMBERS = ['init', 'sample', 'update'];
 
 /** Which members each kind has; optional members must be functions when present. */
 const PluginShape = z.discriminatedUnion('kind', [
@@ -31,8 +32,9 @@ const PluginShape = z.discriminatedUnion('kind', [
     propose: fn.optional(),
     observe: fn.optional(),
     best: fn.optional(),
-    initLogits: fn.optional(),
-    updateLogits: fn.optional(),
+    sample: fn.optional(),
+    update: fn.optional(),
+    weightStepsPerArchStep: fn.optional(),
   }),
   z.object({ kind: z.literal('hardware-target'), ...Base, measureOp: fn.optional(), measureModel: fn.optional() }),
 ]);
@@ -42,10 +44,8 @@ export function pluginShapeProblems(value: unknown): string[] {
   const result = PluginShape.safeParse(value);
   // Checked outside zod so it is reported together with field problems, not after them.
   const v = value as Record<string, unknown>;
-  const missing =
-    v.kind === 'search-strategy' && v.mode === 'multi-trial'
-      ? MULTI_TRIAL_MEMBERS.filter((m) => v[m] === undefined).map((m) => `${m}: a multi-trial strategy must define this function`)
-      : [];
+  const required = v.kind !== 'search-strategy' ? [] : v.mode === 'multi-trial' ? MULTI_TRIAL_MEMBERS : v.mode === 'one-shot' ? ONE_SHOT_MEMBERS : [];
+  const missing = required.filter((m) => v[m] === undefined).map((m) => `${m}: a ${String(v.mode)} strategy must define this function`);
   if (result.success) return missing;
   const problems = result.error.issues.map((issue) => {
     const where = issue.path.length ? `${issue.path.join('.')}: ` : '';

@@ -1,10 +1,10 @@
 /**
- * `nas plugin new`: writes a typed plugin and its jest test with ts-morph, importing the plugin
- * API by a relative path computed from where the files land, so the scaffold type-checks and loads
- * wherever it is created.
+ * `nas plugin new`: writes a typed plugin and its jest test with ts-morph. Both import the plugin
+ * API by package name, `hwnas/plugins`, as code in a user's own repository does: `nas` resolves it
+ * to itself wherever the plugin lives, and a repository with hwnas installed resolves it as usual.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { IndentationText, Project, QuoteKind } from 'ts-morph';
 import { PLUGIN_NAME_PATTERN, type PluginKind } from './api';
 
@@ -25,10 +25,8 @@ export function pluginApiDir(): string {
   return existsSync(join(root, 'plugins', 'index.ts')) ? join(root, 'plugins') : join(root, 'dist', 'plugins');
 }
 
-function moduleSpecifier(fromDir: string, target: string): string {
-  const rel = relative(fromDir, target).split(sep).join('/');
-  return rel.startsWith('.') ? rel : `./${rel}`;
-}
+/** What plugin code imports the API by. */
+export const PLUGIN_API_PACKAGE = 'hwnas/plugins';
 
 const STRATEGY_BODY = (name: string) => `
 /** Small and JSON-only: it is stored in workflow history after every call. */
@@ -154,7 +152,7 @@ export function scaffoldPlugin(kind: string, name: string, parentDir: string): S
   for (const f of [pluginFile, testFile]) if (existsSync(f)) throw new Error(`${f} exists; not overwriting it`);
   mkdirSync(dir, { recursive: true });
 
-  const api = moduleSpecifier(dir, pluginApiDir());
+  const api = PLUGIN_API_PACKAGE;
   const project = new Project({
     skipAddingFilesFromTsConfig: true,
     manipulationSettings: { indentationText: IndentationText.TwoSpaces, quoteKind: QuoteKind.Single },

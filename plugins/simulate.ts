@@ -12,10 +12,19 @@ export interface SimulationResult {
 
 export function simulateStrategy<S>(
   plugin: MultiTrialStrategyPlugin<any, S>, // any: callers pass plugins whose config schema type they do not know
-  options: { config?: unknown; space: SearchSpaceShape; seed: number; score: (choices: Choices) => number; maxCalls?: number },
+  options: {
+    config?: unknown;
+    space: SearchSpaceShape;
+    seed: number;
+    /** A stand-in for training: gets the candidate's budget (its epochs, else the search's). */
+    score: (choices: Choices, epochs: number | undefined) => number;
+    /** The search's `epochs`, as the workflow passes it in the strategy's context. */
+    epochs?: number;
+    maxCalls?: number;
+  },
 ): SimulationResult {
   const config = plugin.configSchema.parse(options.config ?? {});
-  const ctx = { config, space: options.space };
+  const ctx = { config, space: options.space, epochs: options.epochs };
   let state = plugin.init(ctx);
   const trials: TrialResult[] = [];
   const maxCalls = options.maxCalls ?? 100_000;
@@ -24,7 +33,8 @@ export function simulateStrategy<S>(
     state = proposal.state;
     if (proposal.done) break;
     if (!proposal.candidate) throw new Error(`${plugin.name}: proposed nothing while no trial was pending`);
-    const result = { ...proposal.candidate, score: options.score(proposal.candidate.choices) };
+    const epochs = proposal.candidate.epochs ?? options.epochs;
+    const result = { ...proposal.candidate, score: options.score(proposal.candidate.choices, epochs) };
     trials.push(result);
     state = plugin.observe(state, result, ctx);
   }

@@ -13,7 +13,40 @@ interface CompilableModule {
 
 type Extensions = Record<string, (module: CompilableModule, filename: string) => void>;
 
+type ResolveFilename = (request: string, parent: unknown, isMain: boolean, options?: unknown) => string;
+
+/** What this installation answers for its own package name, from source or from dist/ alike. */
+const OWN_ENTRY_POINTS: Record<string, () => string> = {
+  hwnas: () => require.resolve('../dsl'),
+  'hwnas/plugins': () => require.resolve('./index'),
+};
+
+let packageNameResolved = false;
+
+/**
+ * Lets a user's plugin or pipeline import `hwnas/plugins` (and `hwnas`) wherever it lives: a folder
+ * with hwnas installed resolves it as usual; one without (a plugin beside a pipeline, a clone's
+ * checkout) gets this installation, the one that is about to run it.
+ */
+function ensurePackageNameResolves(): void {
+  if (packageNameResolved) return;
+  // Node's CommonJS resolver is reachable only through this untyped static.
+  const loader = Module as unknown as { _resolveFilename: ResolveFilename };
+  const original = loader._resolveFilename;
+  loader._resolveFilename = function resolveWithOwnName(request, parent, isMain, options) {
+    try {
+      return original.call(this, request, parent, isMain, options);
+    } catch (err) {
+      const own = OWN_ENTRY_POINTS[request];
+      if (own) return own();
+      throw err;
+    }
+  };
+  packageNameResolved = true;
+}
+
 export function ensureTypeScriptRequire(): void {
+  ensurePackageNameResolves();
   // Node's CommonJS loader exposes its extension table only through this untyped static.
   const extensions = (Module as unknown as { _extensions?: Extensions })._extensions;
   if (!extensions || extensions['.ts']) return;

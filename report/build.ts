@@ -3,6 +3,7 @@
  * times), then one section per stage that left artifacts, each a chart and the table behind it.
  * Pure: no I/O, no clock (the time of generation comes in), so the same input gives the same page.
  */
+import { budgetSentences } from './budgets';
 import { elasticChart, paretoChart, scalingChart, searchEpochsChart, trialsChart, type ChartSpec } from './charts';
 import { fmt, html, Html, table, type Column } from './html';
 import { renderPage } from './page';
@@ -24,6 +25,13 @@ const chartBox = (id: string) => html`<div class="chart"><canvas id="${id}" role
 function facts(rows: [string, Html | string | undefined][]): Html {
   const items = rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`);
   return html`<dl class="facts">${items}</dl>`;
+}
+
+/** Each plugin as `name version (source, sha256 …)`: what the run was made with. */
+function pluginList(plugins: RunArtifacts['plugins']): Html | undefined {
+  if (!plugins?.length) return undefined;
+  const items = plugins.map((p) => html`<li>${p.name} ${p.version} <span class="omitted">(${p.source}${p.sha256 ? `, sha256 ${p.sha256.slice(0, 12)}` : ''})</span></li>`);
+  return html`<ul class="plugins">${items}</ul>`;
 }
 
 function header(input: ReportInput, s: ReportSummary): Html {
@@ -51,6 +59,7 @@ ${facts([
   ['started', t?.startTime],
   ['ended', t?.closeTime],
   ['duration', t ? fmt.seconds(t.durationSeconds) + (t.closeTime ? '' : ' so far') : undefined],
+  ['plugins', pluginList(input.artifacts.plugins)],
   ['artifacts', html`<code>${s.artifactLocation}/runs/${s.runId}/</code>`],
   ['generated', s.generatedAt],
 ])}
@@ -64,9 +73,11 @@ function searchSection(search: NonNullable<RunArtifacts['search']>): Section {
   const best = search.trials.find((t) => t.trial === search.best);
   const intro = html`<p>${search.strategy ?? 'multi-trial'} search: ${search.trials.length} trials${search.finished ? '' : ' so far (still running: scores appear when it ends)'}${
     best ? `; best trial ${best.trial}, validation accuracy ${fmt.accuracy(best.validationAccuracy)}${best.latencyMs !== undefined ? `, ${fmt.ms(best.latencyMs)} ms` : ''}` : ''
-  }${search.targetId ? `; latency measured on ${search.targetId}` : ''}.</p>`;
+  }${search.targetId ? `; latency measured on ${search.targetId}` : ''}.</p>${search.budgets ? html`<p>${budgetSentences(search.budgets).join('. ')}.</p>` : ''}`;
+  const budgeted = search.trials.some((t) => t.epochs !== undefined);
   const columns: Column<TrialRecord>[] = [
     { header: 'trial', cell: (t) => t.trial, numeric: true },
+    ...(budgeted ? [{ header: 'epochs', cell: (t: TrialRecord) => t.epochs ?? '–', numeric: true }] : []),
     { header: 'validation accuracy', cell: (t) => fmt.accuracy(t.validationAccuracy), numeric: true },
     { header: 'latency (ms)', cell: (t) => fmt.ms(t.latencyMs), numeric: true },
     { header: 'MACs', cell: (t) => fmt.millions(t.macs), numeric: true },
@@ -100,8 +111,11 @@ ${table(columns, epochs)}
 }
 
 function bandTrialsPart(band: BandTrialsSummary): Html {
+  const halved = band.config.halving !== undefined;
+  const firstRung = band.trials.filter((t) => (t.epochs ?? band.config.epochs) === band.config.epochs);
   const columns: Column<BandTrialsSummary['trials'][number]>[] = [
     { header: 'trial', cell: (t) => (t.trial === 0 ? '0 (derived)' : t.trial), numeric: true },
+    ...(halved ? [{ header: 'epochs', cell: (t: BandTrialsSummary['trials'][number]) => t.epochs ?? band.config.epochs, numeric: true }] : []),
     { header: 'validation accuracy', cell: (t) => fmt.accuracy(t.validationAccuracy), numeric: true },
     { header: 'table latency (ms)', cell: (t) => fmt.ms(t.tableMs), numeric: true },
     { header: 'MACs', cell: (t) => fmt.millions(t.macs), numeric: true },
@@ -109,7 +123,9 @@ function bandTrialsPart(band: BandTrialsSummary): Html {
     { header: 'blocks', cell: (t) => html`<code>${t.blocks.join(' ')}</code>` },
   ];
   return html`<h3>Band trials</h3>
-<p>The derived net and ${band.trials.length - 1} net${band.trials.length === 2 ? '' : 's'} drawn from its latency band (up to ${fmt.number(100 * band.config.band, 0)}% faster by the table, never slower), each trained alone for ${band.config.epochs} epoch${band.config.epochs === 1 ? '' : 's'}; the best validation accuracy, trial ${band.pick}${band.pick === 0 ? ' (the derived net)' : ''}, is the search's result.</p>
+<p>The derived net and ${firstRung.length - 1} net${firstRung.length === 2 ? '' : 's'} drawn from its latency band (up to ${fmt.number(100 * band.config.band, 0)}% faster by the table, never slower), each trained alone for ${band.config.epochs} epoch${band.config.epochs === 1 ? '' : 's'}${
+    halved ? `, then successive halving (eta ${band.config.halving?.eta}, up to ${band.config.halving?.maxEpochs} epochs): the best of each rung trained again for longer` : ''
+  }; the best validation accuracy${halved ? ' of the last rung' : ''}, trial ${band.pick}${band.pick === 0 ? ' (the derived net)' : ''}, is the search's result.</p>${band.budgets ? html`<p>${budgetSentences(band.budgets).join('. ')}.</p>` : ''}
 <div class="scroll">${table(columns, band.trials, (t) => (t.trial === band.pick ? 'chosen' : undefined))}</div>`;
 }
 

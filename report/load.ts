@@ -5,6 +5,7 @@
  */
 import { getJson, type ArtifactStore } from '../artifacts';
 import type { Pipeline } from '../dsl/pipeline';
+import type { PluginProvenance } from '../workflows/pipeline';
 import type {
   BandTrialsSummary,
   ElasticLog,
@@ -24,6 +25,7 @@ export function runKeys(runId: string) {
   return {
     run: `${run}/`,
     pipeline: `${run}/pipeline.json`,
+    plugins: `${run}/plugins.json`,
     searchEpochs: `${run}/search/epochs/`,
     searchSummary: `${run}/search/summary.json`,
     bandTrials: `${run}/search/band-trials.json`,
@@ -60,7 +62,7 @@ async function loadSearch(store: ArtifactStore, runId: string, pipeline: Pipelin
   const targetId = searchTargetId(pipeline);
   const summary = await optionalJson<MultiTrialSummary>(store, keys.searchSummary);
   if (summary) {
-    return { mode: 'multi-trial', trials: summary.trials, best: summary.best.trial, strategy: summary.strategy.plugin, targetId, finished: true };
+    return { mode: 'multi-trial', trials: summary.trials, best: summary.best.trial, strategy: summary.strategy.plugin, targetId, finished: true, budgets: summary.budgets };
   }
   // A search still running: its finished trials are already stored one file each.
   const trialKeys = (await store.list(keys.searchTrials)).filter((k) => k.endsWith('.json') && !k.endsWith('.arch.json'));
@@ -98,13 +100,14 @@ async function loadElastic(store: ArtifactStore, runId: string): Promise<Elastic
 export async function loadRunArtifacts(store: ArtifactStore, runId: string): Promise<RunArtifacts> {
   const keys = runKeys(runId);
   const pipeline = await optionalJson<Pipeline>(store, keys.pipeline);
-  const [search, scaling, elastic, evaluation] = await Promise.all([
+  const [plugins, search, scaling, elastic, evaluation] = await Promise.all([
+    optionalJson<PluginProvenance[]>(store, keys.plugins),
     loadSearch(store, runId, pipeline),
     optionalJson<ScalingTable>(store, keys.scalingTable),
     loadElastic(store, runId),
     optionalJson<EvaluationSummary>(store, keys.evaluation),
   ]);
-  return { runId, location: store.location, pipeline, search, scaling, elastic, evaluation };
+  return { runId, location: store.location, pipeline, ...(plugins ? { plugins } : {}), search, scaling, elastic, evaluation };
 }
 
 /** Whether the store holds anything at all for the run (to tell a wrong location from an empty run). */

@@ -9,6 +9,8 @@ import type { TrialMetrics } from '../activities/train-trial';
 import type { Pipeline } from '../dsl/pipeline';
 import type { StepLogEntry } from '../engine/elastic/coordinator';
 import type { BandTrialsSummary } from '../workflows/band-trials';
+import type { BudgetUse } from '../workflows/trial-budgets';
+import type { PluginProvenance } from '../workflows/pipeline';
 
 export type { BandTrialsSummary, StepLogEntry, SupernetEpochMetrics };
 
@@ -18,6 +20,8 @@ export type { EvaluationSummary, EvaluatedModel } from '../activities/evaluate-m
 /** One multi-trial candidate: `search/summary.json` adds the score; a trial file alone has none. */
 export interface TrialRecord extends TrialMetrics {
   score?: number;
+  /** The trial's own budget, in multi-fidelity searches. */
+  epochs?: number;
 }
 
 /** `runs/<run>/search/summary.json` (workflows/multi-trial-search.ts). */
@@ -25,6 +29,8 @@ export interface MultiTrialSummary {
   strategy: { plugin: string; config: unknown };
   best: TrialRecord;
   trials: TrialRecord[];
+  /** Multi-fidelity searches: trials per budget and the training saved. */
+  budgets?: BudgetUse;
 }
 
 /** One grid point of `runs/<run>/scaling/table.json` (workflows/compound-scaling.ts). */
@@ -66,6 +72,8 @@ export type SearchArtifacts =
       targetId?: string;
       /** False while the search runs: trials come from their own files and have no score yet. */
       finished: boolean;
+      /** A multi-fidelity search's trials per budget and the training it saved (once finished). */
+      budgets?: BudgetUse;
     };
 
 /** One elastic training's step log, merged across its `log/steps-*.json` segments. */
@@ -82,6 +90,8 @@ export interface RunArtifacts {
   location: string;
   /** `runs/<run>/pipeline.json`: the resolved pipeline, written when the run was submitted. */
   pipeline?: Pipeline;
+  /** `runs/<run>/plugins.json`: every plugin the run uses, with version and module hash (absent in older runs). */
+  plugins?: PluginProvenance[];
   search?: SearchArtifacts;
   scaling?: ScalingTable;
   elastic: ElasticLog[];

@@ -10,10 +10,13 @@ import { ApplicationFailure, proxyActivities, workflowInfo, type RetryPolicy } f
 import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
 import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
-import { searchResolution } from '../dsl/search-space';
+import { searchResolution, spaceShape } from '../dsl/search-space';
 import type { SearchProgress } from './multi-trial-search';
 import { forEachInPool } from './pool';
+import { runInTrialOrder, StrategyDriver } from './strategy-driver';
+import { workflowStrategy } from './strategy-registry';
 import { trialQueueOf } from './task-queues';
+import { budgetUse, type BudgetUse } from './trial-budgets';
 
 export interface BandTrialsConfig {
   /** Nets drawn besides the derived one. */
@@ -22,6 +25,8 @@ export interface BandTrialsConfig {
   /** A candidate is at most this fraction faster than the derived net, and never slower. */
   band: number;
   parallelTrials: number;
+  /** Successive halving over the band nets: the best 1/eta train again eta times as long, up to maxEpochs. */
+  halving?: { eta: number; maxEpochs: number };
 }
 
 export interface BandTrialsInput {
@@ -35,6 +40,8 @@ export interface BandTrialsInput {
 
 export interface BandTrial extends TrialMetrics {
   tableMs: number;
+  /** With halving: the epochs this trial trained (a promoted net trains again under a trial number of its own). */
+  epochs?: number;
 }
 
 /** `runs/<run>/search/band-trials.json`, what `nas report` reads back. */
@@ -46,6 +53,8 @@ export interface BandTrialsSummary {
   pick: number;
   /** In trial order; trial 0 is the derived net. */
   trials: BandTrial[];
+  /** With halving: trials per budget and the training saved. */
+  budgets?: BudgetUse;
 }
 
 export interface BandTrialsResult {
@@ -56,6 +65,7 @@ export interface BandTrialsResult {
   /** Nets drawn to find the candidates, accepted or not. */
   draws: number;
   summaryKey: string;
+  budgets?: BudgetUse;
 }
 
 /** Runs the band trials; `progress` is what the search's query reports meanwhile. */
@@ -92,17 +102,41 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
     done.push({ ...metrics, tableMs: candidates[trial].tableMs });
     report();
   };
-  await forEachInPool(candidates, input.config.parallelTrials, (_, trial) => train(trial));
+  let pick: BandTrial | undefined;
+  const halving = input.config.halving;
+  if (halving) {
+    // The band nets are successive halving's first rung, in trial order: trial 0 is the derived net,
+    // and a tie goes to the earlier trial, as below.
+    const strategy = workflowStrategy('successive-halving');
+    if (!strategy) throw ApplicationFailure.nonRetryable('band-trial halving needs the successive-halving strategy, which this workflow code lacks', 'PluginLoadError');
+    const config = { architectures: candidates.map((c) => c.choices), eta: halving.eta, minEpochs: input.config.epochs, maxEpochs: halving.maxEpochs };
+    const driver = new StrategyDriver(strategy, config, spaceShape(settings.space), halving.maxEpochs, settings.seed);
+    const tableMs = new Map(candidates.map((c) => [c.choices.join(','), c.tableMs]));
+    await runInTrialOrder(driver, input.config.parallelTrials, async ({ trial, choices, epochs = input.config.epochs }) => {
+      running++;
+      report();
+      const metrics = await trainTrial({ ...settings, trial, choices, epochs });
+      running--;
+      done.push({ ...metrics, tableMs: tableMs.get(choices.join(',')) ?? Number.NaN, epochs });
+      report();
+      return metrics.validationAccuracy;
+    });
+    const best = driver.best();
+    pick = done.find((t) => t.trial === best?.trial);
+  } else {
+    await forEachInPool(candidates, input.config.parallelTrials, (_, trial) => train(trial));
+    pick = bestOf(done);
+  }
 
   done.sort((a, b) => a.trial - b.trial);
-  const pick = bestOf(done);
   if (!pick) throw ApplicationFailure.nonRetryable('band trials finished without a trial');
+  const budgets = halving ? budgetUse(done, input.config.epochs) : undefined;
   const summaryKey = await writeJson({
     artifactLocation: settings.artifactLocation,
     key: `runs/${settings.runId}/search/band-trials.json`,
-    value: { config: input.config, draws: drawn.draws, referenceMs: drawn.reference.tableMs, pick: pick.trial, trials: done } satisfies BandTrialsSummary,
+    value: { config: input.config, draws: drawn.draws, referenceMs: drawn.reference.tableMs, pick: pick.trial, trials: done, ...(budgets ? { budgets } : {}) } satisfies BandTrialsSummary,
   });
-  return { trials: done.length, derived: done[0], pick, draws: drawn.draws, summaryKey };
+  return { trials: done.length, derived: done[0], pick, draws: drawn.draws, summaryKey, ...(budgets ? { budgets } : {}) };
 }
 
 /** The best validation accuracy; a tie goes to the earlier trial, so to the derived net first. */

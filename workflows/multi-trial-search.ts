@@ -4,27 +4,17 @@
  * workers exist. Strategy state and trial results are small; architectures and weights stay in the
  * artifact store.
  */
-import { ApplicationFailure, continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, defineQuery, patched, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { TrainTrialInput, TrialMetrics, TrialTarget } from '../activities/train-trial';
 import type { StageData } from '../dsl/dataset';
 import { spaceShape, type SearchSpace } from '../dsl/search-space';
-import type { MultiTrialStrategyPlugin, TrialResult } from '../plugins/api';
-import random from '../plugins/builtin/random';
-import regularizedEvolution from '../plugins/builtin/regularized-evolution';
-import { seededRng } from '../plugins/rng';
+import type { Candidate } from '../plugins/api';
 import { latencyPenalty } from '../engine/supernet/latency-objective';
+import { runInTrialOrder, StrategyDriver } from './strategy-driver';
+import { workflowStrategy, workflowStrategyNames } from './strategy-registry';
 import { trialQueueOf } from './task-queues';
-
-/**
- * Strategies whose decision code is bundled into the workflow code. User strategies pass `nas
- * plugin check` but are not bundled yet, so the run command refuses them up front.
- */
-// any: each strategy's state type is private to it; the loop below only passes it back.
-export const WORKFLOW_STRATEGIES: Record<string, MultiTrialStrategyPlugin<any, any>> = {
-  [random.name]: random,
-  [regularizedEvolution.name]: regularizedEvolution,
-};
+import { budgetUse, type BudgetUse } from './trial-budgets';
 
 export interface MultiTrialSearchInput {
   runId: string;
@@ -39,6 +29,8 @@ export interface MultiTrialSearchInput {
   parallelTrials: number;
   /** Steps between a trial's checkpoints; absent: none, a retried trial starts over. */
   checkpointEverySteps?: number;
+  /** How long a trial's silent worker is trusted before the trial is retried elsewhere; absent (runs started before it was set): 120 s. */
+  heartbeatTimeoutSeconds?: number;
   /**
    * The target whose latency enters the score, with lambda and the reference latency; penalty
    * 'absolute' aims at the reference (lambda * |LAT / ref - 1|), absent or 'linear' prices it.
@@ -52,6 +44,11 @@ export interface MultiTrialSearchInput {
   trialsPerRun?: number;
   /** What an earlier run of this search hands on when it continues as new. */
   carried?: CarriedSearch;
+  /**
+   * The run's main task queue, where this search's activities go, when the search itself runs on a
+   * strategy set's own queue (a user strategy: infra/workflow-bundle.ts); absent: its own queue.
+   */
+  activityQueue?: string;
 }
 
 /** The whole search state between two runs: small (one summary per trial, the strategy's state). */
@@ -66,12 +63,16 @@ const DEFAULT_TRIALS_PER_RUN = 100;
 
 export interface TrialSummary extends TrialMetrics {
   score: number;
+  /** The epochs it was trained for, where its strategy gave it a budget of its own (multi-fidelity). */
+  epochs?: number;
 }
 
 export interface MultiTrialSearchResult {
   best: TrialSummary;
   trials: number;
   summaryKey: string;
+  /** A multi-fidelity search's trials per budget and the training it saved. */
+  budgets?: BudgetUse;
 }
 
 export interface SearchProgress {
@@ -95,43 +96,45 @@ export function trialScore(m: TrialMetrics, latency: MultiTrialSearchInput['late
 }
 
 export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Promise<MultiTrialSearchResult> {
-  const strategy = WORKFLOW_STRATEGIES[input.strategy.plugin];
+  const strategy = workflowStrategy(input.strategy.plugin);
   if (!strategy) {
     throw ApplicationFailure.nonRetryable(
-      `strategy "${input.strategy.plugin}" cannot run inside workflows; built in: ${Object.keys(WORKFLOW_STRATEGIES).join(', ')}`,
+      `strategy "${input.strategy.plugin}" is not in this worker's workflow code (it has ${workflowStrategyNames().join(', ')}); a worker serving it runs \`nas worker --plugins FILE\``,
       'PluginLoadError',
     );
   }
   const activityOptions: ActivityOptions = {
     startToCloseTimeout: '6h',
-    // Trials heartbeat every step; two silent minutes means the worker is gone.
-    heartbeatTimeout: '2m',
+    // Trials heartbeat every step; this long silent means the worker is gone.
+    heartbeatTimeout: input.heartbeatTimeoutSeconds ? `${input.heartbeatTimeoutSeconds}s` : '2m',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError'] },
   };
-  const { trainTrial } = proxyActivities<typeof activities>({ ...activityOptions, taskQueue: trialQueueOf(workflowInfo().taskQueue) });
-  const { writeJson } = proxyActivities<typeof activities>(activityOptions);
+  const mainQueue = input.activityQueue ?? workflowInfo().taskQueue;
+  const { trainTrial } = proxyActivities<typeof activities>({ ...activityOptions, taskQueue: trialQueueOf(mainQueue) });
+  const { writeJson } = proxyActivities<typeof activities>({ ...activityOptions, ...(input.activityQueue ? { taskQueue: input.activityQueue } : {}) });
 
-  const ctx = { config: strategy.configSchema.parse(input.strategy.config), space: spaceShape(input.space) };
-  const carried = input.carried;
-  let state = carried ? carried.state : strategy.init(ctx);
-  const summaries: TrialSummary[] = carried ? [...carried.summaries] : [];
-  const running = new Map<number, Promise<void>>();
-  let call = carried?.call ?? 0;
-  let exhausted = carried?.exhausted ?? false;
+  const summaries: TrialSummary[] = input.carried ? [...input.carried.summaries] : [];
+  const driver = new StrategyDriver(
+    strategy,
+    input.strategy.config,
+    spaceShape(input.space),
+    input.epochs,
+    input.seed,
+    input.carried && { ...input.carried, trialsUsed: input.carried.summaries.map((t) => t.trial) },
+  );
+  const training = new Set<number>();
   const doneBefore = summaries.length;
   const trialsPerRun = input.trialsPerRun ?? DEFAULT_TRIALS_PER_RUN;
-  // Time to hand over: no new trial starts, the running ones finish, then the next run takes over.
-  const handOver = () => !exhausted && (summaries.length - doneBefore >= trialsPerRun || workflowInfo().continueAsNewSuggested);
   setHandler(searchProgressQuery, () => {
     const best = summaries.reduce<TrialSummary | undefined>((b, t) => (!b || t.score > b.score ? t : b), undefined);
     return {
       trialsDone: summaries.length,
-      trialsRunning: running.size,
+      trialsRunning: training.size,
       best: best && { trial: best.trial, score: best.score, validationAccuracy: best.validationAccuracy, latencyMs: best.latencyMs },
     };
   });
 
-  const startTrial = (trial: number, choices: number[]): Promise<void> => {
+  const train = ({ trial, choices, epochs: budget }: Candidate): Promise<TrialSummary> => {
     const trialInput: TrainTrialInput = {
       runId: input.runId,
       artifactLocation: input.artifactLocation,
@@ -140,50 +143,64 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
       space: input.space,
       trial,
       choices,
-      epochs: input.epochs,
+      epochs: budget ?? input.epochs,
       batchSize: input.batchSize,
       learningRate: input.learningRate,
       target: input.latency?.target,
       pluginFiles: input.pluginFiles,
       checkpointEverySteps: input.checkpointEverySteps,
     };
+    training.add(trial);
     return trainTrial(trialInput).then((metrics) => {
       const score = trialScore(metrics, input.latency);
-      summaries.push({ ...metrics, score });
-      const result: TrialResult = { trial, choices, score };
-      state = strategy.observe(state, result, ctx);
-      running.delete(trial);
+      const summary: TrialSummary = budget === undefined ? { ...metrics, score } : { ...metrics, score, epochs: budget };
+      summaries.push(summary);
+      training.delete(trial);
+      return summary;
     });
   };
+  /** Time to hand over: no new trial starts, the proposed ones are observed, then the next run takes over. */
+  const handOver = (trialsThisRun: number) => !driver.exhausted && (trialsThisRun >= trialsPerRun || workflowInfo().continueAsNewSuggested);
+  const handingOver = () => continueAsNew<typeof multiTrialSearchWorkflow>({ ...input, carried: { ...driver.position(), summaries } });
 
-  for (;;) {
-    while (!exhausted && !handOver() && running.size < input.parallelTrials) {
-      // A fresh generator per call, from (seed, call number): nothing random lives in the state.
-      const proposal = strategy.propose(state, seededRng(input.seed, call++), ctx);
-      state = proposal.state;
-      exhausted = proposal.done;
-      if (!proposal.candidate) break;
-      running.set(proposal.candidate.trial, startTrial(proposal.candidate.trial, proposal.candidate.choices));
-    }
-    if (running.size === 0) {
-      if (exhausted) break;
-      if (handOver()) {
-        const next: CarriedSearch = { state, summaries, call, exhausted };
-        return continueAsNew<typeof multiTrialSearchWorkflow>({ ...input, carried: next });
+  // Runs started before observe-in-trial-order replay only on the branch they ran (see there).
+  if (patched('observe-in-trial-order')) {
+    const ended = await runInTrialOrder(driver, input.parallelTrials, (c) => train(c).then((s) => s.score), handOver);
+    if (ended === 'stopped') return handingOver();
+  } else {
+    // Each result observed as it came, so the order in which trials finished, which timing decides,
+    // steered the proposals after them.
+    const settling = new Map<number, Promise<void>>();
+    for (;;) {
+      while (!driver.exhausted && !handOver(summaries.length - doneBefore) && settling.size < input.parallelTrials) {
+        const candidate = driver.propose();
+        if (!candidate) break;
+        settling.set(
+          candidate.trial,
+          train(candidate).then((summary) => {
+            driver.observe(candidate, summary.score);
+            settling.delete(candidate.trial);
+          }),
+        );
       }
-      throw ApplicationFailure.nonRetryable(`strategy "${strategy.name}" proposed nothing while no trial was running`);
+      if (settling.size === 0) {
+        if (driver.exhausted) break;
+        if (handOver(summaries.length - doneBefore)) return handingOver();
+        return driver.nothingRunning();
+      }
+      await Promise.race(settling.values());
     }
-    await Promise.race(running.values());
   }
 
-  const bestResult = strategy.best(state);
+  const bestResult = driver.best();
   const best = summaries.find((s) => s.trial === bestResult?.trial);
   if (!best) throw ApplicationFailure.nonRetryable(`strategy "${strategy.name}" finished without a best trial`);
   summaries.sort((a, b) => a.trial - b.trial);
+  const budgets = budgetUse(summaries, input.epochs);
   const summaryKey = await writeJson({
     artifactLocation: input.artifactLocation,
     key: `runs/${input.runId}/search/summary.json`,
-    value: { strategy: input.strategy, best, trials: summaries },
+    value: { strategy: input.strategy, best, trials: summaries, ...(budgets ? { budgets } : {}) },
   });
-  return { best, trials: summaries.length, summaryKey };
+  return { best, trials: summaries.length, summaryKey, ...(budgets ? { budgets } : {}) };
 }

@@ -11,8 +11,6 @@ import type { SearchSpace } from '../dsl/search-space';
 import { runBandTrials, type BandTrialsConfig, type BandTrialsResult } from './band-trials';
 import type { SearchProgress } from './multi-trial-search';
 
-export const ONE_SHOT_STRATEGIES = ['proxyless-gradient', 'proxyless-reinforce'] as const;
-
 export interface OneShotSearchInput {
   runId: string;
   artifactLocation: string;
@@ -64,8 +62,6 @@ export interface OneShotProgress {
 export const oneShotProgressQuery = defineQuery<OneShotProgress>('oneShotProgress');
 
 export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<OneShotSearchResult> {
-  const mode = ONE_SHOT_STRATEGIES.find((s) => s === input.strategy.plugin);
-  if (!mode) throw ApplicationFailure.nonRetryable(`"${input.strategy.plugin}" is not a one-shot strategy`, 'PluginLoadError');
   const { supernetEpoch } = proxyActivities<typeof activities>({
     startToCloseTimeout: '12h',
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`,
@@ -107,7 +103,8 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
       seed: input.seed,
       dataset: input.dataset,
       space: input.space,
-      mode,
+      strategy: input.strategy.plugin,
+      pluginFiles: input.pluginFiles,
       epoch,
       epochs: input.epochs,
       warmupEpochs: input.warmupEpochs,

@@ -6,7 +6,7 @@ import { ApplicationFailure, defineQuery, executeChild, setHandler, workflowInfo
 import type { ModelToEvaluate } from '../activities/evaluate-model';
 import type { DatasetConfig, ElasticTrainingStage, StageData, EvaluationStage, ReferenceModel, TrainStage } from '../dsl/pipeline';
 import { elasticTrainingWorkflow, type ElasticModelRef, type ElasticTrainingResult } from './elastic-training';
-import { elasticQueueOf } from './task-queues';
+import { elasticQueueOf, strategyQueueOf } from './task-queues';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
 import { oneShotSearchWorkflow, resultArchKey, type OneShotSearchInput, type OneShotSearchResult } from './one-shot-search';
 import { compoundScalingWorkflow, type CompoundScalingInput, type CompoundScalingResult } from './compound-scaling';
@@ -15,8 +15,30 @@ import { evaluationWorkflow, labelOf, type EvaluationWorkflowResult } from './ev
 /** Scaling's baseline is either named, or the search's result, known only once the search ends. */
 export type ScalingStageInput = Omit<CompoundScalingInput, 'baseline'> & { baseline: 'search' | 'efficientnet-b0' };
 
+/**
+ * The user strategy modules a multi-trial search needs, by content hash: the search runs on that
+ * set's own queue (infra/workflow-bundle.ts says why). Paths are where the run's submitter had them.
+ */
+export interface StrategySetRef {
+  id: string;
+  modules: { file: string; sha256: string; strategies: string[] }[];
+}
+
 /** The baseline search runs one of two workflows, by the strategy's mode. */
-export type SearchStageInput = { mode: 'multi-trial'; input: MultiTrialSearchInput } | { mode: 'one-shot'; input: OneShotSearchInput };
+export type SearchStageInput =
+  | { mode: 'multi-trial'; input: MultiTrialSearchInput; strategySet?: StrategySetRef }
+  | { mode: 'one-shot'; input: OneShotSearchInput };
+
+/** A plugin a run uses, as it was when the run started (`nas status`, the report, `nas resume`'s check). */
+export interface PluginProvenance {
+  kind: 'search-strategy' | 'hardware-target';
+  name: string;
+  version: string;
+  /** "built-in (hwnas VERSION)" or the module file. */
+  source: string;
+  /** sha256 of a user module's file. */
+  sha256?: string;
+}
 export type SearchStageResult = { mode: 'multi-trial'; result: MultiTrialSearchResult } | { mode: 'one-shot'; result: OneShotSearchResult };
 import { trainStageWorkflow, type HardwareTargetRef, type TrainStageResult } from './train-stage';
 
@@ -46,6 +68,8 @@ export interface PipelineWorkflowInput {
   stages: { search?: SearchStageInput; scaling?: ScalingStageInput; elastic?: ElasticStageInput; train?: TrainStage; evaluation?: EvaluationStageInput };
   targets: HardwareTargetRef[];
   pluginFiles: string[];
+  /** Absent in runs started before it was recorded. */
+  plugins?: PluginProvenance[];
 }
 
 export interface StageOutcome {
@@ -110,7 +134,15 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     const search = input.stages.search;
     result.search = await stage('search', async (workflowId): Promise<SearchStageResult> =>
       search.mode === 'multi-trial'
-        ? { mode: search.mode, result: await executeChild(multiTrialSearchWorkflow, { workflowId, taskQueue, args: [search.input] }) }
+        ? {
+            mode: search.mode,
+            result: await executeChild(
+              multiTrialSearchWorkflow,
+              search.strategySet
+                ? { workflowId, taskQueue: strategyQueueOf(taskQueue, search.strategySet.id), args: [{ ...search.input, activityQueue: taskQueue }] }
+                : { workflowId, taskQueue, args: [search.input] },
+            ),
+          }
         : { mode: search.mode, result: await executeChild(oneShotSearchWorkflow, { workflowId, taskQueue, args: [search.input] }) },
     );
   }

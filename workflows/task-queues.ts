@@ -18,3 +18,11 @@ export function elasticQueueOf(taskQueue: string): string {
 export function trialQueueOf(taskQueue: string): string {
   return `${taskQueue}-trials`;
 }
+
+/**
+ * The queue of the workflows that need a user's strategy set: only workers whose workflow code holds
+ * that exact set poll it (`nas worker --plugins`), so no other worker ever replays such a search.
+ */
+export function strategyQueueOf(taskQueue: string, strategySetId: string): string {
+  return `${taskQueue}-strategies-${strategySetId}`;
+}

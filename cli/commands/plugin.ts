@@ -1,7 +1,11 @@
 /**
- * `nas plugin list|new|check`: what is registered, a typed scaffold for a new plugin, and the
- * contract and determinism check a plugin must pass before a pipeline can rely on it.
+ * `nas plugin list|new|check|test`: what is registered, a typed scaffold for a new plugin, the
+ * contract and determinism check a plugin must pass before a pipeline can rely on it, and its tests.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { formatProblem, PipelineValidationError, resolvePipelineFile } from '../../dsl/load';
@@ -17,7 +21,9 @@ const USAGE = `usage:
   nas plugin new <kind> <name> [--dir D]       scaffold a typed plugin and its test in D/<name>/
                                                (kind: ${SCAFFOLD_KINDS.join(' | ')}; D defaults to .)
   nas plugin check <path>                      check a plugin module against the contract and,
-                                               for strategies, for workflow determinism`;
+                                               for strategies, for workflow determinism
+  nas plugin test <dir>                        run the jest tests in D (those \`plugin new\` writes),
+                                               with hwnas/plugins resolved to this installation`;
 
 function parse<T extends ParseArgsConfig>(config: T) {
   try {
@@ -127,7 +133,7 @@ async function create(argv: string[]): Promise<number> {
     throw new CliError((err as Error).message, EXIT_BAD_INPUT);
   }
   for (const f of result.files) console.log(`created ${f}`);
-  console.log(`next: nas plugin check ${result.files[0]}, then list it under plugins: in a pipeline`);
+  console.log(`next: nas plugin check ${result.files[0]}; nas plugin test ${result.dir}; then list it under plugins: in a pipeline`);
   return 0;
 }
 
@@ -150,6 +156,38 @@ async function check(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * A plugin's own tests, with this installation's jest and ts-jest, wherever the plugin lives: a
+ * user's folder needs no jest set-up of its own to run what `nas plugin new` wrote.
+ */
+async function test(argv: string[]): Promise<number> {
+  const { values, positionals } = parse({ args: argv, allowPositionals: true, options: { help } });
+  if (values.help) return usage();
+  if (positionals.length !== 1) throw new CliError(`expected one plugin folder\n\n${USAGE}`, EXIT_BAD_INPUT);
+  const dir = resolve(positionals[0]);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`${positionals[0]}: no such folder`, EXIT_BAD_INPUT);
+  let jest: string;
+  let tsJest: string;
+  try {
+    jest = require.resolve('jest/bin/jest');
+    tsJest = require.resolve('ts-jest');
+  } catch {
+    throw new CliError('jest and ts-jest are not installed with this hwnas (they come with `npm install` in a clone); in your own repository, run the tests with your jest, mapping hwnas/plugins to the installed package', EXIT_BAD_INPUT);
+  }
+  const config = {
+    rootDir: dir,
+    testEnvironment: 'node',
+    testMatch: ['<rootDir>/**/*.test.ts'],
+    testPathIgnorePatterns: ['/node_modules/'],
+    transform: { '^.+\\.ts$': [tsJest, { tsconfig: { module: 'commonjs', target: 'es2022', esModuleInterop: true, isolatedModules: true, strict: true } }] },
+    // The plugin imports the API by package name: here, this installation's.
+    moduleNameMapper: { '^hwnas/plugins$': require.resolve('../../plugins'), '^hwnas$': require.resolve('../../dsl') },
+  };
+  const child = spawn(process.execPath, [jest, '--config', JSON.stringify(config), '--ci'], { stdio: 'inherit' });
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  return code ?? (signal ? 1 : 0);
+}
+
 function usage(): number {
   console.log(USAGE);
   return 0;
@@ -164,6 +202,8 @@ export async function run(argv: string[]): Promise<number> {
       return create(rest);
     case 'check':
       return check(rest);
+    case 'test':
+      return test(rest);
     case undefined:
     case '--help':
     case '-h':

@@ -7,7 +7,8 @@
  */
 import * as path from 'node:path';
 import { clusterFromEnv } from '../../infra/temporal-connection';
-import { CliError, EXIT_FAILURE } from '../errors';
+import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
+import { changedPlugins } from '../provenance';
 import { parseRunCommand } from '../args';
 import { defaultWorkDir, readInput, runState, stateText, withRun } from '../runs';
 import { parseWorkers, runEmbedded, submitToCluster, type RunStart } from './run';
@@ -43,6 +44,14 @@ export async function run(argv: string[]): Promise<number> {
     return { how, input, was: stateText(state) };
   });
 
+  // The run's history and checkpoints were made by its plugins as they were; other code would not replay them.
+  const changed = changedPlugins(input.plugins ?? [], !clusterFromEnv());
+  if (changed.length > 0) {
+    throw new CliError(
+      `run ${runId} cannot go on: its ${changed.join('; its ')}. Restore the file as it was (its sha256 is in \`nas status ${runId}\`), or start a new run with the new file`,
+      EXIT_BAD_INPUT,
+    );
+  }
   console.log(
     how === 'attach'
       ? `run ${runId} is still open (${was}); following it to the end`

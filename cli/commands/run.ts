@@ -20,6 +20,10 @@ import { pipelineWorkflow, type PipelineWorkflowInput, type PipelineWorkflowResu
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { unrunnable, workflowInput } from '../plan';
 import { followProgress } from '../progress';
+import { budgetSentences } from '../../report/budgets';
+import { strategySetOfRun, watchStrategyService } from '../strategy-service';
+import { changedModules, workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
+import { PluginLoadError } from '../../plugins/load';
 
 const HELP = `usage: nas run <pipeline file> [options]
 
@@ -63,7 +67,9 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     if (r.band) {
       const { pick, derived } = r.band;
       const which = pick.trial === 0 ? 'the derived net' : `trial ${pick.trial}`;
-      console.log(`  band trials: the derived net (${formatMs(derived.tableMs)} ms by the table) and ${r.band.trials - 1} nets of its band, each trained alone; validation accuracy of the derived net ${derived.validationAccuracy.toFixed(4)}`);
+      const nets = r.band.budgets?.rungs[0].trials ?? r.band.trials;
+      console.log(`  band trials: the derived net (${formatMs(derived.tableMs)} ms by the table) and ${nets - 1} nets of its band, each trained alone; validation accuracy of the derived net ${derived.validationAccuracy.toFixed(4)}`);
+      if (r.band.budgets) for (const line of budgetSentences(r.band.budgets)) console.log(`    halving ${line}`);
       console.log(`    pick, the search result: ${which}, validation accuracy ${pick.validationAccuracy.toFixed(4)}, ${formatMs(pick.tableMs)} ms by the table: ${pick.blocks.join(' ')}`);
       console.log(`    architecture: ${artifactLocation}/${pick.archKey}`);
       console.log(`    all trials:   ${artifactLocation}/${r.band.summaryKey}`);
@@ -73,6 +79,7 @@ function printResult(result: PipelineWorkflowResult, artifactLocation: string, s
     const b = result.search.result.best;
     const latency = b.latencyMs !== undefined ? `, latency ${b.latencyMs.toFixed(3)} ms` : '';
     console.log(`  search: ${result.search.result.trials} trials; best trial ${b.trial}: validation accuracy ${b.validationAccuracy.toFixed(4)}${latency}, ${(b.macs / 1e6).toFixed(2)}M MACs, score ${b.score.toFixed(4)}`);
+    if (result.search.result.budgets) for (const line of budgetSentences(result.search.result.budgets)) console.log(`    ${line}`);
     console.log(`    blocks: ${b.blocks.join(' ')}`);
     console.log(`    architecture: ${artifactLocation}/${b.archKey}`);
     console.log(`    all trials:   ${artifactLocation}/${result.search.result.summaryKey}`);
@@ -173,15 +180,31 @@ export async function run(argv: string[]): Promise<number> {
 
   const runId = values['run-id'] ?? newRunId(pipeline.name);
   const artifactLocation = resolveLocation(pipeline.artifacts.location, process.cwd());
+  const input = workflowInput(loaded, runId, artifactLocation);
+  // A user strategy becomes workflow code: a module that cannot be (it imports Node APIs, say) is
+  // refused now, not by a worker after the run has started. The build is kept for this process's worker.
+  const set = strategySetOfRun(input);
+  if (set) {
+    try {
+      await workflowBundle([set]);
+    } catch (err) {
+      if (err instanceof PluginLoadError) {
+        console.error(`${file}: stages.baselineSearch.strategy: ${err.message}`);
+        console.error('nas run: nothing was started');
+        return EXIT_BAD_INPUT;
+      }
+      throw err;
+    }
+  }
   const store = openArtifactStore(artifactLocation);
   // Writing the resolved pipeline first proves the store works before anything starts.
   try {
     await putJson(store, `runs/${runId}/pipeline.json`, pipeline);
+    await putJson(store, `runs/${runId}/plugins.json`, input.plugins ?? []);
   } catch (err) {
     throw new CliError(`the artifact store ${artifactLocation} is not writable: ${(err as Error).message}`);
   }
 
-  const input = workflowInput(loaded, runId, artifactLocation);
   const started = Date.now();
   console.log(`run ${runId}: pipeline "${pipeline.name}" from ${file}`);
   console.log(`artifacts: ${artifactLocation}/runs/${runId}`);
@@ -230,18 +253,25 @@ async function execute(
   started: number,
   how: RunStart = 'start',
   interrupt?: AbortSignal,
+  /** This process's own worker serves the run's strategy set (embedded mode). */
+  servesStrategies = false,
 ): Promise<number> {
   const handle =
     how === 'attach'
       ? client.workflow.getHandle<typeof pipelineWorkflow>(input.runId)
       : await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
   const stopProgress = followProgress(client.workflow, input.runId);
+  // An embedded run serves its own strategy; a cluster's workers may not.
+  const set = strategySetOfRun(input);
+  const stopWatch = set && !servesStrategies ? watchStrategyService(client, client.options.namespace, taskQueue, set, (line) => console.error(`note: ${line}`)) : () => undefined;
   try {
     const result = await (interrupt ? client.withAbortSignal(interrupt, () => handle.result()) : handle.result());
+    stopWatch();
     await stopProgress();
     printResult(result, artifactLocation, started);
     return 0;
   } catch (err) {
+    stopWatch();
     await stopProgress();
     if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
       throw new CliError(`run ${input.runId} was cancelled; \`nas resume ${input.runId}\` continues it from its finished stages and checkpoints`);
@@ -289,6 +319,7 @@ export interface EmbeddedRun {
 }
 
 export async function runEmbedded({ workDir, input, artifactLocation, started, how = 'start', workers = 1 }: EmbeddedRun): Promise<number> {
+  const strategySets = embeddedStrategySets(input);
   let server: DevServer | undefined;
   let extra: LocalWorkers | undefined;
   try {
@@ -303,7 +334,7 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
     const connection = await Connection.connect({ address: server.address });
     try {
       const client = new Client({ connection, namespace: 'default' });
-      const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue });
+      const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue, strategySets });
       if (workers > 1) {
         const logDir = path.join(workDir, 'workers', input.runId);
         extra = startLocalWorkers({
@@ -327,7 +358,7 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how, interrupt.signal));
+        return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how, interrupt.signal, true));
       } catch (err) {
         if (interrupt.signal.aborted) throw interrupted(interrupt.signal.reason as NodeJS.Signals, input.runId);
         throw err;
@@ -343,4 +374,21 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
   } finally {
     await server?.stop();
   }
+}
+
+/**
+ * The strategy set this process serves for the run, refused when a module changed since the run
+ * started: its search's history was made by the old code, and the new one would not replay it.
+ */
+function embeddedStrategySets(input: PipelineWorkflowInput): StrategySet[] {
+  const set = strategySetOfRun(input);
+  if (!set) return [];
+  const changed = changedModules(set);
+  if (changed.length > 0) {
+    throw new CliError(
+      `run ${input.runId} cannot go on: its search strategy ${changed.join('; its search strategy ')}. Restore the file as it was (its sha256 is in \`nas status ${input.runId}\`), or start a new run with the new file`,
+      EXIT_BAD_INPUT,
+    );
+  }
+  return [set];
 }

@@ -5,7 +5,8 @@
 import { CliError, EXIT_FAILURE } from '../errors';
 import { parseRunCommand } from '../args';
 import { followProgress } from '../progress';
-import { findRun, hasWorkers, printReport, reportRun, stateText, withRun } from '../runs';
+import { hasWorkers } from '../pollers';
+import { findRun, printReport, reportRun, stateText, withRun } from '../runs';
 
 const HELP = `usage: nas watch RUN [options]
 

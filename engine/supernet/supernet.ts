@@ -4,28 +4,27 @@
  * - Weight step (train split): alpha frozen; binary gates pick one path per mixed op from
  *   softmax(alpha); only those paths run forward and backward and only their weights (plus stem
  *   and head) are updated. Memory is that of one compact network plus the weights of all paths.
- * - Architecture step (validation split): weights frozen.
- *   `proxyless-gradient`: per op, k (default 2) distinct paths are sampled by p, one of them is
- *   active (drawn from p~, the softmax over the sampled set); out = sum_j g_j o_j with one-hot g,
- *   dL/dg_j = sum(dL/dout * o_j) comes from autodiff with respect to the gates, and
- *   dL/dalpha_i = sum_j dL/dg_j p~_j (delta_ij - p~_i) updates only the sampled logits, which are
- *   then shifted by a common offset so every unsampled path keeps its probability exactly.
- *   With a latency table and weight lambda, lambda * E[LAT] of the sampled set is added, with
- *   its analytic gradient (restricted to the set, as the BinaryConnect term is, so the rescaling
- *   argument still holds).
- *   `proxyless-reinforce`: one architecture is sampled, R = batch accuracy - lambda * its table
- *   latency, and alpha descends -(R - b)(onehot(g) - p) with a moving-average baseline b.
- *   With a latency target T the term is lambda * |LAT / T - 1| in both modes (gradient mode: its
- *   slope at the whole network's E[LAT] times dE/dalpha of the sampled set).
+ * - Architecture step (validation split): weights frozen. The one-shot strategy plugin owns the
+ *   update rule (plugins/api.ts, OneShotStrategyPlugin): it samples the gates, per op the paths to
+ *   run and a gate for each (out = sum_j g_j o_j), and the supernet measures what it asks for:
+ *   - a gradient: dL/dg_j = sum(dL/dout * o_j) by autodiff with respect to the gates, the
+ *     BinaryConnect estimate `proxyless-gradient` turns into dL/dalpha over its sampled pair; with
+ *     a latency table and weight lambda, also the latency term's value at E[LAT] under
+ *     softmax(alpha) and its gradient with respect to each option's probability;
+ *   - a reward: R = batch accuracy of the sampled net - the latency term of its table latency,
+ *     what `proxyless-reinforce` feeds REINFORCE.
+ *   The latency term is lambda * LAT, or lambda * |LAT / T - 1| with a latency target T.
  * - All-paths step (DARTS-style, out = sum_j p_j o_j over every path): only for the memory
  *   comparison in benchmarks/search-memory.ts.
  *
  * Architecture parameters are plain numbers (`number[][]`, one logit vector per decision, the
- * plugin contract's ArchitectureLogits): they never need autodiff (their gradients are the closed
- * forms above) and double precision makes the rescaling exact.
+ * plugin contract's ArchitectureLogits), held in the strategy's state with whatever else it keeps
+ * (optimizer moments, a baseline): they never need autodiff (strategies apply closed forms to the
+ * measured dL/dg) and double precision keeps the two-path rescaling exact.
  *
- * Every random draw is a pure function of (seed, step kind, step number), so the RNG "position"
- * is the step counters and a restored checkpoint continues with the same gates.
+ * Every random draw, the strategy's included (its `rng` argument), is a pure function of (seed,
+ * step kind, step number), so the RNG "position" is the step counters and a restored checkpoint
+ * continues with the same gates.
  *
  * BatchNorm runs in training mode (batch statistics) in every step, as in the paper's code, so
  * architecture steps also move the moving statistics of the paths they run; those are not learned
@@ -33,20 +32,26 @@
  * mode, `recalibrateBatchNorm` first re-estimates its moving statistics (see there).
  */
 import type { LayerVariable, Scalar, Tensor } from '@tensorflow/tfjs-node';
-import { decisionsOf, type Decision, type SearchSpace } from '../../dsl/search-space';
+import { decisionsOf, spaceShape, type Decision, type SearchSpace } from '../../dsl/search-space';
+import type { ArchitectureSignal, ArchitectureState, GateSample, OneShotStrategyPlugin, StrategyContext } from '../../plugins/api';
 import type { Activation } from '../arch/spec';
 import { loadTf } from '../backend';
 import type { BatchNormConfig } from '../blocks/context';
 import { mixSeed, mulberry32 } from '../random';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
-import { binaryConnectGradient, rescaleSubset, reinforceGradient, sampleGates, sampleIndex, sampleWithoutReplacement, softmax, type Logits } from './alpha';
-import { archOptimizerStep, DEFAULT_ARCH_OPTIMIZER, initArchOptimizerState, type ArchOptimizerSpec, type ArchOptimizerState } from './arch-optimizer';
+import { argmax, sampleGates, softmax, type Logits } from './alpha';
 import { deriveArchitecture, type DerivedArchitecture } from './derive';
-import { checkLatencyTarget, costsOf, expectedLatency, latencyPenalty, opExpectedLatency, sampledLatency, type LatencyTable, type LatencyTarget } from './latency-objective';
+import { checkLatencyTarget, costsOf, expectedLatency, latencyPenalty, sampledLatency, type LatencyTable, type LatencyTarget } from './latency-objective';
 import { buildPieces, type MixedOp, type Piece, type SupernetPieces } from './paths';
+import { OneShotStrategyError, checkedSample, checkedState, guardedCall } from './strategy-calls';
 import { DEFAULT_WEIGHT_OPTIMIZER, KeyedMomentum, type NamedVariable, type WeightOptimizerSpec } from './weight-optimizer';
 
-export type ArchMode = 'proxyless-gradient' | 'proxyless-reinforce';
+/** The one-shot strategy plugin whose update rule the architecture steps follow. */
+export interface SupernetStrategy {
+  plugin: OneShotStrategyPlugin;
+  /** Its config as a pipeline writes it; validated here with the plugin's own schema, which fills the defaults. */
+  config?: unknown;
+}
 
 export interface SupernetOptions {
   space: SearchSpace;
@@ -58,18 +63,12 @@ export interface SupernetOptions {
   seed?: number;
   activation?: Activation;
   bn?: BatchNormConfig;
-  mode?: ArchMode;
+  /** Absent: weight steps only (the memory benchmark), from equal logits; architecture steps throw. */
+  strategy?: SupernetStrategy;
   weightOptimizer?: Partial<WeightOptimizerSpec>;
-  archOptimizer?: Partial<ArchOptimizerSpec>;
-  /** Paths sampled per mixed op in a gradient architecture step (the paper: 2). */
-  sampledPaths?: number;
-  /** REINFORCE: b <- decay b + (1 - decay) R. */
-  baselineDecay?: number;
-  /** REINFORCE: weight of an entropy bonus on p, to delay collapse. */
-  entropyWeight?: number;
   /** ms per (decision, option); with latencyWeight > 0 the architecture objective includes latency. */
   latencyTable?: LatencyTable;
-  /** lambda: loss + lambda * E[LAT] (gradient mode) or R - lambda * LAT (REINFORCE). */
+  /** lambda: loss + lambda * E[LAT] (gradient signals) or R - lambda * LAT (rewards). */
   latencyWeight?: number;
   /** With a target, the latency term becomes lambda * |LAT / target - 1| (see LatencyTarget). */
   latencyTarget?: LatencyTarget;
@@ -90,19 +89,17 @@ export interface WeightStepReport {
 
 export interface ArchStepReport {
   step: number;
-  mode: ArchMode;
-  /** Gradient mode: cross-entropy of the gated network, plus the latency term of E[LAT] when latency is on. */
+  /** Gradient signals: cross-entropy of the gated network, plus the latency term of E[LAT] when latency is on. */
   loss?: number;
-  /** REINFORCE: the reward, the baseline before this step and the batch accuracy. */
+  /** Reward signals: the reward and the batch accuracy of the sampled network. */
   reward?: number;
-  baseline?: number;
   accuracy?: number;
-  /** Gradient mode: the sampled option set per decision; REINFORCE: the one sampled option. */
+  /** The options the step ran per decision (the strategy's sampled set). */
   sampled: number[][];
-  /** The active option per decision (what the forward pass computed). */
+  /** Per decision, the option with the largest gate (the active one under binary gates). */
   gates: number[];
-  /** The full-shape gradient that was applied (zeros outside the sampled sets). */
-  alphaGradient: Logits;
+  /** What the strategy's update received. */
+  signal: ArchitectureSignal;
   /** E[LAT] under the updated alpha, when a table is set. */
   expectedLatency?: number;
 }
@@ -122,15 +119,40 @@ export class SupernetCheckpointError extends Error {
 }
 
 interface SupernetMeta {
-  format: 'proxyless-supernet/1';
+  format: 'proxyless-supernet/2';
   fingerprint: string;
-  alpha: Logits;
-  archOptimizer: ArchOptimizerState;
-  baseline: number | null;
+  /** The strategy whose state `architecture` is; null when the supernet ran weight steps only. */
+  strategy: { name: string; version: string } | null;
+  architecture: ArchitectureState;
   /** The gate streams derive from it, so it is part of the RNG position. */
   seed: number;
   weightSteps: number;
   archSteps: number;
+}
+
+/**
+ * Checkpoints written while the supernet kept the built-in strategies' state itself. Those
+ * strategies keep these fields (archOptimizer, baseline) by name in their own state, so a format 1
+ * checkpoint resumes exactly under either of them.
+ */
+interface SupernetMetaV1 {
+  format: 'proxyless-supernet/1';
+  fingerprint: string;
+  alpha: Logits;
+  archOptimizer: unknown;
+  baseline: number | null;
+  seed: number;
+  weightSteps: number;
+  archSteps: number;
+}
+
+/** Format 1 predates strategy plugins: only the two built-in ProxylessNAS strategies wrote it. */
+const FORMAT_1_STRATEGIES = ['proxyless-gradient', 'proxyless-reinforce'];
+
+function currentMeta(meta: SupernetMeta | SupernetMetaV1): SupernetMeta {
+  if (meta.format !== 'proxyless-supernet/1') return meta;
+  const { fingerprint, alpha, archOptimizer, baseline, seed, weightSteps, archSteps } = meta;
+  return { format: 'proxyless-supernet/2', fingerprint, strategy: null, architecture: { logits: alpha, strategy: { archOptimizer, baseline } }, seed, weightSteps, archSteps };
 }
 
 /** How each mixed op runs in one forward pass. */
@@ -149,13 +171,10 @@ export class Supernet {
   readonly space: SearchSpace;
   readonly decisions: Decision[];
   readonly resolution: number;
-  readonly mode: ArchMode;
-  alpha: Logits;
-  baseline: number | null = null;
   weightSteps = 0;
   archSteps = 0;
-  private archState: ArchOptimizerState;
-  private readonly archSpec: ArchOptimizerSpec;
+  private arch: ArchitectureState;
+  private readonly strategy?: { plugin: OneShotStrategyPlugin; ctx: StrategyContext<unknown> };
   private readonly optimizer: KeyedMomentum;
   private readonly pieces: SupernetPieces;
   private seed: number;
@@ -167,12 +186,20 @@ export class Supernet {
     this.resolution = resolution;
     this.space = options.space;
     this.decisions = decisionsOf(options.space);
-    this.mode = options.mode ?? 'proxyless-gradient';
     this.seed = options.seed ?? 1;
-    // Equal logits: every path starts equally likely (the paper's initialisation).
-    this.alpha = this.decisions.map((d) => d.options.map(() => 0));
-    this.archSpec = { ...DEFAULT_ARCH_OPTIMIZER, ...options.archOptimizer };
-    this.archState = initArchOptimizerState(this.alpha);
+    if (options.strategy) {
+      const { plugin } = options.strategy;
+      const config = plugin.configSchema.safeParse(options.strategy.config ?? {});
+      if (!config.success) {
+        throw new OneShotStrategyError(plugin, `has an invalid config: ${config.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')}`);
+      }
+      const ctx = { config: config.data, space: spaceShape(options.space) };
+      this.strategy = { plugin, ctx };
+      this.arch = checkedState(plugin, 'init', guardedCall(plugin, 'init', () => plugin.init(ctx)), this.decisions);
+    } else {
+      // Equal logits, as ProxylessNAS starts: every path equally likely.
+      this.arch = { logits: this.decisions.map((d) => d.options.map(() => 0)), strategy: null };
+    }
     this.optimizer = new KeyedMomentum({ ...DEFAULT_WEIGHT_OPTIMIZER, ...options.weightOptimizer });
     if (options.latencyTable) costsOf(this.alpha, options.latencyTable, this.decisions);
     if (options.latencyTarget) checkLatencyTarget(options.latencyTarget);
@@ -191,15 +218,48 @@ export class Supernet {
     return this.pieces.ops;
   }
 
+  /** The strategy's name, or undefined for a supernet that runs weight steps only. */
+  get strategyName(): string | undefined {
+    return this.strategy?.plugin.name;
+  }
+
+  /** The architecture logits (the strategy state's); assigning replaces them and keeps the rest of the state. */
+  get alpha(): Logits {
+    return this.arch.logits;
+  }
+
+  set alpha(alpha: Logits) {
+    this.setAlpha(alpha);
+  }
+
+  /** The strategy's whole state, logits included: what a checkpoint stores of the search. */
+  get architecture(): ArchitectureState {
+    return this.arch;
+  }
+
+  set architecture(state: ArchitectureState) {
+    this.arch = this.strategy ? checkedState(this.strategy.plugin, 'a state set from outside', state, this.decisions) : state;
+  }
+
+  /** Weight steps between two architecture steps, as the strategy asks (1 without a strategy or an answer). */
+  get weightStepsPerArchStep(): number {
+    if (!this.strategy) return 1;
+    const { plugin, ctx } = this.strategy;
+    const n = plugin.weightStepsPerArchStep ? guardedCall(plugin, 'weightStepsPerArchStep', () => plugin.weightStepsPerArchStep!(ctx)) : 1;
+    if (!Number.isInteger(n) || n < 1) throw new OneShotStrategyError(plugin, `weightStepsPerArchStep returned ${String(n)}; it must be a whole number of steps, at least 1`);
+    return n;
+  }
+
   probabilities(): number[][] {
     return this.alpha.map(softmax);
   }
 
   setAlpha(alpha: Logits): void {
-    if (alpha.length !== this.alpha.length || alpha.some((a, d) => a.length !== this.alpha[d].length)) {
-      throw new Error(`alpha must have ${this.alpha.length} rows of sizes [${this.alpha.map((a) => a.length)}]`);
+    const rows = this.arch.logits;
+    if (alpha.length !== rows.length || alpha.some((a, d) => a.length !== rows[d].length)) {
+      throw new Error(`alpha must have ${rows.length} rows of sizes [${rows.map((a) => a.length)}]`);
     }
-    this.alpha = alpha.map((a) => a.slice());
+    this.arch = { ...this.arch, logits: alpha.map((a) => a.slice()) };
   }
 
   /** E[LAT] and its gradient under the current alpha (requires a latency table). */
@@ -308,7 +368,8 @@ export class Supernet {
         return;
       }
       const outs = plan.paths.map(run);
-      const coeffs = Array.isArray(plan.mix) ? plan.mix : tf.unstack(plan.mix);
+      // tfjs cannot differentiate unstack of a one-element tensor; that [1] tensor broadcasts as its value.
+      const coeffs = Array.isArray(plan.mix) ? plan.mix : plan.paths.length === 1 ? [plan.mix] : tf.unstack(plan.mix);
       x = outs.map((o, k) => tf.mul(o, coeffs[k])).reduce((a, b) => tf.add(a, b));
     });
     return this.pieces.head.model.apply(x, kwargs) as Tensor;
@@ -350,10 +411,25 @@ export class Supernet {
     return { step: this.weightSteps++, loss, gates: probs.map((p) => p.indexOf(Math.max(...p))) };
   }
 
-  /** One architecture step on a validation batch, in the supernet's mode. */
+  /**
+   * One architecture step on a validation batch: the strategy samples gates, the supernet measures
+   * the signal they ask for with the weights frozen, and the strategy's update gives the new state.
+   */
   async architectureStep(batch: TrainBatch): Promise<ArchStepReport> {
-    const report = this.mode === 'proxyless-gradient' ? this.gradientArchStep(batch) : this.reinforceArchStep(batch);
-    this.archSteps++;
+    if (!this.strategy) throw new Error('this supernet has no strategy: pass `strategy` in its options to run architecture steps');
+    const { plugin, ctx } = this.strategy;
+    const before = this.arch;
+    const rng = { next: this.rng(ARCH_SALT, this.archSteps) };
+    const sample = checkedSample(plugin, guardedCall(plugin, 'sample', () => plugin.sample(before, rng, ctx)), this.decisions);
+    const signal = sample.signal === 'gradient' ? this.gradientSignal(batch, sample) : this.rewardSignal(batch, sample);
+    this.arch = checkedState(plugin, 'update', guardedCall(plugin, 'update', () => plugin.update(before, sample, signal, ctx)), this.decisions);
+    const report: ArchStepReport = {
+      step: this.archSteps++,
+      sampled: sample.paths,
+      gates: sample.gates.map((g, d) => sample.paths[d][argmax(g)]),
+      signal,
+      ...(signal.type === 'gradient' ? { loss: signal.loss + (signal.latency?.value ?? 0) } : { reward: signal.reward, accuracy: signal.accuracy }),
+    };
     if (this.options.latencyTable) report.expectedLatency = this.expectedLatency().expected;
     return report;
   }
@@ -362,67 +438,35 @@ export class Supernet {
     return this.options.latencyTable ? this.options.latencyWeight ?? 0 : 0;
   }
 
-  private gradientArchStep(batch: TrainBatch): ArchStepReport {
+  /** dL/dg by autodiff through the gates, and the latency term at E[LAT] with dTerm/dp = slope * F. */
+  private gradientSignal(batch: TrainBatch, sample: GateSample): ArchitectureSignal {
     const tf = loadTf();
-    const rand = this.rng(ARCH_SALT, this.archSteps);
-    const k = this.options.sampledPaths ?? 2;
-    const sampled = this.alpha.map((a) => sampleWithoutReplacement(softmax(a), k, rand));
-    const gates = sampled.map((set, d) => set[sampleIndex(softmax(set.map((i) => this.alpha[d][i])), rand())]);
-    // Ops with one option have nothing to learn; they run their only path without a gate.
-    const learned = sampled.map((set, d) => (set.length > 1 ? d : -1)).filter((d) => d >= 0);
-    const gradient = this.alpha.map((a) => a.map(() => 0));
     const lambda = this.latencyWeight();
     const costs = lambda > 0 ? costsOf(this.alpha, this.options.latencyTable!, this.decisions) : null;
     const penalty = costs ? latencyPenalty(expectedLatency(this.alpha, costs).expected, lambda, this.options.latencyTarget) : null;
-
-    const gateValues = learned.map((d) => sampled[d].map((i) => (i === gates[d] ? 1 : 0)));
-    let ce: number;
-    if (learned.length === 0) {
-      ce = tf.tidy(() => this.crossEntropy(batch.ys, this.forward(batch.xs, gates.map((j) => ({ paths: [j] })))).dataSync()[0]);
-    } else {
-      const gateTensors = gateValues.map((g) => tf.tensor1d(g));
-      const f = (...gs: Tensor[]): Scalar => {
-        const plans: OpPlan[] = sampled.map((set, d) => {
-          const at = learned.indexOf(d);
-          return at < 0 ? { paths: [gates[d]] } : { paths: set, mix: gs[at] };
-        });
-        return this.crossEntropy(batch.ys, this.forward(batch.xs, plans));
-      };
-      const { value, grads } = tf.valueAndGrads(f)(gateTensors);
-      ce = value.dataSync()[0];
-      learned.forEach((d, at) => {
-        const dLdg = Array.from(grads[at].dataSync());
-        const subsetLogits = sampled[d].map((i) => this.alpha[d][i]);
-        const bc = binaryConnectGradient(subsetLogits, dLdg);
-        const lat = costs ? opExpectedLatency(subsetLogits, sampled[d].map((i) => costs[d][i])).gradient : null;
-        sampled[d].forEach((i, j) => (gradient[d][i] = bc[j] + (lat && penalty ? penalty.slope * lat[j] : 0)));
-      });
+    const gateTensors = sample.gates.map((g) => tf.tensor1d(g));
+    const f = (...gs: Tensor[]): Scalar => this.crossEntropy(batch.ys, this.forward(batch.xs, sample.paths.map((paths, d) => ({ paths, mix: gs[d] }))));
+    const { value, grads } = tf.valueAndGrads(f)(gateTensors);
+    try {
+      const signal: ArchitectureSignal = { type: 'gradient', loss: value.dataSync()[0], gateGradients: grads.map((g) => Array.from(g.dataSync())) };
+      if (costs && penalty) signal.latency = { value: penalty.value, gradient: costs.map((row) => row.map((ms) => penalty.slope * ms)) };
+      return signal;
+    } finally {
       tf.dispose([value, ...grads, ...gateTensors]);
     }
-    const touched = this.alpha.map((_, d) => (learned.includes(d) ? sampled[d] : []));
-    const before = this.alpha;
-    const stepped = archOptimizerStep(this.archSpec, this.archState, before, gradient, touched);
-    this.alpha = stepped.map((a, d) => (touched[d].length > 0 ? rescaleSubset(before[d], a, touched[d]) : a));
-    return { step: this.archSteps, mode: this.mode, loss: ce + (penalty?.value ?? 0), sampled, gates, alphaGradient: gradient };
   }
 
-  private reinforceArchStep(batch: TrainBatch): ArchStepReport {
+  /** Batch accuracy of the sampled net (one path per op), less the latency term of its table latency. */
+  private rewardSignal(batch: TrainBatch, sample: GateSample): ArchitectureSignal {
     const tf = loadTf();
-    const gates = sampleGates(this.alpha, this.rng(ARCH_SALT, this.archSteps));
+    const chosen = sample.paths.map((p) => p[0]);
     const accuracy = tf.tidy(() => {
-      const logits = this.forward(batch.xs, gates.map((j) => ({ paths: [j] })));
+      const logits = this.forward(batch.xs, chosen.map((j) => ({ paths: [j] })));
       return tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(batch.ys, -1)), 'float32')).dataSync()[0];
     });
     const lambda = this.latencyWeight();
-    const reward = accuracy - (lambda > 0 ? latencyPenalty(sampledLatency(gates, this.options.latencyTable!, this.decisions), lambda, this.options.latencyTarget).value : 0);
-    // The first reward seeds the baseline, so the first step has no advantage rather than a huge one.
-    const baseline = this.baseline ?? reward;
-    const decay = this.options.baselineDecay ?? 0.99;
-    const gradient = reinforceGradient(this.alpha, gates, reward - baseline, this.options.entropyWeight ?? 0);
-    const all = this.alpha.map((a) => a.map((_, i) => i));
-    this.alpha = archOptimizerStep(this.archSpec, this.archState, this.alpha, gradient, all);
-    this.baseline = decay * baseline + (1 - decay) * reward;
-    return { step: this.archSteps, mode: this.mode, reward, baseline, accuracy, sampled: gates.map((g) => [g]), gates, alphaGradient: gradient };
+    const latency = lambda > 0 ? latencyPenalty(sampledLatency(chosen, this.options.latencyTable!, this.decisions), lambda, this.options.latencyTarget).value : 0;
+    return { type: 'reward', reward: accuracy - latency, accuracy };
   }
 
   /**
@@ -438,14 +482,13 @@ export class Supernet {
     return { residentBytes, peakBytes: Math.max(info.peakBytes, residentBytes) };
   }
 
-  /** Weights of all paths, momentum slots, alpha, its optimizer state, baseline and counters. */
+  /** Weights of all paths, momentum slots, the strategy's state (alpha, its optimizer, baseline) and counters. */
   async checkpoint(): Promise<Uint8Array> {
     const meta: SupernetMeta = {
-      format: 'proxyless-supernet/1',
+      format: 'proxyless-supernet/2',
       fingerprint: this.fingerprint,
-      alpha: this.alpha,
-      archOptimizer: this.archState,
-      baseline: this.baseline,
+      strategy: this.strategy ? { name: this.strategy.plugin.name, version: this.strategy.plugin.version } : null,
+      architecture: this.arch,
       seed: this.seed,
       weightSteps: this.weightSteps,
       archSteps: this.archSteps,
@@ -456,11 +499,26 @@ export class Supernet {
   }
 
   async restore(bytes: Uint8Array): Promise<void> {
-    const contents = decodeCheckpoint<SupernetMeta>(bytes);
+    const contents = decodeCheckpoint<SupernetMeta | SupernetMetaV1>(bytes);
     try {
-      const { meta, groups } = contents;
-      if (meta.format !== 'proxyless-supernet/1') throw new SupernetCheckpointError(`format is ${String(meta.format)}`);
+      const { groups } = contents;
+      const format = contents.meta.format;
+      if (format !== 'proxyless-supernet/1' && format !== 'proxyless-supernet/2') throw new SupernetCheckpointError(`format is ${String(format)}`);
+      const meta = currentMeta(contents.meta);
       if (meta.fingerprint !== this.fingerprint) throw new SupernetCheckpointError('it was saved from a different search space or network shape');
+      const name = this.strategyName ?? null;
+      if (format === 'proxyless-supernet/1' && name !== null && !FORMAT_1_STRATEGIES.includes(name)) {
+        throw new SupernetCheckpointError(`it was written before strategy plugins, by ${FORMAT_1_STRATEGIES.join(' or ')}; this search runs "${name}"`);
+      }
+      if (meta.strategy && meta.strategy.name !== name) {
+        throw new SupernetCheckpointError(`it was written by strategy "${meta.strategy.name}"; this search runs ${name === null ? 'none' : `"${name}"`}`);
+      }
+      let architecture: ArchitectureState;
+      try {
+        architecture = this.strategy ? checkedState(this.strategy.plugin, 'the checkpoint', meta.architecture, this.decisions) : meta.architecture;
+      } catch (err) {
+        throw new SupernetCheckpointError(err instanceof Error ? err.message : String(err));
+      }
       const saved = new Map(groups.weights.map((g) => [g.name, g.tensor]));
       const weights = this.allWeights();
       for (const w of weights) {
@@ -470,9 +528,7 @@ export class Supernet {
       }
       for (const w of weights) w.write(saved.get(w.originalName)!);
       this.optimizer.setSlots(groups.slots ?? []);
-      this.alpha = meta.alpha;
-      this.archState = meta.archOptimizer;
-      this.baseline = meta.baseline;
+      this.arch = architecture;
       this.seed = meta.seed;
       this.weightSteps = meta.weightSteps;
       this.archSteps = meta.archSteps;

@@ -32,7 +32,8 @@ const GLOBALS: Record<string, string> = {
 
 /** Packages that exist to do I/O; anything else unknown only gets a warning. */
 const IO_PACKAGES = /^(axios|node-fetch|undici|got|ws|socket\.io(-client)?|fs-extra|graceful-fs|@aws-sdk\/.*|@temporalio\/(activity|client|worker)|@tensorflow\/.*)$/;
-const TRUSTED_PACKAGES = new Set(['zod']);
+/** The plugin API by package name is this package's own pure code, bundled into workflows with it. */
+const TRUSTED_PACKAGES = new Set(['zod', 'hwnas/plugins']);
 const MUTATORS = new Set(['push', 'pop', 'shift', 'unshift', 'splice', 'sort', 'reverse', 'fill', 'copyWithin', 'set', 'add', 'delete', 'clear']);
 
 const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, m.split('/')[0]]));

@@ -6,11 +6,14 @@
  * plain object (`History.toObject` with longs, enums and bytes as strings; the SDK's own
  * `historyToJSON` trips over the two protobufjs copies in the dependency tree) and named
  * `<workflow type>.<what it ran>.json`. A change that cannot replay them needs `patched()`.
+ * The `user-strategy-*` fixtures ran the committed hill-climb fixture plugin as a user's strategy,
+ * so the bundle holds it as a `nas worker --plugins` would.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
+import { strategySetOf, workflowBundle } from '../../infra/workflow-bundle';
 import * as workflows from '../../workflows';
 
 jest.setTimeout(300_000);
@@ -25,7 +28,9 @@ beforeAll(async () => {
     workflowId: file,
     history: temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(dir, file), 'utf8'))),
   }));
-  for await (const r of Worker.runReplayHistories({ workflowsPath: require.resolve('../../workflows') }, histories)) {
+  const userStrategy = strategySetOf([join(__dirname, '..', 'fixtures', 'plugins', 'hill-climb', 'index.ts')]);
+  if (!userStrategy) throw new Error('the hill-climb fixture exports no multi-trial strategy');
+  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle([userStrategy]) }, histories)) {
     if (r.error) failures.set(r.workflowId, r.error instanceof Error ? `${r.error.name}: ${r.error.message}` : String(r.error));
   }
 });

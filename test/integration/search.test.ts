@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../../infra/workflow-bundle';
 import { parse as parseYaml } from 'yaml';
 import { LocalArtifactStore, getJson } from '../../artifacts';
 import { workflowInput } from '../../cli/plan';
@@ -119,7 +120,7 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
     const client = new Client({ connection });
     // The history of the finished search, replayed against today's workflow code.
     const history = await client.workflow.getHandle('search-1.search').fetchHistory();
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, 'search-1.search');
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'search-1.search');
 
     const store = new LocalArtifactStore(artifacts);
     const first = await getJson<Summary>(store, 'runs/search-1/search/summary.json');
@@ -296,19 +297,77 @@ test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet 
   }
 });
 
-test('band trials after a one-shot search train the derived net and nets of its latency band alone, and hand the best on', async () => {
-  const name = 'band-trials';
-  const { yamlFile, location, work } = ownPipeline(
-    name,
-    4,
-    `    strategy: { plugin: proxyless-gradient }
+/** A one-shot search on the tiny space with band trials of 3 nets, one epoch each, and `more` band settings. */
+function bandSearch(more: string): string {
+  return `    strategy: { plugin: proxyless-gradient }
     epochs: 2
     warmupEpochs: 1
     batchSize: 32
     trainSubset: 1000
     latencyWeight: 0.01
     parallelTrials: 2
-    bandTrials: { trials: 3, epochs: 1, band: 0.9 }
+    bandTrials: { trials: 3, epochs: 1, band: 0.9${more} }`;
+}
+
+test("a user's one-shot strategy (Gumbel-softmax, its own update rule) runs a supernet search end to end", async () => {
+  const name = 'gumbel';
+  const plugin = join(__dirname, '..', 'fixtures', 'plugins', 'gumbel-softmax.ts');
+  const { yamlFile, location, work } = ownPipeline(
+    name,
+    3,
+    `    strategy: { plugin: gumbel-softmax }
+    epochs: 2
+    warmupEpochs: 1
+    batchSize: 32
+    trainSubset: 1000
+    latencyWeight: 0.1`,
+  );
+  writeFileSync(yamlFile, `plugins: [${plugin}]\n${readFileSync(yamlFile, 'utf8')}`);
+  const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
+  expectExitedZero(result);
+  expect(result.stdout).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
+  const store = new LocalArtifactStore(location);
+  const epochs = await Promise.all([0, 1].map((e) => getJson<{ meanEntropy: number; choices: number[] }>(store, `runs/${name}/search/epochs/epoch-000${e}.json`)));
+  // The warm-up epoch leaves the logits where init put them; the strategy's own steps move them.
+  expect(epochs[1].meanEntropy).toBeLessThan(epochs[0].meanEntropy);
+  expect(await store.head(`runs/${name}/search/derived.arch.json`)).toBeDefined();
+  const status = await runCli(['status', name, '--work-dir', work], cleanEnv(), 60_000);
+  expect(status.stdout).toContain(`plugin search-strategy gumbel-softmax`);
+  expect(status.stdout).toContain(plugin);
+});
+
+test('band trials with halving run successive halving over the band nets, and the pick is the best of its last rung', async () => {
+  const name = 'band-halving';
+  const { yamlFile, location, work } = ownPipeline(
+    name,
+    4,
+    bandSearch(', halving: { eta: 2, maxEpochs: 2 }'),
+  );
+  const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
+  expectExitedZero(result);
+  const summary = await getJson<{ pick: number; trials: (TrialSummary & { tableMs: number })[] }>(new LocalArtifactStore(location), `runs/${name}/search/band-trials.json`);
+  // Rung 0: the derived net and the 3 band nets for 1 epoch; rung 1: the better 2 of them again, for 2.
+  expect(summary.trials.map((t) => [t.trial, t.epochs])).toEqual([[0, 1], [1, 1], [2, 1], [3, 1], [4, 2], [5, 2]]);
+  const firstRung = summary.trials.slice(0, 4);
+  const promoted = [...firstRung].sort((a, b) => b.validationAccuracy - a.validationAccuracy || a.trial - b.trial).slice(0, 2);
+  expect(summary.trials.slice(4).map((t) => t.choices)).toEqual(promoted.map((t) => t.choices));
+  expect(summary.trials.slice(4).map((t) => t.tableMs)).toEqual(promoted.map((t) => t.tableMs));
+  const lastRung = summary.trials.slice(4);
+  const pick = lastRung.reduce((a, b) => (b.validationAccuracy > a.validationAccuracy ? b : a));
+  expect(summary.pick).toBe(pick.trial);
+  expect(result.stdout).toContain('halving budgets: 4 trials at 1 epoch, 2 trials at 2 epochs');
+  expect(result.stdout).toMatch(/halving training took [\d.]+ s over all trials; 4 candidates each at the full 2 epochs would take [\d.]+ s/);
+  const out = join(root, `${name}-report.html`);
+  expectExitedZero(await runCli(['report', name, '--artifacts', location, '--no-temporal', '--out', out], cleanEnv(), 60_000));
+  expect(readFileSync(out, 'utf8')).toContain('then successive halving (eta 2, up to 2 epochs)');
+});
+
+test('band trials after a one-shot search train the derived net and nets of its latency band alone, and hand the best on', async () => {
+  const name = 'band-trials';
+  const { yamlFile, location, work } = ownPipeline(
+    name,
+    4,
+    `${bandSearch('')}
   compoundScaling:
     baseline: search
     gridStep: 0.1
@@ -362,7 +421,7 @@ test('band trials after a one-shot search train the derived net and nets of its 
     expect(scalingInput.baseline).toEqual({ archKey: pick.archKey });
     // The search workflow with its band trials replays against today's code.
     const searchHistory = await client.workflow.getHandle(`${name}.search`).fetchHistory();
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, searchHistory, `${name}.search`);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, searchHistory, `${name}.search`);
   } finally {
     await connection.close();
     await server.stop();

@@ -97,7 +97,7 @@ describe('JSON Schema', () => {
     const search = schema.properties.stages.properties.baselineSearch.properties;
     expect(search.latencyWeight.description).toMatch(/lambda/);
     const names = search.strategy.anyOf.map((b: { properties: { plugin: { const?: string } } }) => b.properties.plugin.const);
-    expect(names).toEqual(['proxyless-gradient', 'proxyless-reinforce', 'random', 'regularized-evolution', undefined]);
+    expect(names).toEqual(['proxyless-gradient', 'proxyless-reinforce', 'random', 'regularized-evolution', 'successive-halving', undefined]);
   });
 });
 

@@ -78,9 +78,20 @@ describe('nas plugin check', () => {
   });
 
   it('passes the committed scaffold and the built-in strategies', () => {
-    for (const file of ['fixtures/plugins/hill-climb', '../plugins/builtin/random.ts', '../plugins/builtin/regularized-evolution.ts']) {
-      expect(checkPlugin(join(__dirname, '..', file), { trustedRoot: pluginApiDir() })).toMatchObject({ ok: true });
+    for (const file of [
+      'fixtures/plugins/hill-climb',
+      '../plugins/builtin/random.ts',
+      '../plugins/builtin/regularized-evolution.ts',
+      '../plugins/builtin/successive-halving.ts',
+      '../examples/plugins/my-hill-climb.ts',
+    ]) {
+      expect(checkPlugin(join(__dirname, '..', file), { trustedRoot: pluginApiDir() })).toMatchObject({ ok: true, findings: [] });
     }
+  });
+
+  it("the README's strategy example is the example file, verbatim", () => {
+    const example = readFileSync(join(__dirname, '..', '..', 'examples', 'plugins', 'my-hill-climb.ts'), 'utf8');
+    expect(readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8')).toContain('```ts\n' + example + '```');
   });
 
   it('flags clocks, timers, I/O imports and module-level state, each with its line', () => {
@@ -145,7 +156,7 @@ describe('nas validate', () => {
     const result = await cli(validate, [file]);
     expect(result.code).toBe(2);
     expect(result.err.split('\n')).toEqual([
-      `${file}:6:25: stages.baselineSearch.strategy.plugin: unknown search strategy "randm" (did you mean "random"?); known: proxyless-gradient, proxyless-reinforce, random, regularized-evolution; a user plugin must be listed under plugins:`,
+      `${file}:6:25: stages.baselineSearch.strategy.plugin: unknown search strategy "randm" (did you mean "random"?); known: proxyless-gradient, proxyless-reinforce, random, regularized-evolution, successive-halving; a user plugin must be listed under plugins:`,
       `${file}:7:13: stages.baselineSearch.epochs: must be > 0`,
       '1 of 1 pipeline file invalid',
     ]);

@@ -1,4 +1,5 @@
 /** The report builder on partial runs: missing stages become one-line notes, present ones their charts. */
+import { budgetUse } from '../../workflows/trial-budgets';
 import { buildReport } from '../../report/build';
 import type { ChartSpec } from '../../report/charts';
 import { paretoFront } from '../../report/pareto';
@@ -70,6 +71,23 @@ test('a multi-trial search still running: trials without scores, no best yet', (
   expect(chart.config.data.datasets.map((d) => d.label)).toEqual(['validation accuracy', 'latency (ms)']);
   expect(summary.search).toMatchObject({ mode: 'multi-trial', trials: 2, finished: false });
   expect(html).toContain('still running');
+});
+
+test('a multi-fidelity search: each trial with its budget, the training it saved, and the plugins the run used', () => {
+  const trial = (n: number, epochs: number, acc: number) => ({ trial: n, choices: [n % 3], archKey: `t${n}`, blocks: ['e3_k3_s1_c16'], validationAccuracy: acc, params: 1e5, macs: 4e6, trainSeconds: 2 * epochs, epochs, score: acc });
+  const trials = [trial(0, 1, 0.6), trial(1, 1, 0.7), trial(2, 1, 0.5), trial(3, 3, 0.8)];
+  const budgets = budgetUse(trials, 3)!;
+  const plugins = [
+    { kind: 'search-strategy' as const, name: 'my-halving', version: '0.2.0', source: '/repo/my-halving.ts', sha256: 'ab'.repeat(32) },
+    { kind: 'hardware-target' as const, name: 'macs', version: '0.2.0', source: 'built-in (hwnas 0.1.0)' },
+  ];
+  const { html } = buildReport(input({ plugins, search: { mode: 'multi-trial', trials, best: 3, finished: true, strategy: 'my-halving', budgets } }), LIBRARY);
+  expect(html).toContain('<th class="num">epochs</th>');
+  expect(html).toContain('budgets: 3 trials at 1 epoch, 1 trial at 3 epochs');
+  // Spent 2 x 3 + 6 = 12 s; each of the 3 candidates at 3 epochs, 6 s: 18 s.
+  expect(html).toContain('training took 12.0 s over all trials; 3 candidates each at the full 3 epochs would take 18.0 s');
+  expect(html).toContain('saved 6.0 s (33%)');
+  expect(html).toContain('my-halving 0.2.0 <span class="omitted">(/repo/my-halving.ts, sha256 abababababab)</span>');
 });
 
 test('text from artifacts is escaped, in the page and inside the charts JSON', () => {

@@ -108,7 +108,7 @@ test('a trial stopped midway resumes from its newest checkpoint, ends as an unin
   expect(beats.at(-1)!.step).toBe(6);
   // Exact resume: weights, optimizer state and data order come back, so the result is the same.
   expect(resumed.validationAccuracy).toBe(whole.validationAccuracy);
-  expect({ ...resumed, trainSeconds: 0, archKey: '' }).toEqual({ ...whole, trainSeconds: 0, archKey: '' });
+  expect({ ...resumed, trainSeconds: 0, fitSeconds: 0, archKey: '' }).toEqual({ ...whole, trainSeconds: 0, fitSeconds: 0, archKey: '' });
   expect(await checkpointsOf('resume-cut')).toEqual([]);
 });
 

@@ -1,18 +1,7 @@
-/** The supernet's arithmetic on plain numbers: sampling, the update rules, latency and derivation. No tensors. */
-import {
-  archOfChoices,
-  binaryConnectGradient,
-  deriveArchitecture,
-  expectedLatency,
-  latencyPenalty,
-  reinforceGradient,
-  rescaleSubset,
-  sampleGates,
-  sampleWithoutReplacement,
-  scoreFunction,
-  softmax,
-} from '../../engine/supernet';
+/** The supernet's and the ProxylessNAS strategies' arithmetic on plain numbers: sampling, the update rules, latency and derivation. No tensors. */
+import { archOfChoices, deriveArchitecture, expectedLatency, latencyPenalty, sampleGates, sampleWithoutReplacement, softmax } from '../../engine/supernet';
 import { mulberry32 } from '../../engine/random';
+import { binaryConnectGradient, reinforceGradient, rescaleSubset, scoreFunction } from '../../plugins/builtin/proxyless-rules';
 import { decisions, space } from './supernet-fixtures';
 
 

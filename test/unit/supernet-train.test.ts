@@ -3,22 +3,18 @@ import type { Tensor } from '@tensorflow/tfjs-node';
 import { loadTf } from '../../engine/backend';
 import { buildArchModel } from '../../engine/models/arch-model';
 import { mulberry32 } from '../../engine/random';
-import { optionTag, softmax, Supernet, type SupernetOptions, type TrainBatch } from '../../engine/supernet';
-import { decisions, space } from './supernet-fixtures';
+import { optionTag, softmax, Supernet, type SupernetOptions } from '../../engine/supernet';
+import { proxylessGradient, proxylessReinforce, type ProxylessReinforceState } from '../../plugins/builtin/proxyless';
+import { SearchSpaceSchema } from '../../dsl/search-space';
+import { decisions, space, latencyTable as table, randomBatch as batch } from './supernet-fixtures';
 
 const tf = loadTf();
 
-const table = decisions.map((d, i) => d.options.map((_, j) => 0.5 + 0.25 * i + 0.1 * j));
-
-function batch(seed: number, n = 6): TrainBatch {
-  const rand = mulberry32(seed);
-  const xs = tf.tensor4d(Float32Array.from({ length: n * 64 }, () => rand()), [n, 8, 8, 1]);
-  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: n }, () => Math.floor(rand() * 3)), 'int32'), 3).toFloat();
-  return { xs, ys };
-}
+const gradient = (config: Record<string, unknown> = {}) => ({ plugin: proxylessGradient, config });
+const reinforce = (config: Record<string, unknown> = {}) => ({ plugin: proxylessReinforce, config });
 
 function make(o: Partial<SupernetOptions> = {}): Supernet {
-  return new Supernet({ space, numClasses: 3, inputChannels: 1, seed: 1, latencyTable: table, latencyWeight: 0.05, ...o });
+  return new Supernet({ space, numClasses: 3, inputChannels: 1, seed: 1, strategy: gradient(), latencyTable: table, latencyWeight: 0.05, ...o });
 }
 
 function snapshot(net: Supernet): Map<string, Float32Array> {
@@ -72,6 +68,7 @@ describe('supernet architecture step', () => {
     await net.weightStep(train);
     for (let step = 0; step < 3; step++) {
       const before = net.probabilities();
+      const logitsBefore = net.alpha.map((a) => a.slice());
       const tensors = tf.memory().numTensors;
       const report = await net.architectureStep(valid);
       expect(tf.memory().numTensors).toBe(tensors);
@@ -83,7 +80,7 @@ describe('supernet architecture step', () => {
         decisions[d].options.forEach((_, i) => {
           if (set.includes(i)) return;
           expect(Math.abs(after[d][i] - before[d][i])).toBeLessThan(1e-9);
-          expect(report.alphaGradient[d][i]).toBe(0);
+          expect(net.alpha[d][i]).toBe(logitsBefore[d][i]);
         });
         const moved = Math.abs(after[d][set[0]] - before[d][set[0]]);
         expect(moved).toBeGreaterThan(0);
@@ -94,7 +91,7 @@ describe('supernet architecture step', () => {
     net.dispose();
   });
   it('proxyless-gradient: a heavy latency weight lowers the expected latency step by step', async () => {
-    const net = make({ latencyWeight: 10, archOptimizer: { learningRate: 0.1 } });
+    const net = make({ latencyWeight: 10, strategy: gradient({ archLearningRate: 0.1 }) });
     const start = net.expectedLatency().expected;
     let last = start;
     for (let step = 0; step < 4; step++) {
@@ -111,7 +108,7 @@ describe('supernet architecture step', () => {
       [opsMs * 1.5, 1],
       [opsMs * 0.5, -1],
     ] as const) {
-      const net = make({ latencyWeight: 50, latencyTarget: { ms: targetMs }, archOptimizer: { learningRate: 0.1 } });
+      const net = make({ latencyWeight: 50, latencyTarget: { ms: targetMs }, strategy: gradient({ archLearningRate: 0.1 }) });
       let last = net.expectedLatency().expected;
       for (let step = 0; step < 3; step++) {
         const report = await net.architectureStep(valid);
@@ -123,7 +120,7 @@ describe('supernet architecture step', () => {
   });
   it('proxyless-reinforce with a latency target: the reward is accuracy - lambda |LAT / T - 1| of the sampled net', async () => {
     const target = { ms: 3, fixedMs: 0.5 };
-    const net = make({ mode: 'proxyless-reinforce', latencyWeight: 0.4, latencyTarget: target });
+    const net = make({ strategy: reinforce(), latencyWeight: 0.4, latencyTarget: target });
     for (let step = 0; step < 3; step++) {
       const report = await net.architectureStep(valid);
       const lat = report.gates.reduce((s, j, d) => s + (decisions[d].options[j] === 'zero' ? 0 : table[d][j]), 0);
@@ -131,22 +128,42 @@ describe('supernet architecture step', () => {
     }
     net.dispose();
   });
+  it('runs a decision with a single option under its gate and learns nothing there', async () => {
+    const narrow = SearchSpaceSchema.parse({ ...space, stages: [{ channels: 4, repeats: 1, stride: 1, kernels: [3], expansions: [1] }, space.stages[1]] });
+    const net = new Supernet({ space: narrow, numClasses: 3, inputChannels: 1, seed: 1, strategy: gradient({ archLearningRate: 0.1 }) });
+    for (let step = 0; step < 2; step++) {
+      const report = await net.architectureStep(valid);
+      expect(report.sampled[0]).toEqual([0]);
+      expect(report.signal.type === 'gradient' && report.signal.gateGradients[0].length).toBe(1);
+      expect(net.alpha[0]).toEqual([0]);
+      expect(net.alpha[1].some((a) => a !== 0)).toBe(true);
+    }
+    net.dispose();
+  });
   it('rejects a latency target that is not a positive number of ms when built', () => {
     expect(() => make({ latencyTarget: { ms: -1 } })).toThrow(/latency target/);
   });
   it('proxyless-reinforce: moves alpha toward the sampled architecture when it beats the baseline', async () => {
-    const net = make({ mode: 'proxyless-reinforce', archOptimizer: { kind: 'sgd', learningRate: 0.5 } });
+    const lr = 0.5;
+    const net = make({ strategy: reinforce({ archLearningRate: lr }) });
     const first = await net.architectureStep(valid);
     // The first reward seeds the baseline: no advantage, no move.
     expect(net.alpha.flat().every((a) => a === 0)).toBe(true);
-    expect(net.baseline).toBeCloseTo(first.reward!, 12);
-    net.baseline = first.reward! - 1; // pretend the next sample is much better than average
+    const state = net.architecture.strategy as ProxylessReinforceState;
+    expect(state.baseline).toBeCloseTo(first.reward!, 12);
+    const baseline = first.reward! - 1; // pretend the next sample is much better than average
+    net.architecture = { ...net.architecture, strategy: { ...state, baseline } };
     const p0 = net.probabilities();
     const report = await net.architectureStep(valid);
-    const advantage = report.reward! - report.baseline!;
+    const advantage = report.reward! - baseline;
     expect(advantage).toBeGreaterThan(0);
     report.gates.forEach((g, d) => {
-      const expected = p0[d].map((p, i) => 0.5 * advantage * ((i === g ? 1 : 0) - p));
+      // Adam with beta1 = 0 at its second step (the first counted, with a zero gradient): the step is
+      // lr g / sqrt(v^), v^ = 0.001 g^2 / (1 - 0.999^2), for the REINFORCE gradient g = -(R - b)(onehot - p).
+      const expected = p0[d].map((p, i) => {
+        const grad = -advantage * ((i === g ? 1 : 0) - p);
+        return (-lr * grad) / (Math.sqrt((0.001 * grad * grad) / (1 - 0.999 ** 2)) + 1e-8);
+      });
       net.alpha[d].forEach((a, i) => expect(a).toBeCloseTo(expected[i], 12));
       expect(softmax(net.alpha[d])[g]).toBeGreaterThan(p0[d][g]);
     });

@@ -4,7 +4,7 @@
  * ProxylessNAS uses Adam with betas (0, 0.999) and eps 1e-8: beta1 = 0 means no momentum, so a
  * pair that is rarely sampled is not pushed by stale gradients of earlier steps.
  */
-import type { Logits } from './alpha';
+import type { ArchitectureLogits } from '../api';
 
 export interface ArchOptimizerSpec {
   kind: 'adam' | 'sgd';
@@ -25,23 +25,26 @@ export interface ArchOptimizerState {
   t: number[][];
 }
 
-export function initArchOptimizerState(alpha: Logits): ArchOptimizerState {
+export function initArchOptimizerState(alpha: ArchitectureLogits): ArchOptimizerState {
   const zeros = () => alpha.map((a) => a.map(() => 0));
   return { m: zeros(), v: zeros(), t: zeros() };
 }
 
 /**
- * One descent step on the entries listed in `touched` (per decision, the option indices), in place
- * on a copy of alpha; the untouched entries and their state stay as they were. Returns new logits.
+ * One descent step on the entries listed in `touched` (per decision, the option indices); the
+ * untouched entries and their state stay as they were. Returns new logits and a new state: the
+ * arguments are left alone, as a strategy's update must leave them.
  */
 export function archOptimizerStep(
   spec: ArchOptimizerSpec,
   state: ArchOptimizerState,
-  alpha: Logits,
-  gradient: Logits,
+  alpha: ArchitectureLogits,
+  gradient: ArchitectureLogits,
   touched: readonly (readonly number[])[],
-): Logits {
+): { alpha: ArchitectureLogits; state: ArchOptimizerState } {
   const next = alpha.map((a) => a.slice());
+  const copy = (rows: number[][]) => rows.map((r) => r.slice());
+  const s: ArchOptimizerState = { m: copy(state.m), v: copy(state.v), t: copy(state.t) };
   touched.forEach((entries, d) => {
     for (const i of entries) {
       const g = gradient[d][i] + spec.weightDecay * alpha[d][i];
@@ -49,13 +52,13 @@ export function archOptimizerStep(
         next[d][i] -= spec.learningRate * g;
         continue;
       }
-      const t = ++state.t[d][i];
-      state.m[d][i] = spec.beta1 * state.m[d][i] + (1 - spec.beta1) * g;
-      state.v[d][i] = spec.beta2 * state.v[d][i] + (1 - spec.beta2) * g * g;
-      const mHat = state.m[d][i] / (1 - spec.beta1 ** t);
-      const vHat = state.v[d][i] / (1 - spec.beta2 ** t);
+      const t = ++s.t[d][i];
+      s.m[d][i] = spec.beta1 * s.m[d][i] + (1 - spec.beta1) * g;
+      s.v[d][i] = spec.beta2 * s.v[d][i] + (1 - spec.beta2) * g * g;
+      const mHat = s.m[d][i] / (1 - spec.beta1 ** t);
+      const vHat = s.v[d][i] / (1 - spec.beta2 ** t);
       next[d][i] -= (spec.learningRate * mHat) / (Math.sqrt(vHat) + spec.epsilon);
     }
   });
-  return next;
+  return { alpha: next, state: s };
 }
