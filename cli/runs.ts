@@ -23,6 +23,7 @@ import type { PipelineStatus, PipelineWorkflowInput, PipelineWorkflowResult, Plu
 import { strategyQueueOf } from '../workflows/task-queues';
 import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from './errors';
 import { formatProgress, readProgress, type ProgressSnapshot } from './progress';
+import { printOutcome } from './result-view';
 import { unservedMessage } from './strategy-service';
 import { hasWorkers } from './pollers';
 
@@ -283,6 +284,8 @@ export interface RunReport {
   note?: string;
   /** The plugins the run uses, as they were when it started; absent for runs started before they were recorded. */
   plugins?: PluginProvenance[];
+  /** Where the run's artifacts are, as it was started with. */
+  artifactLocation?: string;
 }
 
 export async function readInput(handle: WorkflowHandle, runId: string): Promise<PipelineWorkflowInput | undefined> {
@@ -303,6 +306,7 @@ export async function reportRun(runs: Runs, { handle, description }: FoundRun): 
     durationSeconds: durationSeconds(description),
     stages: history.stages,
     ...(history.input?.plugins ? { plugins: history.input.plugins } : {}),
+    ...(history.input ? { artifactLocation: history.input.artifactLocation } : {}),
   };
   const deadline = () => Date.now() + QUERY_DEADLINE_MS;
   const search = history.input?.stages.search;
@@ -372,7 +376,8 @@ export function printReport(report: RunReport): void {
   }
   // A cancellation's message is only "Workflow canceled"; a failure's or termination's says why.
   if (report.failure && report.status !== 'cancelled') console.log(`  ${stateText(report.status)}: ${report.failure}`);
-  if (report.result?.train) console.log(`  test accuracy: ${report.result.train.testAccuracy.toFixed(4)}`);
+  // A finished run's results read as `nas run` printed them when it finished.
+  if (report.result) printOutcome(report.result, report.artifactLocation ?? '(artifact location unknown)');
   for (const p of report.plugins ?? []) {
     console.log(`  plugin ${p.kind} ${p.name} ${p.version}: ${p.source}${p.sha256 ? ` (sha256 ${p.sha256.slice(0, 12)})` : ''}`);
   }

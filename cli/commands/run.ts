@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CancelledFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure, Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { openArtifactStore, putJson } from '../../artifacts';
 import { resolvePipelineFile, PipelineValidationError, type LoadedPipeline } from '../../dsl/load';
@@ -16,11 +16,11 @@ import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev
 import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../../infra/temporal-connection';
 import { createNasWorker, installRuntime } from '../../infra/worker';
 import { startLocalWorkers, type LocalWorkers } from '../../infra/local-workers';
-import { pipelineWorkflow, type PipelineWorkflowInput, type PipelineWorkflowResult } from '../../workflows/pipeline';
+import { pipelineWorkflow, type PipelineWorkflowInput } from '../../workflows/pipeline';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { unrunnable, workflowInput } from '../plan';
 import { followProgress } from '../progress';
-import { budgetSentences } from '../../report/budgets';
+import { printResult } from '../result-view';
 import { strategySetOfRun, watchStrategyService } from '../strategy-service';
 import { changedModules, workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
 import { PluginLoadError } from '../../plugins/load';
@@ -50,89 +50,6 @@ function newRunId(name: string): string {
 function resolveLocation(location: string, baseDir: string): string {
   if (/^[a-z][a-z0-9+.-]+:\/\//i.test(location)) return location;
   return path.resolve(baseDir, location);
-}
-
-function printResult(result: PipelineWorkflowResult, artifactLocation: string, started: number): void {
-  console.log(`\nrun ${result.runId} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  for (const s of result.stages) console.log(`  stage ${s.stage}: ${s.seconds.toFixed(1)} s`);
-  if (result.search?.mode === 'one-shot') {
-    const r = result.search.result;
-    for (const e of r.epochs) {
-      const lat = e.expectedLatencyMs !== undefined ? `, E[latency] of the net ${formatMs(e.expectedLatencyMs)} ms` : '';
-      const loss = e.meanLoss !== undefined ? `loss ${e.meanLoss.toFixed(4)}` : 'loss not measured (finished by an earlier attempt)';
-      console.log(`  search epoch ${e.epoch + 1}: ${loss}, entropy ${e.meanEntropy.toFixed(3)}, argmax validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
-    }
-    console.log(`    derived: ${r.blocks.join(' ')}`);
-    console.log(`    architecture: ${artifactLocation}/${r.derivedArchKey}`);
-    if (r.band) {
-      const { pick, derived } = r.band;
-      const which = pick.trial === 0 ? 'the derived net' : `trial ${pick.trial}`;
-      const nets = r.band.budgets?.rungs[0].trials ?? r.band.trials;
-      console.log(`  band trials: the derived net (${formatMs(derived.tableMs)} ms by the table) and ${nets - 1} nets of its band, each trained alone; validation accuracy of the derived net ${derived.validationAccuracy.toFixed(4)}`);
-      if (r.band.budgets) for (const line of budgetSentences(r.band.budgets)) console.log(`    halving ${line}`);
-      console.log(`    pick, the search result: ${which}, validation accuracy ${pick.validationAccuracy.toFixed(4)}, ${formatMs(pick.tableMs)} ms by the table: ${pick.blocks.join(' ')}`);
-      console.log(`    architecture: ${artifactLocation}/${pick.archKey}`);
-      console.log(`    all trials:   ${artifactLocation}/${r.band.summaryKey}`);
-    }
-  }
-  if (result.search?.mode === 'multi-trial') {
-    const b = result.search.result.best;
-    const latency = b.latencyMs !== undefined ? `, latency ${b.latencyMs.toFixed(3)} ms` : '';
-    console.log(`  search: ${result.search.result.trials} trials; best trial ${b.trial}: validation accuracy ${b.validationAccuracy.toFixed(4)}${latency}, ${(b.macs / 1e6).toFixed(2)}M MACs, score ${b.score.toFixed(4)}`);
-    if (result.search.result.budgets) for (const line of budgetSentences(result.search.result.budgets)) console.log(`    ${line}`);
-    console.log(`    blocks: ${b.blocks.join(' ')}`);
-    console.log(`    architecture: ${artifactLocation}/${b.archKey}`);
-    console.log(`    all trials:   ${artifactLocation}/${result.search.result.summaryKey}`);
-  }
-  if (result.scaling) {
-    const c = result.scaling;
-    const lat = c.chosen.latencyMs !== undefined ? `, latency ${c.chosen.latencyMs.toFixed(3)} ms` : '';
-    console.log(`  scaling: ${c.trials} grid points; chosen alpha ${c.alpha} beta ${c.beta} gamma ${c.gamma}: validation accuracy ${c.chosen.validationAccuracy.toFixed(4)}, ${(c.chosen.macs / 1e6).toFixed(2)}M MACs${lat}`);
-    for (const m of c.scaled) console.log(`    phi ${m.phi}: ${m.resolution}px, ${(m.macs / 1e6).toFixed(2)}M MACs, ${m.params} params: ${artifactLocation}/${m.archKey}`);
-    console.log(`    table: ${artifactLocation}/${c.tableKey}`);
-  }
-  for (const e of result.elastic ?? []) {
-    const label = e.model.kind === 'arch' ? e.model.label : e.model.kind;
-    const resumed = e.resumedFromStep > 0 ? ` (coordinator resumed from step ${e.resumedFromStep})` : '';
-    console.log(`  elastic ${label}: ${e.epochs} epochs in ${e.steps} steps on ${e.workersSeen} worker process${e.workersSeen === 1 ? '' : 'es'}${resumed}; test accuracy ${e.testAccuracy.toFixed(4)}`);
-    console.log(`    model: ${artifactLocation}/${e.modelKey}`);
-    console.log(`    log:   ${artifactLocation}/${e.logPrefix}`);
-  }
-  if (result.train) {
-    const t = result.train;
-    console.log(`  model:   ${artifactLocation}/${t.modelKey}`);
-    console.log(`  metrics: ${artifactLocation}/${t.metricsKey}`);
-    if (t.resumedFromStep > 0) console.log(`  (training resumed from step ${t.resumedFromStep} after an interruption)`);
-    for (const l of t.latency) console.log(`  latency on ${l.targetId} (${l.plugin}): median ${l.medianMs.toFixed(3)} ms, p90 ${(l.p90Ms ?? l.medianMs).toFixed(3)} ms`);
-    console.log(`test accuracy: ${t.testAccuracy.toFixed(4)}`);
-  }
-  if (result.evaluation) {
-    const e = result.evaluation;
-    const targets = [...new Set(e.models.flatMap((m) => Object.keys(m.latency)))];
-    const header = ['model', 'role', 'test acc', 'params', 'MACs', ...targets.map((t) => `${t} ms (median/p90)`)];
-    const rows = e.models.map((m) => [
-      m.label,
-      m.role,
-      m.testAccuracy.toFixed(4),
-      m.params.toLocaleString('en-US'),
-      `${(m.macs / 1e6).toFixed(2)}M`,
-      ...targets.map((t) => (m.latency[t] ? `${formatMs(m.latency[t].medianMs)} / ${formatMs(m.latency[t].p90Ms)}` : '-')),
-    ]);
-    console.log(`\nevaluation of ${e.models.length} model${e.models.length === 1 ? '' : 's'} on the test split:`);
-    for (const line of alignColumns([header, ...rows], 2)) console.log(`  ${line}`);
-    console.log(`  summary: ${artifactLocation}/${e.summaryKey}`);
-  }
-}
-
-/** Milliseconds with three decimals below 10 ms, fewer above, and three significant digits below 0.1 (a MACs proxy's "ms" are thousandths). */
-function formatMs(ms: number): string {
-  return ms >= 100 ? ms.toFixed(1) : ms >= 10 ? ms.toFixed(2) : ms >= 0.1 || ms === 0 ? ms.toFixed(3) : ms.toPrecision(3);
-}
-
-/** Text columns padded to their widest cell; the first two left-aligned (names), numbers right-aligned. */
-function alignColumns(rows: string[][], textColumns: number): string[] {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c < textColumns ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -197,13 +114,19 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const store = openArtifactStore(artifactLocation);
-  // Writing the resolved pipeline first proves the store works before anything starts.
+  // Writing the resolved pipeline first proves the store works before anything starts; a run that
+  // has one already is that run's, never to be overwritten by another pipeline under its id.
+  let exists = false;
   try {
-    await putJson(store, `runs/${runId}/pipeline.json`, pipeline);
-    await putJson(store, `runs/${runId}/plugins.json`, input.plugins ?? []);
+    exists = (await store.head(`runs/${runId}/pipeline.json`)) !== undefined;
+    if (!exists) {
+      await putJson(store, `runs/${runId}/pipeline.json`, pipeline);
+      await putJson(store, `runs/${runId}/plugins.json`, input.plugins ?? []);
+    }
   } catch (err) {
     throw new CliError(`the artifact store ${artifactLocation} is not writable: ${(err as Error).message}`);
   }
+  if (exists) throw runExists(runId, `${artifactLocation}/runs/${runId}`);
 
   const started = Date.now();
   console.log(`run ${runId}: pipeline "${pipeline.name}" from ${file}`);
@@ -229,6 +152,11 @@ function rootCause(err: Error): Error {
   let current: Error = err;
   while (current.cause instanceof Error) current = current.cause;
   return current;
+}
+
+/** A new run under an id that is taken: the one line that says how to go on instead of a stack. */
+function runExists(runId: string, where: string): CliError {
+  return new CliError(`run ${runId} exists already (${where}): \`nas resume ${runId}\` continues it; a new run needs another --run-id, or none for a fresh one`, EXIT_BAD_INPUT);
 }
 
 /** How to reach the run: start its pipeline workflow, or attach to the one already running (`nas resume`). */
@@ -259,7 +187,10 @@ async function execute(
   const handle =
     how === 'attach'
       ? client.workflow.getHandle<typeof pipelineWorkflow>(input.runId)
-      : await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } });
+      : await client.workflow.start(pipelineWorkflow, { workflowId: input.runId, taskQueue, args: [input], memo: { pipelineName: input.pipelineName } }).catch((err: unknown) => {
+          // Its artifacts live elsewhere (another location), but Temporal has the run.
+          throw err instanceof WorkflowExecutionAlreadyStartedError ? runExists(input.runId, 'Temporal') : err;
+        });
   const stopProgress = followProgress(client.workflow, input.runId);
   // An embedded run serves its own strategy; a cluster's workers may not.
   const set = strategySetOfRun(input);

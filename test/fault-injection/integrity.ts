@@ -84,6 +84,8 @@ export async function checkIntegrity(admin: S3Client, store: S3ArtifactStore, re
   };
   const run = `runs/${e.runId}`;
   want(`${run}/pipeline.json`);
+  // The plugins the run used, as `nas run` recorded them before starting it.
+  want(`${run}/plugins.json`);
 
   if (result.search?.mode === 'one-shot') {
     const s = result.search.result;

@@ -3,7 +3,7 @@
  * child processes) against the embedded Temporal that `nas run` uses, both while a run has it up and
  * after it has stopped, when the commands start it again on its database.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -125,6 +125,9 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect(status.stdout).toContain(`run ${completedRunId} (pipeline "cli-small"): completed`);
     expect(status.stdout).toMatch(/stage train: done in [\d.]+ s/);
     expect(status.stdout).toMatch(/test accuracy: 0\.\d{4}/);
+    // A finished run's results, as its `nas run` printed them: where the model and metrics are.
+    expect(status.stdout).toContain(`  model:   ${join(root, 'artifacts')}/runs/${completedRunId}/`);
+    expect(status.stdout).toContain(`  metrics: ${join(root, 'artifacts')}/runs/${completedRunId}/`);
     // The commands stop a server they started, as `nas run` does.
     expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
   });
@@ -232,6 +235,14 @@ describe('nas list / status / watch / cancel, embedded', () => {
     const again = await runCli(['resume', 'resume-1', '--work-dir', workDir], env, 60_000);
     expect(again.code).toBe(1);
     expect(again.stderr.trim()).toBe('nas resume: run resume-1 has already completed: nothing to resume, and its results stay as they are');
+
+    // The same `nas run` again is refused in one line, and the run's resolved pipeline is left as it was.
+    const pipelineKey = join(root, 'artifacts', 'runs', 'resume-1', 'pipeline.json');
+    const before = readFileSync(pipelineKey);
+    const rerun = await runCli(['run', pipelineFile('cli-resume-other', 1), '--work-dir', workDir, '--run-id', 'resume-1'], env, 60_000);
+    expect(rerun.code).toBe(2);
+    expect(rerun.stderr.trim()).toBe(`nas run: run resume-1 exists already (${join(root, 'artifacts')}/runs/resume-1): \`nas resume resume-1\` continues it; a new run needs another --run-id, or none for a fresh one`);
+    expect(readFileSync(pipelineKey)).toEqual(before);
   });
 
   test('Ctrl-C stops nas run cleanly and leaves its run open; nas resume carries it on from its checkpoint', async () => {
