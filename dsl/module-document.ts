@@ -6,7 +6,8 @@
  */
 import { resolve } from 'node:path';
 import type { ts as TS } from 'ts-morph';
-import { defaultExport, ensureTypeScriptRequire } from '../plugins/ts-require';
+import { defaultExport } from '../plugins/module-exports';
+import { ensureTypeScriptRequire } from '../plugins/ts-require';
 import { PipelineValidationError, type Path, type Position, type SourceDocument } from './problems';
 
 export const MODULE_EXTENSIONS = ['.ts', '.cts', '.js', '.cjs'];

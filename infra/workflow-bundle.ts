@@ -16,8 +16,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
-import type { MultiTrialStrategyPlugin } from '../plugins/api';
 import { loadPluginModule, PluginLoadError } from '../plugins/load';
+import { isMultiTrialStrategy } from '../plugins/module-exports';
 import { repoRoot } from './paths';
 
 /** A user strategy module as a run records it and a worker serves it. */
@@ -44,11 +44,6 @@ export function fileSha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-function isMultiTrial(plugin: unknown): plugin is MultiTrialStrategyPlugin {
-  const p = plugin as Partial<MultiTrialStrategyPlugin> | null;
-  return typeof p === 'object' && p !== null && p.kind === 'search-strategy' && p.mode === 'multi-trial';
-}
-
 /**
  * Of the plugin files, the ones that export a multi-trial strategy, with their hash; undefined when
  * none does (the built-ins alone then run on the run's main queue, as they always have).
@@ -56,25 +51,12 @@ function isMultiTrial(plugin: unknown): plugin is MultiTrialStrategyPlugin {
 export function strategySetOf(pluginFiles: readonly string[]): StrategySet | undefined {
   const modules: StrategyModule[] = [];
   for (const file of [...new Set(pluginFiles.map((f) => path.resolve(f)))].sort()) {
-    const strategies = loadPluginModule(file).filter(isMultiTrial).map((p) => `${p.name}@${p.version}`);
+    const strategies = loadPluginModule(file).filter(isMultiTrialStrategy).map((p) => `${p.name}@${p.version}`);
     if (strategies.length > 0) modules.push({ file, sha256: fileSha256(file), strategies: strategies.sort() });
   }
   if (modules.length === 0) return undefined;
   const identity = modules.map((m) => [m.strategies, m.sha256]).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   return { id: createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16), modules };
-}
-
-/** A strategy set's modules that no longer hold what the run recorded, each with why. */
-export function changedModules(recorded: StrategySet): string[] {
-  return recorded.modules.flatMap((m) => {
-    let now: string;
-    try {
-      now = fileSha256(m.file);
-    } catch {
-      return [`${m.file} (${m.strategies.join(', ')}) is gone`];
-    }
-    return now === m.sha256 ? [] : [`${m.file} (${m.strategies.join(', ')}) changed since the run started (sha256 ${m.sha256.slice(0, 12)}, now ${now.slice(0, 12)})`];
-  });
 }
 
 const BUILTIN_STRATEGIES = 'plugins/builtin/strategies';

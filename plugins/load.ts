@@ -6,7 +6,8 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Plugin } from './api';
 import { builtinRegistry, PluginRegistrationError, type PluginRegistry } from './registry';
-import { defaultExport, ensureTypeScriptRequire } from './ts-require';
+import { pluginsOfModule } from './module-exports';
+import { ensureTypeScriptRequire } from './ts-require';
 
 export class PluginLoadError extends Error {
   constructor(message: string) {
@@ -35,12 +36,6 @@ export function resolvePluginSpec(spec: string, baseDir: string): string {
   } catch {
     throw new PluginLoadError(`package "${spec}" not found from ${baseDir}; install it or give a path starting with ./`);
   }
-}
-
-/** A module may export one plugin or an array of them, as default export or as module.exports. */
-export function pluginsOfModule(mod: unknown): unknown[] {
-  const value = defaultExport(mod);
-  return Array.isArray(value) ? value : [value];
 }
 
 export function loadPluginModule(file: string): unknown[] {

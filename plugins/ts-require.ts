@@ -65,10 +65,3 @@ export function ensureTypeScriptRequire(): void {
     module._compile(output.outputText, filename);
   };
 }
-
-/** The module's default export; a plain CommonJS module's `module.exports` counts as one. */
-export function defaultExport(mod: unknown): unknown {
-  if (mod && typeof mod === 'object' && 'default' in mod) return (mod as { default: unknown }).default;
-  if (mod && typeof mod === 'object' && (mod as { __esModule?: boolean }).__esModule) return undefined;
-  return mod;
-}

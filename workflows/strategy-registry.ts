@@ -6,26 +6,16 @@
  * its bundle was built with.
  */
 import type { MultiTrialStrategyPlugin } from '../plugins/api';
+import { isMultiTrialStrategy, pluginsOfModule } from '../plugins/module-exports';
 
 // any: each strategy's config and state types are private to it; the search loop only passes them back.
 type AnyMultiTrialStrategy = MultiTrialStrategyPlugin<any, any>;
 
 const strategies = new Map<string, AnyMultiTrialStrategy>();
 
-function isMultiTrialStrategy(value: unknown): value is AnyMultiTrialStrategy {
-  const v = value as Partial<AnyMultiTrialStrategy> | null;
-  return typeof v === 'object' && v !== null && v.kind === 'search-strategy' && v.mode === 'multi-trial' && typeof v.propose === 'function';
-}
-
-/** A plugin module's exports: one plugin or an array, as default export or as the module itself. */
-function pluginsOf(mod: unknown): unknown[] {
-  const value = mod && typeof mod === 'object' && 'default' in mod ? (mod as { default: unknown }).default : mod;
-  return Array.isArray(value) ? value : [value];
-}
-
 /** Registers every multi-trial strategy the modules export; other plugins run in activities, not here. */
 export function registerWorkflowStrategies(modules: readonly unknown[]): void {
-  for (const plugin of modules.flatMap(pluginsOf)) {
+  for (const plugin of modules.flatMap(pluginsOfModule)) {
     if (!isMultiTrialStrategy(plugin)) continue;
     const existing = strategies.get(plugin.name);
     if (existing && existing !== plugin) throw new Error(`two multi-trial strategies are named "${plugin.name}" in this workflow bundle`);

@@ -22,7 +22,7 @@ import { unrunnable, workflowInput } from '../plan';
 import { followProgress } from '../progress';
 import { printResult } from '../result-view';
 import { strategySetOfRun, watchStrategyService } from '../strategy-service';
-import { changedModules, workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
+import { workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
 import { PluginLoadError } from '../../plugins/load';
 
 const HELP = `usage: nas run <pipeline file> [options]
@@ -307,19 +307,8 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
   }
 }
 
-/**
- * The strategy set this process serves for the run, refused when a module changed since the run
- * started: its search's history was made by the old code, and the new one would not replay it.
- */
+/** The strategy set this process serves for the run (`nas resume` has refused one whose file changed). */
 function embeddedStrategySets(input: PipelineWorkflowInput): StrategySet[] {
   const set = strategySetOfRun(input);
-  if (!set) return [];
-  const changed = changedModules(set);
-  if (changed.length > 0) {
-    throw new CliError(
-      `run ${input.runId} cannot go on: its search strategy ${changed.join('; its search strategy ')}. Restore the file as it was (its sha256 is in \`nas status ${input.runId}\`), or start a new run with the new file`,
-      EXIT_BAD_INPUT,
-    );
-  }
-  return [set];
+  return set ? [set] : [];
 }

@@ -15,7 +15,8 @@ import type { TrainTrialInput, TrialMetrics } from '../../activities/train-trial
 import { workflowInput } from '../../cli/plan';
 import { resolvePipelineFile } from '../../dsl/load';
 import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
-import { changedModules, strategySetOf, workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
+import { changedPlugins } from '../../cli/provenance';
+import { strategySetOf, workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from '../../workflows/multi-trial-search';
 import { strategyQueueOf, trialQueueOf } from '../../workflows/task-queues';
 
@@ -239,10 +240,14 @@ export default definePlugin({ kind: 'search-strategy', mode: 'multi-trial', name
   const before = strategySetOf([file])!;
   expect(strategySetOf([file])!.id).toBe(before.id);
   expect(before.modules[0].strategies).toEqual(['edited@1.0.0']);
-  expect(changedModules(before)).toEqual([]);
+  // What the run records of it, and what `nas resume` checks before it goes on.
+  const recorded = [{ kind: 'search-strategy' as const, name: 'edited', version: '1.0.0', source: file, sha256: before.modules[0].sha256 }];
+  expect(changedPlugins(recorded, true)).toEqual([]);
   writeFileSync(file, `${source}// a comment\n`);
   expect(strategySetOf([file])!.id).not.toBe(before.id);
-  expect(changedModules(before)).toEqual([expect.stringMatching(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(edited@1.0.0\\) changed since the run started`))]);
+  expect(changedPlugins(recorded, true)).toEqual([expect.stringMatching(new RegExp(`^search strategy ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(edited@1.0.0\\) changed since the run started`))]);
   rmSync(file);
-  expect(changedModules(before)).toEqual([`${file} (edited@1.0.0) is gone`]);
+  expect(changedPlugins(recorded, true)).toEqual([`search strategy ${file} (edited@1.0.0) is gone`]);
+  // A cluster's workers hold their own copies: a file missing here is not a change.
+  expect(changedPlugins(recorded, false)).toEqual([]);
 });
