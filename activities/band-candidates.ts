@@ -8,7 +8,7 @@ import { archFromChoices } from '../engine/arch/from-choices';
 import { encodeBlock } from '../engine/arch/block-string';
 import { enumerateSpaceOps, fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
 import { mixSeed, mulberry32 } from '../engine/random';
-import { drawInLatencyBand } from '../engine/supernet/latency-band';
+import { drawInLatencyBand, randomLatencyBaseline, type RandomLatencyBaseline } from '../engine/supernet/latency-band';
 import { decisionsOf, type SearchSpace } from '../dsl/search-space';
 import type { StageData } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
@@ -45,21 +45,29 @@ export interface BandCandidates {
   /** Distinct nets (by the blocks they build, so never the derived net), in the order drawn. */
   candidates: BandCandidate[];
   draws: number;
+  /** The derived net's latency against nets drawn uniformly from the whole space (absent in results recorded before it existed). */
+  random?: RandomLatencyBaseline;
 }
 
 /** Keeps the band's draws apart from anything else seeded by the pipeline seed. */
 const BAND_SALT = 0xba4d;
+const BASELINE_SALT = 0x7a9d0;
+/** Enough random nets for stable deciles; the table makes each one a sum, microseconds. */
+const BASELINE_DRAWS = 2000;
 
 export async function drawBandCandidates(input: BandCandidatesInput): Promise<BandCandidates> {
   const table = await loadLatencyTable(storeFor(input.artifactLocation), input.latencyTableKey);
   const ops = input.dataset ? searchOps(input.space, input.dataset, datasetFor(input.dataset, input.seed)) : enumerateSpaceOps(input.space, { inputResolution: input.inputResolution });
   // Blocks do not depend on the data's channels or classes; any valid numbers name the same net.
   const blocksOf = (choices: readonly number[]) => archFromChoices(input.space, choices, { resolution: input.inputResolution, inputChannels: 1, numClasses: 2 }).blocks.map(encodeBlock);
-  const drawn = drawInLatencyBand(decisionsOf(input.space), latencyMatrix(table, ops), input.reference, {
+  const decisions = decisionsOf(input.space);
+  const matrix = latencyMatrix(table, ops);
+  const fixedMs = fixedLatencyMs(table, ops);
+  const drawn = drawInLatencyBand(decisions, matrix, input.reference, {
     count: input.count,
     range: [-input.band, 0],
     rand: mulberry32(mixSeed(input.seed, BAND_SALT)),
-    fixedMs: fixedLatencyMs(table, ops),
+    fixedMs,
     // Choice vectors that differ only in where a stage skips build the same net: one candidate each.
     identity: (c) => blocksOf(c).join(' '),
   });
@@ -67,5 +75,6 @@ export async function drawBandCandidates(input: BandCandidatesInput): Promise<Ba
     reference: { choices: input.reference, blocks: blocksOf(input.reference), tableMs: drawn.referenceMs },
     candidates: drawn.choices.map((choices, i) => ({ choices, blocks: blocksOf(choices), tableMs: drawn.latenciesMs[i] })),
     draws: drawn.draws,
+    random: randomLatencyBaseline(decisions, matrix, input.reference, { draws: BASELINE_DRAWS, rand: mulberry32(mixSeed(input.seed, BASELINE_SALT)), fixedMs }),
   };
 }

@@ -14,6 +14,7 @@ import { countMacs } from '../engine/macs';
 import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
+import { divergenceFailure } from './failures';
 import { checkpointKey, pruneCheckpoints, removeCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { measureModelOnTarget, type TrialTarget } from './model-latency';
 
@@ -33,6 +34,8 @@ export interface BriefTrainingOptions {
   pluginFiles: string[];
   /** What each step's heartbeat says, besides the step counts. */
   label: Record<string, unknown>;
+  /** The trial as a failure names it, e.g. `search trial 3`; default: the label's entries. */
+  where?: string;
   /** Where the trial keeps its checkpoints; without it a retried trial starts over. */
   checkpoints?: TrialCheckpoints;
 }
@@ -149,6 +152,9 @@ export async function trainBriefly(arch: ArchSpec, data: ImageDataset, o: BriefT
     } finally {
       inference.dispose();
     }
+  } catch (err) {
+    // A diverged trial diverges again on every retry (the same seed, the same batches).
+    throw divergenceFailure(err, o.where ?? (Object.entries(o.label).map(([k, v]) => `${k} ${String(v)}`).join(', ') || 'trial'));
   } finally {
     model.dispose();
   }

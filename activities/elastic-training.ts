@@ -6,6 +6,12 @@
  * store and computes gradients until training ends. Temporal drives the membership: a process
  * that polls the elastic queue takes a slot and joins; a process that dies stops heartbeating,
  * and its slot goes back to the queue for the next process that comes.
+ *
+ * The data plane's bearer token is not in the input (so not in Temporal's history): the input
+ * carries a random per-training salt, and both sides derive the token from it with this
+ * installation's key (engine/elastic/auth.ts, which says why a history reader or a store writer
+ * cannot recover it). coordinator.json is signed with the same key; a participant that finds one
+ * that does not verify refuses it without contacting its URL.
  */
 import { hostname } from 'node:os';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
@@ -18,6 +24,7 @@ import type { AugmentOptions } from '../engine/data/augment';
 import type { ImageDataset } from '../engine/data/dataset';
 import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
+import { DataPlaneKeyError, deriveToken, loadDataPlaneKey, signCoordinatorRecord, verifyCoordinatorRecord, type CoordinatorRecord } from '../engine/elastic/auth';
 import { ElasticCheckpointMismatch, ElasticCoordinator, type StepLogEntry } from '../engine/elastic/coordinator';
 import { readFlatWeights, weightLayout, writeFlatWeights } from '../engine/elastic/flat-weights';
 import { CoordinatorUnreachableError, ParticipantRejectedError, runParticipant } from '../engine/elastic/participant';
@@ -26,7 +33,9 @@ import { buildSmallCnn } from '../engine/models/small-cnn';
 import { efficientNetB0For, mobileNetV2For, type DataShape } from '../engine/scaling/baseline';
 import { scaleResolution } from '../engine/scaling/scale-arch';
 import { evaluateClassifierYielding } from '../engine/train/evaluate';
+import { recalibrateOnSplitYielding } from '../engine/train/precise-bn';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
+import { TrainingDivergedError } from '../engine/train/divergence';
 import { advertisedUrl, dataPlaneAddress } from '../infra/data-plane-address';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, stageKeys, storeFor } from './context';
@@ -47,8 +56,23 @@ export interface ElasticTrainingInput {
   dataset: StageData;
   elastic: ElasticTrainingStage;
   model: ElasticModelRef;
-  /** Shared secret of this training's data plane; made by the workflow, never stored in artifacts. */
-  token: string;
+  /**
+   * A random id of this training, made by the workflow: not a secret. The data plane's token is
+   * HMAC(installation key, salt), derived by the coordinator and the participants (auth.ts).
+   */
+  salt: string;
+}
+
+/**
+ * The input as workflows scheduled it before the salt: the token itself, in plain text in the
+ * history. A run in flight across the upgrade still carries it; it is used as it is.
+ */
+export type RecordedElasticTrainingInput = Omit<ElasticTrainingInput, 'salt'> & { token: string };
+
+/** The training's scope for coordinator.json's signature, and its token. */
+function credentialsOf(input: { runId: string; stage: string; salt: string } | { runId: string; stage: string; token: string }, key: Buffer) {
+  const salt = 'salt' in input ? input.salt : `recorded-token:${input.runId}:${input.stage}`;
+  return { scope: { runId: input.runId, stage: input.stage, salt }, token: 'token' in input ? input.token : deriveToken(key, input.salt) };
 }
 
 export interface ElasticTrainingResult {
@@ -60,6 +84,8 @@ export interface ElasticTrainingResult {
   logPrefix: string;
   testAccuracy: number;
   testLoss: number;
+  /** Classes of the data set, so that a test accuracy at chance can be told (absent in older runs). */
+  classes?: number;
   steps: number;
   epochs: number;
   /** Distinct worker processes that contributed at least one gradient. */
@@ -109,16 +135,15 @@ export function elasticKeys(runId: string, stage: string) {
   };
 }
 
-interface CoordinatorRecord {
-  url: string;
-  attempt: number;
-  worker: string;
-  startedAt: string;
-}
+const PERMANENT = [DatasetNotFoundError, DatasetFormatError, ElasticCheckpointMismatch, ParticipantRejectedError, DataPlaneKeyError];
 
-const PERMANENT = [DatasetNotFoundError, DatasetFormatError, ElasticCheckpointMismatch, ParticipantRejectedError];
-
-function permanentOr(err: unknown): unknown {
+/**
+ * Failures a retry cannot fix fail the training at once. A divergence is one (the same checkpoint
+ * diverges again), named with `where`. A coordinator record that does not verify is not: the slot
+ * is retried, and the coordinator's next attempt writes a genuine record.
+ */
+function permanentOr(err: unknown, where: string): unknown {
+  if (err instanceof TrainingDivergedError) return ApplicationFailure.nonRetryable(`${where}: ${err.message}`, err.name);
   if (PERMANENT.some((type) => err instanceof type)) return ApplicationFailure.nonRetryable((err as Error).message, (err as Error).name);
   return err;
 }
@@ -168,14 +193,17 @@ async function buildModel(ref: ElasticModelRef, store: ArtifactStore, data: Imag
 
 const workerName = () => `${hostname()}:${process.pid}`;
 
-export async function elasticCoordinator(input: ElasticTrainingInput): Promise<ElasticTrainingResult> {
+export async function elasticCoordinator(input: ElasticTrainingInput | RecordedElasticTrainingInput): Promise<ElasticTrainingResult> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
   const keys = elasticKeys(input.runId, input.stage);
   const finished = await store.head(keys.metrics);
   if (finished) return getJson<ElasticTrainingResult>(store, keys.metrics);
 
+  let serving: ElasticCoordinator | undefined;
   try {
+    const key = loadDataPlaneKey();
+    const credentials = credentialsOf(input, key);
     const data = datasetFor(input.dataset, input.seed);
     const { model, arch } = await buildModel(input.model, store, data, input.seed);
     const e = input.elastic;
@@ -192,7 +220,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
       seed: input.seed,
       checkpointEverySteps: e.checkpointEverySteps,
       stepTimeoutMs: e.stepTimeoutSeconds * 1000,
-      token: input.token,
+      token: credentials.token,
     });
     const restoredFrom = await restoreNewestCheckpoint(store, keys.checkpoints, async (bytes) => coordinator.restore(bytes));
     const resumedFromStep = coordinator.step;
@@ -200,8 +228,10 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
 
     const address = dataPlaneAddress(input.artifactLocation);
     const bound = await coordinator.listen(address.bind, address.port);
+    serving = coordinator;
     const url = advertisedUrl(address, Number(new URL(bound).port));
-    await putJson(store, keys.coordinator, { url, attempt: ctx.info.attempt, worker: workerName(), startedAt: new Date().toISOString() } satisfies CoordinatorRecord);
+    // Signed: a participant connects (and shows its token) only to a coordinator of this installation.
+    await putJson(store, keys.coordinator, signCoordinatorRecord(key, { url, attempt: ctx.info.attempt, worker: workerName(), startedAt: new Date().toISOString() }, credentials.scope));
 
     const progress: ElasticProgress = {
       checkpointKey: restoredFrom,
@@ -220,6 +250,10 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
     const seen = new Set<string>();
     const started = Date.now();
     const meter = new ThroughputMeter();
+    // Precise BN (engine/train/precise-bn.ts) on the local copy only: the coordinator's own
+    // statistics, and so its checkpoints and what workers receive, stay as they were.
+    // Yielding, with heartbeats, like the test passes: the coordinator keeps serving meanwhile.
+    const calibrate = () => recalibrateOnSplitYielding(model, data, data.train, { batchSize: e.perWorkerBatch, seed: input.seed, onBatch: () => ctx.heartbeat(progress) });
     const progressSample = Uint32Array.from({ length: Math.min(PROGRESS_EVAL_IMAGES, data.test.count) }, (_, i) => i);
     let completed: boolean;
     try {
@@ -242,6 +276,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
         onEpoch: async (summary) => {
           await putJson(store, keys.coverage(summary.epoch), summary);
           writeFlatWeights(model, coordinator.weights);
+          await calibrate();
           const sampled = await evaluateClassifierYielding(model, data, data.test, { indices: progressSample, onBatch: () => ctx.heartbeat(progress) });
           progress.accuracy = { value: sampled.accuracy, on: `${progressSample.length} test images` };
           log.info(`elastic ${input.stage}: epoch ${summary.epoch + 1}/${e.epochs} done in ${summary.steps} steps, mean loss ${summary.meanLoss.toFixed(4)}`);
@@ -270,11 +305,15 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
     }
 
     writeFlatWeights(model, coordinator.weights);
+    // The averaged moving statistics lag the weights and, after a short training, are still near
+    // their initial 0 and 1: re-estimated for the final weights before the test pass and the export.
+    await calibrate();
     // Heartbeats go on through the test pass: it can outlast the heartbeat timeout, and a coordinator
     // that looked dead here would be retried while it is still finishing.
     const evaluation = await evaluateClassifierYielding(model, data, data.test, { onBatch: () => ctx.heartbeat(progress) });
     const exported = arch ? toInferenceModel(arch, model) : model;
-    await exportTfjsModel(exported, store, keys.modelJson, keys.modelWeights);
+    // Refuses (TrainingDivergedError) a model with a non-finite weight: nothing is stored then.
+    await exportTfjsModel(exported, store, keys.modelJson, keys.modelWeights, `model ${exported.name}`);
     const result: ElasticTrainingResult = {
       model: input.model,
       modelKey: keys.modelJson,
@@ -284,6 +323,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
       logPrefix: keys.logPrefix,
       testAccuracy: evaluation.accuracy,
       testLoss: evaluation.loss,
+      classes: data.numClasses,
       steps: coordinator.step,
       epochs: e.epochs,
       workersSeen: seen.size,
@@ -299,7 +339,9 @@ export async function elasticCoordinator(input: ElasticTrainingInput): Promise<E
     model.dispose();
     return result;
   } catch (err) {
-    throw permanentOr(err);
+    // A failed attempt stops serving at once: its workers find the next attempt's record instead.
+    await serving?.close(0).catch(() => undefined);
+    throw permanentOr(err, `stage ${input.stage}`);
   }
 }
 
@@ -310,13 +352,29 @@ export interface ElasticParticipantInput {
   seed: number;
   dataset: StageData;
   model: ElasticModelRef;
-  token: string;
+  /** As in ElasticTrainingInput: the token is derived from it, never passed. */
+  salt: string;
   weightDecay: number;
   /** Absent in inputs scheduled before these options existed: none. */
   labelSmoothing?: number;
   augment?: AugmentOptions;
   /** Which of the workers.max slots this is, for logs. */
   slot: number;
+}
+
+/** A participant scheduled before the salt: its token in the input (see RecordedElasticTrainingInput). */
+export type RecordedElasticParticipantInput = Omit<ElasticParticipantInput, 'salt'> & { token: string };
+
+/**
+ * The coordinator record in the store, if there is one, verified for this training: throws
+ * CoordinatorRecordRejectedError for one that does not verify, before anything contacts its URL.
+ */
+export async function findCoordinator(store: ArtifactStore, recordKey: string, key: Buffer, scope: { runId: string; stage: string; salt: string }): Promise<CoordinatorRecord | undefined> {
+  if (!(await store.head(recordKey))) return undefined;
+  const record = await getJson<unknown>(store, recordKey).catch(() => undefined);
+  // Being rewritten, or removed as the training finished: looked up again.
+  if (record === undefined) return undefined;
+  return verifyCoordinatorRecord(key, record, scope, recordKey);
 }
 
 export interface ElasticParticipantResult {
@@ -326,13 +384,15 @@ export interface ElasticParticipantResult {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function elasticParticipant(input: ElasticParticipantInput): Promise<ElasticParticipantResult> {
+export async function elasticParticipant(input: ElasticParticipantInput | RecordedElasticParticipantInput): Promise<ElasticParticipantResult> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
   const keys = elasticKeys(input.runId, input.stage);
   const progress = { steps: 0, samples: 0, coordinator: undefined as string | undefined };
   const beat = setInterval(() => ctx.heartbeat(progress), 1000);
   try {
+    const key = loadDataPlaneKey();
+    const credentials = credentialsOf(input, key);
     const data = datasetFor(input.dataset, input.seed);
     const { model } = await buildModel(input.model, store, data, input.seed);
     const leave = new AbortController();
@@ -341,7 +401,7 @@ export async function elasticParticipant(input: ElasticParticipantInput): Promis
       for (;;) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
         if (await store.head(keys.metrics)) return progress;
-        const record = (await store.head(keys.coordinator)) ? await getJson<CoordinatorRecord>(store, keys.coordinator).catch(() => undefined) : undefined;
+        const record = await findCoordinator(store, keys.coordinator, key, credentials.scope);
         if (!record) {
           await sleep(1000);
           continue;
@@ -350,7 +410,7 @@ export async function elasticParticipant(input: ElasticParticipantInput): Promis
         try {
           const outcome = await runParticipant({
             url: record.url,
-            token: input.token,
+            token: credentials.token,
             name: workerName(),
             model,
             data,
@@ -375,7 +435,7 @@ export async function elasticParticipant(input: ElasticParticipantInput): Promis
       model.dispose();
     }
   } catch (err) {
-    throw permanentOr(err);
+    throw permanentOr(err, `stage ${input.stage}, worker slot ${input.slot}`);
   } finally {
     clearInterval(beat);
   }

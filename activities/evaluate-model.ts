@@ -107,7 +107,11 @@ export interface EvaluatedModelRecord extends EvaluatedModel {
 }
 
 /** What the workflow gets back: small, no per-class numbers. */
-export type EvaluatedModelBrief = Pick<EvaluatedModel, 'id' | 'role' | 'label' | 'params' | 'macs' | 'testAccuracy' | 'latency'> & { resultKey: string };
+export type EvaluatedModelBrief = Pick<EvaluatedModel, 'id' | 'role' | 'label' | 'params' | 'macs' | 'testAccuracy' | 'latency'> & {
+  resultKey: string;
+  /** Classes of the data set, so that a test accuracy at chance can be told (absent in older runs). */
+  classes?: number;
+};
 
 /** The evaluation activity's heartbeat: what `nas run` shows while it runs. */
 export interface EvaluationProgress {
@@ -174,7 +178,7 @@ export async function readEvaluationCheckpoint(store: ArtifactStore, key: string
 }
 
 function brief(r: EvaluatedModelRecord, resultKey: string): EvaluatedModelBrief {
-  return { id: r.id, role: r.role, label: r.label, params: r.params, macs: r.macs, testAccuracy: r.testAccuracy, latency: r.latency, resultKey };
+  return { id: r.id, role: r.role, label: r.label, params: r.params, macs: r.macs, testAccuracy: r.testAccuracy, latency: r.latency, resultKey, classes: r.classNames.length || undefined };
 }
 
 const PERMANENT = [DatasetNotFoundError, DatasetFormatError];

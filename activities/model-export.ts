@@ -1,13 +1,18 @@
 /**
  * Saves a tfjs LayersModel in the standard tfjs format (model.json + one weights file) into the
- * artifact store, so plain `@tensorflow/tfjs` in Node or a browser can load it.
+ * artifact store, so plain `@tensorflow/tfjs` in Node or a browser can load it. A model with a NaN
+ * or infinite weight is refused (TrainingDivergedError) before anything is written: a diverged
+ * training fails its stage instead of storing a model that predicts one class for every image.
  */
 import type { LayersModel } from '@tensorflow/tfjs-node';
 import type { ArtifactStore } from '../artifacts';
 import { loadTf } from '../engine/backend';
+import { assertFiniteWeights } from '../engine/train/divergence';
 
-export async function exportTfjsModel(model: LayersModel, store: ArtifactStore, jsonKey: string, weightsKey: string): Promise<void> {
+/** `what` names the model in the refusal, e.g. `stage train's model small_cnn`. */
+export async function exportTfjsModel(model: LayersModel, store: ArtifactStore, jsonKey: string, weightsKey: string, what?: string): Promise<void> {
   const tf = loadTf();
+  assertFiniteWeights(model, what);
   const weightsFile = weightsKey.slice(weightsKey.lastIndexOf('/') + 1);
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {

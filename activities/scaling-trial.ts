@@ -117,6 +117,7 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
       target: input.target,
       pluginFiles: input.pluginFiles,
       label: { point: pointLabel(input.point) },
+      where: `scaling trial ${pointLabel(input.point)}`,
       checkpoints,
     });
     return { ...input.point, resolution: arch.resolution, ...trained, archKey };

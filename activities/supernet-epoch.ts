@@ -6,9 +6,9 @@
  * step counter inside it says exactly which batch comes next. The architecture update rule is the
  * one-shot strategy plugin's, resolved by name on this worker like a hardware target.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
-import { epochOrder, imageBatches, makeBatch } from '../engine/data/batches';
+import { epochOrder, imageBatches, makeBatch, sequentialChunks } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
@@ -22,6 +22,7 @@ import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import type { OneShotStrategyPlugin } from '../plugins/api';
 import { registryWithPluginFiles } from '../plugins/load';
 import { checkpointKey, pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
+import { divergenceFailure } from './failures';
 import { datasetFor, storeFor } from './context';
 import type { TrainProgress } from './train-classifier';
 import { loadLatencyTable, searchOps } from './latency-table';
@@ -187,17 +188,28 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
     }
     const epochStart = input.epoch * stepsPerEpoch;
     const epochEnd = epochStart + stepsPerEpoch;
-    if (net.weightSteps < epochStart) {
+    if (net.weightSteps > epochEnd) {
       throw ApplicationFailure.nonRetryable(
-        `epoch ${input.epoch} needs the supernet at step ${epochStart}, but the newest checkpoint (${restoredFrom ?? 'none'}) is at step ${net.weightSteps}`,
+        `epoch ${input.epoch} ends at supernet step ${epochEnd}, but the newest checkpoint (${restoredFrom}) is already at step ${net.weightSteps}: it belongs to another search`,
         'CheckpointMismatchError',
       );
     }
+    // A checkpoint from before this epoch (the one at its start was corrupt, or none survived):
+    // every step is a function of the seed and the step, so the steps in between are trained
+    // again, each with its own epoch's order and rules, and this epoch starts where it always did.
+    if (net.weightSteps < epochStart) {
+      log.warn(`epoch ${input.epoch} starts at supernet step ${epochStart}; the newest usable checkpoint (${restoredFrom ?? 'none'}) is at step ${net.weightSteps}, so steps ${net.weightSteps}-${epochStart} are trained again`);
+    }
     const resumedFromStep = net.weightSteps;
-    const order = epochOrder(split.train.length, input.seed, input.epoch);
+    const orders = new Map<number, Uint32Array>();
+    const orderOf = (epoch: number): Uint32Array => {
+      let order = orders.get(epoch);
+      if (!order) orders.set(epoch, (order = epochOrder(split.train.length, input.seed, epoch)));
+      return order;
+    };
+    const order = orderOf(input.epoch);
     const valOrder = epochOrder(split.validation.length, input.seed ^ 0x7a1, 0);
     const schedule = { kind: 'cosine' as const, baseRate: input.learningRate, totalSteps: stepsPerEpoch * input.epochs, warmupSteps: 0, minRate: 0, decaySteps: 1, decayFactor: 1 };
-    const archActive = input.epoch >= input.warmupEpochs;
     const archEvery = strategyFailures(() => net.weightStepsPerArchStep);
 
     let lossSum = 0;
@@ -213,15 +225,20 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
     const meter = new ThroughputMeter();
     while (net.weightSteps < epochEnd) {
       if (ctx.cancellationSignal.aborted) break;
-      const inEpoch = net.weightSteps - epochStart;
-      const picked = order.subarray(inEpoch * input.batchSize, Math.min((inEpoch + 1) * input.batchSize, order.length));
+      const stepEpoch = Math.floor(net.weightSteps / stepsPerEpoch);
+      const inEpoch = net.weightSteps - stepEpoch * stepsPerEpoch;
+      const stepOrder = orderOf(stepEpoch);
+      const picked = stepOrder.subarray(inEpoch * input.batchSize, Math.min((inEpoch + 1) * input.batchSize, stepOrder.length));
       const batch = makeBatch(data, data.train, Uint32Array.from(picked, (i) => split.train[i]), sized);
       const report = await net.weightStep(batch, learningRateAt(schedule, net.weightSteps));
       batch.xs.dispose();
       batch.ys.dispose();
-      lossSum += report.loss;
-      lossCount++;
-      if (archActive && net.weightSteps % archEvery === 0) {
+      // The mean loss is this epoch's; steps trained again for an earlier one do not count.
+      if (stepEpoch === input.epoch) {
+        lossSum += report.loss;
+        lossCount++;
+      }
+      if (stepEpoch >= input.warmupEpochs && net.weightSteps % archEvery === 0) {
         const start = (net.archSteps * input.batchSize) % split.validation.length;
         const v = Array.from({ length: Math.min(input.batchSize, split.validation.length) }, (_, k) => split.validation[valOrder[(start + k) % valOrder.length]]);
         const valBatch = makeBatch(data, data.train, Uint32Array.from(v), sized);
@@ -253,14 +270,34 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
 
     const derived = net.derive();
     // After the checkpoint, so checkpoints never hold evaluation-only statistics.
+    // Batch by batch with a heartbeat between: on a loaded machine the whole pass can outlast the
+    // heartbeat timeout, and a healthy worker would be taken for dead and its epoch run again.
+    const beat = async (): Promise<void> => {
+      ctx.heartbeat({ epoch: input.epoch, epochs: input.epochs, step: net.weightSteps, totalSteps: stepsPerEpoch * input.epochs, checkpointKey } satisfies TrainProgress);
+      await new Promise((resolve) => setImmediate(resolve));
+    };
     const calibration = imageBatches(data, data.train, Uint32Array.from(order.subarray(0, CALIBRATION_EXAMPLES), (i) => split.train[i]), input.batchSize, sized);
-    net.recalibrateBatchNorm(calibration, derived.choices);
-    loadTf().dispose(calibration);
+    try {
+      for (let b = 0; b < calibration.length; b++) {
+        net.recalibrateBatchNorm([calibration[b]], derived.choices, b);
+        await beat();
+      }
+    } finally {
+      loadTf().dispose(calibration);
+    }
     const evalCount = Math.min(EPOCH_EVAL_EXAMPLES, split.validation.length);
-    const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount), sized);
-    const validationAccuracy = net.accuracy(evalBatch, derived.choices);
-    evalBatch.xs.dispose();
-    evalBatch.ys.dispose();
+    let hits = 0;
+    for (const chunk of sequentialChunks(evalCount, input.batchSize)) {
+      const evalBatch = makeBatch(data, data.train, Uint32Array.from(chunk, (i) => split.validation[i]), sized);
+      try {
+        hits += Math.round(net.accuracy(evalBatch, derived.choices) * chunk.length);
+      } finally {
+        evalBatch.xs.dispose();
+        evalBatch.ys.dispose();
+      }
+      await beat();
+    }
+    const validationAccuracy = hits / evalCount;
     const metrics: SupernetEpochMetrics = {
       epoch: input.epoch,
       steps: net.weightSteps,
@@ -278,6 +315,9 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
     // Written last: its presence means this epoch is complete and its checkpoint is stored.
     await putJson(store, keys.epoch(input.epoch), metrics);
     return metrics;
+  } catch (err) {
+    // Nothing non-finite was applied or checkpointed; a retry from that checkpoint would diverge again.
+    throw divergenceFailure(err, `one-shot search, supernet epoch ${input.epoch}`);
   } finally {
     net.dispose();
   }

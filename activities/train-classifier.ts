@@ -13,6 +13,7 @@ import { ThroughputMeter } from '../engine/train/throughput-meter';
 import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { datasetFor, stageKeys, storeFor } from './context';
+import { divergenceFailure } from './failures';
 import { exportTfjsModel } from './model-export';
 
 export interface TrainClassifierInput {
@@ -32,6 +33,8 @@ export interface TrainClassifierResult {
   metricsKey: string;
   testAccuracy: number;
   testLoss: number;
+  /** Classes of the data set, so that a test accuracy at chance can be told (absent in older runs). */
+  classes?: number;
   steps: number;
   /** The step this attempt started from: 0 for a fresh start, more after a crash. */
   resumedFromStep: number;
@@ -124,7 +127,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
     }
 
     const evaluation = trainer.evaluate('test');
-    await exportTfjsModel(model, store, keys.modelJson, keys.modelWeights);
+    await exportTfjsModel(model, store, keys.modelJson, keys.modelWeights, `model ${model.name}`);
     const result: TrainClassifierResult = {
       modelKey: keys.modelJson,
       modelWeightsKey: keys.modelWeights,
@@ -132,6 +135,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
       metricsKey: keys.metrics,
       testAccuracy: evaluation.accuracy,
       testLoss: evaluation.loss,
+      classes: data.numClasses,
       steps: trainer.totalSteps,
       resumedFromStep,
       attempt: ctx.info.attempt,
@@ -145,6 +149,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
     if (PERMANENT.some((type) => err instanceof type)) {
       throw ApplicationFailure.nonRetryable((err as Error).message, (err as Error).name);
     }
-    throw err;
+    // A diverged training diverges again from the same checkpoint: fail the stage, do not retry.
+    throw divergenceFailure(err, `stage ${input.stage}`);
   }
 }

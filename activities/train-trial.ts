@@ -74,6 +74,7 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
       target: input.target,
       pluginFiles: input.pluginFiles,
       label: { trial: input.trial },
+      where: `search trial ${input.trial}`,
       checkpoints,
     });
     return { trial: input.trial, choices: input.choices, ...trained, archKey };

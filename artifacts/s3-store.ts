@@ -2,8 +2,8 @@
  * The artifact store over S3 or any S3-compatible server (MinIO, Ceph, R2).
  *
  * PutObject replaces an object whole, so atomicity comes free; the checksum rides in the object's
- * user metadata (`x-amz-meta-sha256`) and is checked on every read, exactly like the local store's
- * header. Credentials come from the standard AWS chain (env, profile, instance role) and are never
+ * user metadata (`x-amz-meta-sha256`) beside the object's bytes, which stay exactly the file, and
+ * is checked on every read, as the local store's integrity records are. Credentials come from the standard AWS chain (env, profile, instance role) and are never
  * passed around or printed here.
  */
 import { createHash } from 'node:crypto';
@@ -26,6 +26,9 @@ import {
   toBytes,
   validateKey,
 } from './store';
+import { parseS3Location } from './location';
+
+export { parseS3Location };
 
 export interface S3StoreOptions {
   /** A custom endpoint such as `http://127.0.0.1:9000`; omitted means AWS itself. */
@@ -290,22 +293,6 @@ function isValidKey(key: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function parseS3Location(location: string): { bucket: string; prefix: string } {
-  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(location);
-  if (!match) throw new Error(`not an S3 location: ${JSON.stringify(location)} (expected s3://bucket/prefix)`);
-  const bucket = match[1];
-  // The S3 bucket naming rules, less the rarely hit ones (no IP-address names, no "xn--").
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new Error(
-      `invalid S3 bucket name ${JSON.stringify(bucket)} in ${location}: ` +
-        'use 3-63 lowercase letters, digits, dots and hyphens',
-    );
-  }
-  const rawPrefix = (match[2] ?? '').replace(/\/+$/, '');
-  if (rawPrefix) validateKey(rawPrefix);
-  return { bucket, prefix: rawPrefix ? rawPrefix + '/' : '' };
 }
 
 function defaultEndpoint(): string | undefined {

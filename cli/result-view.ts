@@ -3,6 +3,7 @@
  * same whether `nas run` just finished it or `nas status` looks at it later.
  */
 import { budgetSentences } from '../report/budgets';
+import { chanceWarning } from '../report/chance';
 import type { PipelineWorkflowResult } from '../workflows/pipeline';
 
 /** What `nas run` prints when its run has finished: the time, each stage's, then the results. */
@@ -53,7 +54,9 @@ export function printOutcome(result: PipelineWorkflowResult, artifactLocation: s
   for (const e of result.elastic ?? []) {
     const label = e.model.kind === 'arch' ? e.model.label : e.model.kind;
     const resumed = e.resumedFromStep > 0 ? ` (coordinator resumed from step ${e.resumedFromStep})` : '';
-    console.log(`  elastic ${label}: ${e.epochs} epochs in ${e.steps} steps on ${e.workersSeen} worker process${e.workersSeen === 1 ? '' : 'es'}${resumed}; test accuracy ${e.testAccuracy.toFixed(4)}`);
+    const warning = chanceWarning(e.testAccuracy, e.classes);
+    console.log(`  elastic ${label}: ${e.epochs} epochs in ${e.steps} steps on ${e.workersSeen} worker process${e.workersSeen === 1 ? '' : 'es'}${resumed}; test accuracy ${e.testAccuracy.toFixed(4)}${warning ? ` ${MARK}` : ''}`);
+    if (warning) console.log(`    ${MARK} ${warning}`);
     console.log(`    model: ${artifactLocation}/${e.modelKey}`);
     console.log(`    log:   ${artifactLocation}/${e.logPrefix}`);
   }
@@ -63,33 +66,42 @@ export function printOutcome(result: PipelineWorkflowResult, artifactLocation: s
     console.log(`  metrics: ${artifactLocation}/${t.metricsKey}`);
     if (t.resumedFromStep > 0) console.log(`  (training resumed from step ${t.resumedFromStep} after an interruption)`);
     for (const l of t.latency) console.log(`  latency on ${l.targetId} (${l.plugin}): median ${l.medianMs.toFixed(3)} ms, p90 ${(l.p90Ms ?? l.medianMs).toFixed(3)} ms`);
-    console.log(`test accuracy: ${t.testAccuracy.toFixed(4)}`);
+    const warning = chanceWarning(t.testAccuracy, t.classes);
+    console.log(`test accuracy: ${t.testAccuracy.toFixed(4)}${warning ? ` ${MARK}` : ''}`);
+    if (warning) console.log(`${MARK} ${warning}`);
   }
   if (result.evaluation) {
     const e = result.evaluation;
     const targets = [...new Set(e.models.flatMap((m) => Object.keys(m.latency)))];
     const header = ['model', 'role', 'test acc', 'params', 'MACs', ...targets.map((t) => `${t} ms (median/p90)`)];
-    const rows = e.models.map((m) => [
+    const warnings = e.models.map((m) => chanceWarning(m.testAccuracy, m.classes));
+    const flagged = warnings.some((w) => w !== undefined);
+    const rows = e.models.map((m, i) => [
       m.label,
       m.role,
-      m.testAccuracy.toFixed(4),
+      // Every accuracy cell the same width when one is marked, so the numbers stay aligned.
+      `${m.testAccuracy.toFixed(4)}${warnings[i] ? ` ${MARK}` : flagged ? ' '.repeat(MARK.length + 1) : ''}`,
       m.params.toLocaleString('en-US'),
       `${(m.macs / 1e6).toFixed(2)}M`,
       ...targets.map((t) => (m.latency[t] ? `${formatMs(m.latency[t].medianMs)} / ${formatMs(m.latency[t].p90Ms)}` : '-')),
     ]);
     console.log(`\nevaluation of ${e.models.length} model${e.models.length === 1 ? '' : 's'} on the test split:`);
     for (const line of alignColumns([header, ...rows], 2)) console.log(`  ${line}`);
+    e.models.forEach((m, i) => warnings[i] && console.log(`  ${MARK} ${m.label}: ${warnings[i]}`));
     console.log(`  summary: ${artifactLocation}/${e.summaryKey}`);
   }
 }
 
+/** What marks a test accuracy at or near chance (report/chance.ts); the line below says why. */
+export const MARK = '(!)';
+
 /** Milliseconds with three decimals below 10 ms, fewer above, and three significant digits below 0.1 (a MACs proxy's "ms" are thousandths). */
-function formatMs(ms: number): string {
+export function formatMs(ms: number): string {
   return ms >= 100 ? ms.toFixed(1) : ms >= 10 ? ms.toFixed(2) : ms >= 0.1 || ms === 0 ? ms.toFixed(3) : ms.toPrecision(3);
 }
 
 /** Text columns padded to their widest cell; the first two left-aligned (names), numbers right-aligned. */
-function alignColumns(rows: string[][], textColumns: number): string[] {
+export function alignColumns(rows: string[][], textColumns: number): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => (c < textColumns ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
 }

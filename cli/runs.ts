@@ -17,7 +17,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
-import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../infra/temporal-connection';
+import { clusterFromEnv, type TemporalTarget } from '../infra/temporal-connection';
 import { startTemporalDevServer, TemporalCliNotFoundError, type DevServer } from '../infra/temporal-dev-server';
 import type { PipelineStatus, PipelineWorkflowInput, PipelineWorkflowResult, PluginProvenance } from '../workflows/pipeline';
 import { strategyQueueOf } from '../workflows/task-queues';
@@ -50,7 +50,7 @@ export interface Runs {
   close(): Promise<void>;
 }
 
-function embeddedDir(workDirOption: string | undefined): string {
+export function embeddedDir(workDirOption: string | undefined): string {
   return workDirOption ? path.resolve(workDirOption) : defaultWorkDir();
 }
 
@@ -95,7 +95,7 @@ export async function openRuns(workDirOption?: string): Promise<Runs | undefined
   if (!existsSync(path.join(workDir, 'temporal.db'))) return undefined;
   let server: DevServer;
   try {
-    server = await startTemporalDevServer({ workDir });
+    server = await startTemporalDevServer({ workDir, user: `nas ${process.argv[2] ?? ''}`.trim() });
   } catch (err) {
     if (err instanceof TemporalCliNotFoundError) throw new CliError(err.message);
     throw new CliError(`cannot start the embedded Temporal on ${path.join(workDir, 'temporal.db')}: ${(err as Error).message}`);
@@ -114,11 +114,9 @@ export async function openRuns(workDirOption?: string): Promise<Runs | undefined
     where: runsLocation(workDirOption),
     serverStartedHere: !server.reused,
     close: async () => {
-      // A `nas run` started while we looked reuses our server through its state file; stopping
-      // the server then would kill that run, so it is left up for the run to use.
-      const runAttached = !server.reused && (await hasWorkers(client, 'default', taskQueueFromEnv()));
       await connection.close();
-      if (!runAttached) await server.stop();
+      // Leaving stops the server only if no `nas run` (or other command) uses it now.
+      await server.stop();
     },
   };
 }

@@ -1,5 +1,6 @@
 /** Which data a pipeline trains and evaluates on. */
 import { z } from 'zod';
+import { pathString } from './strings';
 
 const resolution = (native: number) =>
   z.number().int().min(8).max(1024).default(native).describe(`Square image size the models see; images are resized to it (default ${native}).`);
@@ -16,7 +17,7 @@ export const DatasetSchema = z
     z
       .object({
         name: z.literal('fashion-mnist').describe('Fashion-MNIST: 60k/10k 28x28 grey images, 10 classes.'),
-        path: z.string().min(1).optional().describe('Folder with the IDX files; default /usr/share/datasets/fashion-mnist.'),
+        path: pathString().optional().describe('Folder with the IDX files; default /usr/share/datasets/fashion-mnist.'),
         resolution: resolution(28),
         validationFraction,
       })
@@ -24,7 +25,7 @@ export const DatasetSchema = z
     z
       .object({
         name: z.literal('image-folder').describe('Your own images: one sub-folder per class.'),
-        path: z.string().min(1).describe('Folder holding one sub-folder of images per class.'),
+        path: pathString().describe('Folder holding one sub-folder of images per class.'),
         resolution: resolution(64),
         validationFraction,
       })
@@ -32,7 +33,7 @@ export const DatasetSchema = z
     z
       .object({
         name: z.literal('cifar10').describe('CIFAR-10 in its binary format: 50k/10k 32x32 colour images.'),
-        path: z.string().min(1).describe('Folder holding data_batch_1.bin ... data_batch_5.bin and test_batch.bin.'),
+        path: pathString().describe('Folder holding data_batch_1.bin ... data_batch_5.bin and test_batch.bin.'),
         resolution: resolution(32),
         validationFraction,
       })

@@ -1,6 +1,6 @@
 /** The pipeline DSL: schema and types, loading and validation, and `definePipeline` for TypeScript pipelines. */
 export * from './pipeline';
-export { definePipeline } from './define';
+export { definePipeline, type PipelineSource } from './define';
 export {
   loadPipelineFile,
   resolvePipelineFile,

@@ -6,6 +6,7 @@
  */
 import { resolve } from 'node:path';
 import type { ts as TS } from 'ts-morph';
+import { loadWithin, ModuleLoadTimeoutError } from '../plugins/bounded-load';
 import { defaultExport } from '../plugins/module-exports';
 import { ensureTypeScriptRequire } from '../plugins/ts-require';
 import { PipelineValidationError, type Path, type Position, type SourceDocument } from './problems';
@@ -14,22 +15,26 @@ export const MODULE_EXTENSIONS = ['.ts', '.cts', '.js', '.cjs'];
 
 export function loadModuleDocument(file: string, text: string): SourceDocument {
   ensureTypeScriptRequire();
+  // Needed below anyway; loaded first so the module's time limit is the module's alone.
+  const { ts } = require('ts-morph') as typeof import('ts-morph');
   const absolute = resolve(file);
   let value: unknown;
   try {
     // A long-lived process (tests, a server) may load an edited file again.
     delete require.cache[absolute];
-    value = defaultExport(require(absolute));
+    // Its top-level code runs now: bounded, so an endless loop there is a problem, not a hang.
+    value = defaultExport(loadWithin(absolute, () => require(absolute)));
   } catch (err) {
-    throw new PipelineValidationError([
-      { file, line: 1, column: 1, path: '', message: `cannot load the module: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` },
-    ]);
+    const message =
+      err instanceof ModuleLoadTimeoutError
+        ? err.message
+        : `cannot load the module: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+    throw new PipelineValidationError([{ file, line: 1, column: 1, path: '', message }]);
   }
   if (value === undefined) {
     throw new PipelineValidationError([{ file, line: 1, column: 1, path: '', message: 'no default export: write `export default definePipeline({ ... })`' }]);
   }
 
-  const { ts } = require('ts-morph') as typeof import('ts-morph');
   const source = ts.createSourceFile(absolute, text, ts.ScriptTarget.ES2022, true);
   const at = (node: TS.Node | undefined): Position => {
     if (!node) return { line: 1, column: 1 };

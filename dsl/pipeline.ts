@@ -4,9 +4,11 @@
  * (schema/pipeline.schema.json) is generated from this same object.
  */
 import { z } from 'zod';
+import { checkArtifactLocation } from '../artifacts/location';
 import { DatasetSchema } from './dataset';
 import { SearchSpaceSchema } from './search-space';
 import { StagesSchema, TargetRefSchema, TARGET_ID_PATTERN } from './stages';
+import { pathString } from './strings';
 
 export * from './dataset';
 export * from './search-space';
@@ -14,18 +16,24 @@ export * from './stages';
 
 export const ArtifactsSchema = z
   .object({
-    location: z
-      .string()
-      .min(1)
-      .default('.nas/artifacts')
-      .describe('A folder path, file:///path or s3://bucket/prefix where the run stores what it makes.'),
+    location: pathString()
+      // The form openArtifactStore will parse, checked by its own rules; a problem at this line, not a stack from nas run.
+      .superRefine((location, ctx) => {
+        const problem = checkArtifactLocation(location);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe(
+        'A folder path, file:///path or s3://bucket/prefix where the run stores what it makes. ' +
+          'Default: the artifacts folder of the work folder (.nas/artifacts, or under --work-dir / NAS_HOME).',
+      ),
   })
   .strict()
   .describe('Where checkpoints, latency tables, architectures, models and reports go.');
 
 const PipelineObjectSchema = z
   .object({
-    $schema: z.string().optional().describe('JSON Schema for editors; ignored by nas.'),
+    $schema: pathString().optional().describe('JSON Schema for editors; ignored by nas.'),
     version: z.literal(1).describe('Version of the pipeline format.'),
     name: z
       .string()
@@ -41,7 +49,7 @@ const PipelineObjectSchema = z
       .describe('Devices or estimators to optimise and measure latency for, by an id stages refer to.'),
     artifacts: ArtifactsSchema.prefault({}),
     plugins: z
-      .array(z.string().min(1))
+      .array(pathString())
       .default([])
       .describe('User plugins to load: paths relative to this file (./my-plugin.ts) or package names.'),
   })

@@ -9,6 +9,7 @@ import type { Plugin, PluginKind } from '../plugins/api';
 import { loadDeclaredPlugin, PluginLoadError } from '../plugins/load';
 import { builtinRegistry, KIND_LABEL, type PluginRegistry } from '../plugins/registry';
 import { issuesToProblems, problemAt, type Path, type PipelineProblem, type SourceDocument } from './problems';
+import { pathString } from './strings';
 import { closest } from './suggest';
 
 export interface PluginReference {
@@ -53,7 +54,7 @@ export function resolvePluginConfigs(doc: SourceDocument, value: unknown = doc.v
   const raw = isRecord(doc.value) ? doc.value : {};
   const specs = Array.isArray(raw.plugins) ? raw.plugins : [];
   specs.forEach((spec, i) => {
-    if (typeof spec !== 'string' || spec.length === 0) return; // the schema reports it
+    if (!pathString().safeParse(spec).success) return; // the schema reports it (empty, NUL, too long)
     try {
       userPlugins.push(...loadDeclaredPlugin(spec, doc.file, registry));
     } catch (err) {

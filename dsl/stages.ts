@@ -4,6 +4,7 @@
  * model trained once, the smallest useful pipeline.
  */
 import { z } from 'zod';
+import { nameString } from './strings';
 
 const positiveInt = z.number().int().positive();
 
@@ -18,7 +19,7 @@ const targetId = z.string().regex(TARGET_ID_PATTERN, 'use lowercase letters, dig
 const pluginRef = (what: string) =>
   z
     .object({
-      plugin: z.string().min(1).describe(`Name of the ${what} plugin (built-in or listed under \`plugins:\`).`),
+      plugin: nameString().describe(`Name of the ${what} plugin (built-in or listed under \`plugins:\`).`),
       config: z.record(z.string(), z.unknown()).default({}).describe(`The ${what}'s own options; see \`nas plugin list\`.`),
     })
     .strict();

@@ -1,14 +1,18 @@
 /**
  * The embedded Temporal: the Temporal CLI's dev server, one binary with SQLite persistence under
  * the work folder. A server left running by an earlier `nas run` that was killed is found through
- * its state file and reused, so two servers never open the same database.
+ * its state file and reused, so two servers never open the same database. The server is shared by
+ * every nas process on the folder and stopped by the last one to leave (infra/server-users.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './free-port';
 import { findTool } from './paths';
+import { alive, commandLine, processStartTime, stillRunning, type ProcessRef } from './process-identity';
+import { addUser, liveUsers, removeUser, withServerLock, type ServerUser } from './server-users';
+
 
 export interface DevServer {
   address: string;
@@ -18,7 +22,7 @@ export interface DevServer {
   logFile: string;
   /** The server's process id (of the reused one when `reused`). */
   pid: number;
-  /** Stops the server if this process started it. */
+  /** Leaves the server: stops it when no other live process uses it, whoever started it. */
   stop(): Promise<void>;
 }
 
@@ -39,10 +43,11 @@ export interface DevServerOptions {
    * running when a signal ends them.
    */
   ownProcessGroup?: boolean;
+  /** What uses the server, named to other commands that find it in use (`nas run`). */
+  user?: string;
 }
 
-interface StateFile {
-  pid: number;
+interface StateFile extends ProcessRef {
   port: number;
   uiPort?: number;
   dbFile: string;
@@ -62,16 +67,6 @@ export function findTemporalCli(): string {
   const found = findTool('temporal', 'NAS_TEMPORAL_CLI', ['.venv/bin/temporal', '.tools/bin/temporal']);
   if (!found) throw new TemporalCliNotFoundError();
   return found;
-}
-
-/** Whether a process with this id exists (signal 0 checks without delivering anything). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function reachable(address: string, timeoutMs: number): Promise<boolean> {
@@ -99,46 +94,179 @@ function tail(file: string, bytes = 3000): string {
 
 export async function startTemporalDevServer(opts: DevServerOptions): Promise<DevServer> {
   const workDir = path.resolve(opts.workDir);
-  mkdirSync(workDir, { recursive: true });
-  const stateFile = path.join(workDir, 'temporal-server.json');
-  const logFile = path.join(workDir, 'temporal-server.log');
-  const dbFile = path.join(workDir, 'temporal.db');
-
-  if (existsSync(stateFile)) {
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as StateFile;
-    const address = `127.0.0.1:${state.port}`;
-    if (alive(state.pid) && (await reachable(address, 3000))) {
-      return {
-        address,
-        uiAddress: state.uiPort ? `http://127.0.0.1:${state.uiPort}` : undefined,
-        reused: true,
-        logFile,
-        pid: state.pid,
-        stop: async () => undefined,
+  const files = serverFiles(workDir);
+  return withServerLock(workDir, async () => {
+    // Recorded first: from here on, nobody leaving stops the server under us.
+    const user = addUser(workDir, opts.user ?? 'nas');
+    try {
+      const server = (await reuseRunning(files)) ?? (await startNew(opts, files));
+      let left = false;
+      const stop = async (): Promise<void> => {
+        if (left) return;
+        left = true;
+        await withServerLock(workDir, async () => {
+          removeUser(user);
+          if (liveUsers(workDir).length > 0) {
+            // Someone else still needs it; it outlives this process (its own process group, or ours exiting normally).
+            server.child?.unref();
+            return;
+          }
+          await stopServer(server, files);
+        });
       };
+      return {
+        address: `127.0.0.1:${server.state.port}`,
+        uiAddress: server.state.uiPort ? `http://127.0.0.1:${server.state.uiPort}` : undefined,
+        reused: server.child === undefined,
+        logFile: files.logFile,
+        pid: server.state.pid,
+        stop,
+      };
+    } catch (err) {
+      removeUser(user);
+      throw err;
     }
-    if (alive(state.pid)) {
-      // Alive but not answering: it still holds the SQLite file, so it must go before we start.
-      process.kill(state.pid, 'SIGKILL');
-    }
-    rmSync(stateFile, { force: true });
-  }
+  });
+}
 
+/** The embedded server a work folder has up now, and who uses it: for `nas server`. */
+export interface RunningDevServer {
+  pid: number;
+  address: string;
+  uiAddress: string | undefined;
+  users: ServerUser[];
+}
+
+export function runningDevServer(workDir: string): RunningDevServer | undefined {
+  const files = serverFiles(workDir);
+  const state = readState(files);
+  if (!state) return undefined;
+  return {
+    pid: state.pid,
+    address: `127.0.0.1:${state.port}`,
+    uiAddress: state.uiPort ? `http://127.0.0.1:${state.uiPort}` : undefined,
+    users: liveUsers(path.dirname(files.stateFile)),
+  };
+}
+
+/**
+ * Stops the work folder's embedded server whoever started it; its users lose it (a running
+ * `nas run` fails over to a `nas resume`), so callers ask before. False when none was up.
+ */
+export async function stopDevServer(workDir: string): Promise<boolean> {
+  const files = serverFiles(workDir);
+  return withServerLock(path.dirname(files.stateFile), async () => {
+    const state = readState(files);
+    if (!state) return false;
+    await stopServer({ state }, files);
+    return true;
+  });
+}
+
+function serverFiles(workDir: string): ServerFiles {
+  const dir = path.resolve(workDir);
+  return {
+    stateFile: path.join(dir, 'temporal-server.json'),
+    logFile: path.join(dir, 'temporal-server.log'),
+    dbFile: path.join(dir, 'temporal.db'),
+  };
+}
+
+interface ServerFiles {
+  stateFile: string;
+  logFile: string;
+  dbFile: string;
+}
+
+interface RunningServer {
+  state: StateFile;
+  /** Set when this process started it. */
+  child?: ChildProcess;
+  exited?: () => number | null | undefined;
+}
+
+/** The server an earlier process left running on this database, if it still answers; a hung one is killed. */
+async function reuseRunning(files: ServerFiles): Promise<RunningServer | undefined> {
+  const state = readState(files);
+  if (!state) return undefined;
+  if (stillRunning(state)) {
+    if (await reachable(`127.0.0.1:${state.port}`, 3000)) return { state };
+    // Alive but not answering: it still holds the SQLite file, so it must go before we start.
+    await killAndWait(state.pid);
+  }
+  rmSync(files.stateFile, { force: true });
+  return undefined;
+}
+
+/**
+ * The state file, or, when it is unreadable (cut short by a crash of an older version), the
+ * server found by its command line: a server must never be left holding the database unseen.
+ * A recorded pid that now belongs to another process is not ours, and is left alone.
+ */
+function readState(files: ServerFiles): StateFile | undefined {
+  if (!existsSync(files.stateFile)) return undefined;
+  let parsed: Partial<StateFile> | undefined;
+  try {
+    parsed = JSON.parse(readFileSync(files.stateFile, 'utf8')) as Partial<StateFile>;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed && Number.isSafeInteger(parsed.pid) && Number.isSafeInteger(parsed.port) && isServerOf(parsed as StateFile, files.dbFile)) {
+    return parsed as StateFile;
+  }
+  return findServerOf(files.dbFile);
+}
+
+/** Whether the recorded process is a dev server on this database (not a process that inherited its pid). */
+function isServerOf(state: StateFile, dbFile: string): boolean {
+  if (!stillRunning(state)) return false;
+  const argv = commandLine(state.pid);
+  return argv === undefined || serverArgs(argv, dbFile) !== undefined;
+}
+
+/** The port, UI port and database of a dev server's command line, if it is one on `dbFile`. */
+function serverArgs(argv: string[], dbFile: string): { port: number; uiPort?: number } | undefined {
+  const flag = (name: string): string | undefined => {
+    const at = argv.indexOf(name);
+    return at >= 0 ? argv[at + 1] : undefined;
+  };
+  if (!argv.includes('start-dev') || flag('--db-filename') !== dbFile) return undefined;
+  const port = Number(flag('--port'));
+  const uiPort = flag('--ui-port') === undefined ? undefined : Number(flag('--ui-port'));
+  return Number.isSafeInteger(port) ? { port, uiPort } : undefined;
+}
+
+function findServerOf(dbFile: string): StateFile | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  for (const name of pids) {
+    const pid = Number(name);
+    const args = serverArgs(commandLine(pid) ?? [], dbFile);
+    if (args) return { pid, startTime: processStartTime(pid), dbFile, ...args };
+  }
+  return undefined;
+}
+
+async function startNew(opts: DevServerOptions, files: ServerFiles): Promise<RunningServer> {
   const cli = findTemporalCli();
   // A port found free can be taken by another process before the server binds it; then try anew.
-  let started: { child: ChildProcess; port: number; uiPort?: number; exited: () => number | null | undefined } | undefined;
-  for (let attempt = 1; !started; attempt++) {
+  for (let attempt = 1; ; attempt++) {
     try {
-      started = await spawnServer(cli, opts, { stateFile, logFile, dbFile });
+      return await spawnServer(cli, opts, files);
     } catch (err) {
       // Only a port we chose may be re-chosen.
       if (!(err instanceof PortTakenError) || opts.port !== undefined || attempt >= 3) throw err;
     }
   }
-  const { child, port, uiPort } = started;
-  const exited = started.exited;
+}
 
-  const stop = async (): Promise<void> => {
+async function stopServer(server: RunningServer, files: ServerFiles): Promise<void> {
+  const { child, exited } = server;
+  if (child && exited) {
     if (exited() === undefined) {
       const done = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -146,9 +274,32 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
       await done;
       clearTimeout(timer);
     }
-    rmSync(stateFile, { force: true });
+  } else if (isServerOf(server.state, files.dbFile)) {
+    await killAndWait(server.state.pid, 'SIGTERM');
+  }
+  rmSync(files.stateFile, { force: true });
+}
+
+/** Signals a process we started in an earlier life and waits for it to go, SIGKILL after 10 s. */
+async function killAndWait(pid: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  const signalled = (s: NodeJS.Signals): boolean => {
+    try {
+      process.kill(pid, s);
+      return true;
+    } catch {
+      return false;
+    }
   };
-  return { address: `127.0.0.1:${port}`, uiAddress: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, reused: false, logFile, pid: child.pid!, stop };
+  if (!signalled(signal)) return;
+  const deadline = Date.now() + 10_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline) {
+      signalled('SIGKILL');
+      await new Promise((r) => setTimeout(r, 500));
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 class PortTakenError extends Error {}
@@ -157,7 +308,7 @@ async function spawnServer(
   cli: string,
   opts: DevServerOptions,
   files: { stateFile: string; logFile: string; dbFile: string },
-): Promise<{ child: ChildProcess; port: number; uiPort?: number; exited: () => number | null | undefined }> {
+): Promise<RunningServer> {
   const { stateFile, logFile, dbFile } = files;
   const port = opts.port ?? (await freePort());
   const uiPort = opts.ui === false ? undefined : await freePort();
@@ -177,7 +328,11 @@ async function spawnServer(
   closeSync(logFd);
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
-  writeFileSync(stateFile, JSON.stringify({ pid: child.pid!, port, uiPort, dbFile } satisfies StateFile));
+  const state: StateFile = { pid: child.pid!, startTime: processStartTime(child.pid!), port, uiPort, dbFile };
+  // Written whole or not at all: a reader never sees half a state file.
+  const partial = `${stateFile}.${process.pid}.tmp`;
+  writeFileSync(partial, JSON.stringify(state));
+  renameSync(partial, stateFile);
 
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
@@ -195,5 +350,5 @@ async function spawnServer(
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { child, port, uiPort, exited: () => exited };
+  return { state, child, exited: () => exited };
 }

@@ -6,7 +6,9 @@
  * (embedded mode), by `nas worker` (cluster mode) and by the processes `nas run --workers` adds,
  * which serve the trials and elastic queues only.
  */
-import { NativeConnection, Worker, Runtime, DefaultLogger, type LogLevel, type WorkflowBundle, type WorkerOptions } from '@temporalio/worker';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { NativeConnection, Worker, Runtime, DefaultLogger, type LogEntry, type LogLevel, type WorkflowBundle, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
 import { elasticQueueOf, strategyQueueOf, trialQueueOf } from '../workflows/task-queues';
 import { workflowBundle, type StrategySet } from './workflow-bundle';
@@ -66,18 +68,40 @@ let runtimeInstalled = false;
  * Quiet Temporal's own logging (the CLI prints progress itself); `NAS_LOG_LEVEL` overrides. Must run
  * before the first NativeConnection, which instantiates the runtime with defaults otherwise.
  */
-export function installRuntime(level: LogLevel = (process.env.NAS_LOG_LEVEL as LogLevel | undefined) ?? 'WARN'): void {
+export interface RuntimeLogging {
+  level?: LogLevel;
+  /**
+   * Where the SDK's log lines go, plain text, appended. Without one they go to stderr (a `nas
+   * worker`'s log is its output); with one, only there unless `echo`, so that they never break
+   * into the progress line of an interactive `nas run`.
+   */
+  file?: string;
+  echo?: boolean;
+}
+
+export function installRuntime({ level = (process.env.NAS_LOG_LEVEL as LogLevel | undefined) ?? 'WARN', file, echo = false }: RuntimeLogging = {}): void {
   if (runtimeInstalled) return;
   const standard = new DefaultLogger(level);
+  if (file) mkdirSync(path.dirname(file), { recursive: true });
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
       // The elastic queue's worker runs activities only, a strategy set's workflows only; Temporal
       // warns about either on every start.
       if (entry.message.startsWith('No workflows registered') || entry.message.startsWith('No activities registered')) return;
-      standard.log(entry.level, entry.message, entry.meta);
+      if (!file || echo) standard.log(entry.level, entry.message, entry.meta);
+      if (file) appendFileSync(file, logLine(entry));
     }),
+    // The Rust core's own messages (a lost server, a failed poll) come through the same logger
+    // rather than straight to the console, where they would break into the progress line.
+    telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } },
   });
   runtimeInstalled = true;
+}
+
+function logLine(entry: LogEntry): string {
+  const when = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+  const meta = entry.meta && Object.keys(entry.meta).length > 0 ? ` ${JSON.stringify(entry.meta)}` : '';
+  return `${when} [${entry.level}] ${entry.message}${meta}\n`;
 }
 
 /** The workers stopped (a signal, a shutdown) before the work they were run for had settled. */

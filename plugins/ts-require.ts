@@ -4,7 +4,9 @@
  * editor's and `nas plugin check`'s business, not the loader's. Under jest, tsx or ts-node a `.ts`
  * loader is already installed and is left alone.
  */
-import Module from 'node:module';
+// The module object itself (a namespace import would be a frozen copy), written so that it needs no
+// esModuleInterop: this file is type-checked under users' settings too when they import hwnas.
+import Module = require('node:module');
 import { readFileSync } from 'node:fs';
 
 interface CompilableModule {
@@ -45,11 +47,15 @@ function ensurePackageNameResolves(): void {
   packageNameResolved = true;
 }
 
+/** Whether the `.ts` loader is this file's (not jest's, tsx's or ts-node's). */
+let ownLoader = false;
+
 export function ensureTypeScriptRequire(): void {
   ensurePackageNameResolves();
   // Node's CommonJS loader exposes its extension table only through this untyped static.
   const extensions = (Module as unknown as { _extensions?: Extensions })._extensions;
   if (!extensions || extensions['.ts']) return;
+  ownLoader = true;
   extensions['.ts'] = (module, filename) => {
     // Loaded lazily: the compiler costs a few hundred milliseconds and YAML pipelines never need it.
     const { ts } = require('ts-morph') as typeof import('ts-morph');
@@ -64,4 +70,12 @@ export function ensureTypeScriptRequire(): void {
     });
     module._compile(output.outputText, filename);
   };
+}
+
+/**
+ * Loads the compiler our `.ts` loader uses now, so that a time-limited load of a user's module
+ * (plugins/bounded-load.ts) spends its time on the module, not on starting the compiler.
+ */
+export function loadTypeScriptCompiler(): void {
+  if (ownLoader) require('ts-morph');
 }

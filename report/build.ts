@@ -3,11 +3,14 @@
  * times), then one section per stage that left artifacts, each a chart and the table behind it.
  * Pure: no I/O, no clock (the time of generation comes in), so the same input gives the same page.
  */
+import type { Pipeline } from '../dsl/pipeline';
 import { budgetSentences } from './budgets';
 import { elasticChart, paretoChart, scalingChart, searchEpochsChart, trialsChart, type ChartSpec } from './charts';
+import { entropySentence, maxMeanEntropy } from './entropy';
 import { fmt, html, Html, table, type Column } from './html';
 import { renderPage } from './page';
-import { chosenIndex, elasticDigest, frontsByTarget, summarize, type ReportSummary, type SectionId } from './summary';
+import { isProxyTarget, latencyUnit } from './units';
+import { chosenIndex, elasticDigest, frontsByTarget, modelWarnings, summarize, type ReportSummary, type SectionId } from './summary';
 import type { BandTrialsSummary, EvaluatedModel, EvaluationSummary, ReportInput, RunArtifacts, ScalingTable, ScalingTablePoint, SupernetEpochMetrics, TrialRecord } from './types';
 
 export interface BuiltReport {
@@ -62,14 +65,15 @@ ${facts([
   ['plugins', pluginList(input.artifacts.plugins)],
   ['artifacts', html`<code>${s.artifactLocation}/runs/${s.runId}/</code>`],
   ['generated', s.generatedAt],
+  ['warnings', s.warnings ? html`<span class="warning">${s.warnings.length} evaluated model${s.warnings.length === 1 ? '' : 's'} at or near chance: see Models</span>` : undefined],
 ])}
 <h3>Stage wall times</h3>
 ${stageTable ?? html`<p class="omitted">${input.timingNote ?? 'No stage has completed yet.'}</p>`}
 </header>`;
 }
 
-function searchSection(search: NonNullable<RunArtifacts['search']>): Section {
-  if (search.mode === 'one-shot') return oneShotSection(search.epochs, search.band);
+function searchSection(search: NonNullable<RunArtifacts['search']>, pipeline: Pipeline | undefined): Section {
+  if (search.mode === 'one-shot') return oneShotSection(search.epochs, search.band, pipeline);
   const best = search.trials.find((t) => t.trial === search.best);
   const intro = html`<p>${search.strategy ?? 'multi-trial'} search: ${search.trials.length} trials${search.finished ? '' : ' so far (still running: scores appear when it ends)'}${
     best ? `; best trial ${best.trial}, validation accuracy ${fmt.accuracy(best.validationAccuracy)}${best.latencyMs !== undefined ? `, ${fmt.ms(best.latencyMs)} ms` : ''}` : ''
@@ -91,13 +95,15 @@ function searchSection(search: NonNullable<RunArtifacts['search']>): Section {
   };
 }
 
-function oneShotSection(epochs: SupernetEpochMetrics[], band: BandTrialsSummary | undefined): Section {
+function oneShotSection(epochs: SupernetEpochMetrics[], band: BandTrialsSummary | undefined, pipeline: Pipeline | undefined): Section {
   const last = epochs[epochs.length - 1];
+  const max = pipeline?.searchSpace ? maxMeanEntropy(pipeline.searchSpace) : undefined;
+  const settled = max === undefined ? undefined : entropySentence(last.meanEntropy, max);
   const columns: Column<SupernetEpochMetrics>[] = [
     { header: 'epoch', cell: (e) => e.epoch + 1, numeric: true },
     { header: 'steps', cell: (e) => e.steps, numeric: true },
     { header: 'mean loss', cell: (e) => fmt.number(e.meanLoss), numeric: true },
-    { header: 'mean entropy (nats)', cell: (e) => fmt.number(e.meanEntropy, 3), numeric: true },
+    { header: max === undefined ? 'mean entropy (nats)' : `mean entropy (nats, uniform ${fmt.number(max, 3)})`, cell: (e) => fmt.number(e.meanEntropy, 3), numeric: true },
     { header: 'E[latency] (ms)', cell: (e) => fmt.ms(e.expectedLatencyMs), numeric: true },
     { header: 'validation accuracy', cell: (e) => fmt.accuracy(e.validationAccuracy), numeric: true },
   ];
@@ -105,6 +111,7 @@ function oneShotSection(epochs: SupernetEpochMetrics[], band: BandTrialsSummary 
     body: html`<p>One-shot (ProxylessNAS) search: ${epochs.length} epoch${epochs.length === 1 ? '' : 's'}. Entropy falls as the architecture distribution settles; accuracy is the current argmax network's on a validation sample.</p>
 ${chartBox('chart-search')}
 ${table(columns, epochs)}
+${settled ? html`<p class="${settled.nearUniform ? 'warning' : ''}">${settled.text}</p>` : ''}
 <p>Architecture after epoch ${last.epoch + 1}: <code>${last.blocks.join(' ')}</code></p>${band ? bandTrialsPart(band) : ''}`,
     charts: [searchEpochsChart('chart-search', epochs)],
   };
@@ -126,10 +133,19 @@ function bandTrialsPart(band: BandTrialsSummary): Html {
 <p>The derived net and ${firstRung.length - 1} net${firstRung.length === 2 ? '' : 's'} drawn from its latency band (up to ${fmt.number(100 * band.config.band, 0)}% faster by the table, never slower), each trained alone for ${band.config.epochs} epoch${band.config.epochs === 1 ? '' : 's'}${
     halved ? `, then successive halving (eta ${band.config.halving?.eta}, up to ${band.config.halving?.maxEpochs} epochs): the best of each rung trained again for longer` : ''
   }; the best validation accuracy${halved ? ' of the last rung' : ''}, trial ${band.pick}${band.pick === 0 ? ' (the derived net)' : ''}, is the search's result.</p>${band.budgets ? html`<p>${budgetSentences(band.budgets).join('. ')}.</p>` : ''}
+${band.random ? html`<p>${randomBaselineSentence(band.random, band.referenceMs)}</p>` : ''}
 <div class="scroll">${table(columns, band.trials, (t) => (t.trial === band.pick ? 'chosen' : undefined))}</div>`;
 }
 
-function paretoSection(evaluation: EvaluationSummary, search: RunArtifacts['search']): Section {
+/** The derived net's table latency against random nets of the same space: what the search bought. */
+function randomBaselineSentence(r: NonNullable<BandTrialsSummary['random']>, referenceMs: number): string {
+  return (
+    `Against chance: ${r.draws} nets drawn uniformly from the space have a table latency of ${fmt.ms(r.medianMs)} ms at the median ` +
+    `(10th-90th percentile ${fmt.ms(r.p10Ms)}-${fmt.ms(r.p90Ms)} ms); the derived net, at ${fmt.ms(referenceMs)} ms, is faster than ${fmt.number(100 * r.referenceFasterThan, 0)}% of them.`
+  );
+}
+
+function paretoSection(evaluation: EvaluationSummary, search: RunArtifacts['search'], pipeline: Pipeline | undefined): Section {
   const fronts = frontsByTarget(evaluation);
   const charts: ChartSpec[] = [];
   const parts: Html[] = [];
@@ -137,8 +153,8 @@ function paretoSection(evaluation: EvaluationSummary, search: RunArtifacts['sear
     const id = `chart-pareto-${i}`;
     const trials = search?.mode === 'multi-trial' && search.targetId === target.id ? search.trials : undefined;
     const front = fronts.get(target.id) ?? [];
-    charts.push(paretoChart(id, { targetId: target.id, models: evaluation.models, front, trials }));
-    parts.push(html`<h3>${target.id} <span class="muted">(${target.plugin})</span></h3>
+    charts.push(paretoChart(id, { targetId: target.id, models: evaluation.models, front, trials, unit: latencyUnit(target, pipeline) }));
+    parts.push(html`<h3>${target.id} <span class="muted">(${target.plugin}${isProxyTarget(target.plugin) ? ': a multiply-add count, not a timing' : ''})</span></h3>
 ${chartBox(id)}
 <p>Pareto front, fastest first: ${front.map((m) => evaluation.models[m].label).join(' → ') || 'none (no model was measured here)'}.${trials ? ' Search trials show validation accuracy; models show test accuracy.' : ''}</p>`);
   });
@@ -146,15 +162,22 @@ ${chartBox(id)}
     const i = evaluation.models.indexOf(m);
     return evaluation.targets.filter((t) => fronts.get(t.id)?.includes(i)).map((t) => t.id);
   };
+  const warnings = modelWarnings(evaluation);
+  const warningOf = (m: EvaluatedModel) => warnings[evaluation.models.indexOf(m)];
+  const accuracyCell = (m: EvaluatedModel) => {
+    const w = warningOf(m);
+    return w ? html`${fmt.accuracy(m.testAccuracy)} <span class="warning" title="${w}">⚠</span>` : fmt.accuracy(m.testAccuracy);
+  };
+  const warningNotes = evaluation.models.flatMap((m, i) => (warnings[i] ? [html`<p class="warning">⚠ ${m.label}: ${warnings[i]}.</p>`] : []));
   const columns: Column<EvaluatedModel>[] = [
     { header: 'model', cell: (m) => m.label },
     { header: 'role', cell: (m) => m.role },
     { header: 'params', cell: (m) => fmt.millions(m.params), numeric: true },
     { header: 'MACs', cell: (m) => fmt.millions(m.macs), numeric: true },
-    { header: 'test accuracy', cell: (m) => fmt.accuracy(m.testAccuracy), numeric: true },
+    { header: 'test accuracy', cell: accuracyCell, numeric: true },
     ...evaluation.targets.map(
       (t): Column<EvaluatedModel> => ({
-        header: `${t.id} median / p90 (ms)`,
+        header: `${t.id} median / p90 (${latencyUnit(t, pipeline)})`,
         cell: (m) => (m.latency[t.id] ? `${fmt.ms(m.latency[t.id].medianMs)} / ${fmt.ms(m.latency[t.id].p90Ms)}` : '–'),
         numeric: true,
       }),
@@ -175,7 +198,8 @@ ${chartBox(id)}
     body: html`<p>Test accuracy on ${evaluation.datasetName} against median latency, per hardware target; reference models are the labelled triangles.</p>
 ${parts}
 <h3>Models</h3>
-${table(columns, evaluation.models, (m) => (m.role === 'reference' ? undefined : onFront(m).length ? 'front' : undefined))}
+${table(columns, evaluation.models, (m) => [m.role !== 'reference' && onFront(m).length ? 'front' : undefined, warningOf(m) ? 'warn' : undefined].filter(Boolean).join(' ') || undefined)}
+${warningNotes}
 ${perClass ? html`<h3>Per-class test accuracy</h3><div class="scroll">${perClass}</div>` : ''}`,
     charts,
   };
@@ -237,8 +261,8 @@ export function buildReport(input: ReportInput, chartLibrary: string): BuiltRepo
   const summary = summarize(input);
   const a = input.artifacts;
   const sections: Record<SectionId, Section | undefined> = {
-    search: a.search ? searchSection(a.search) : undefined,
-    pareto: a.evaluation ? paretoSection(a.evaluation, a.search) : undefined,
+    search: a.search ? searchSection(a.search, a.pipeline) : undefined,
+    pareto: a.evaluation ? paretoSection(a.evaluation, a.search, a.pipeline) : undefined,
     scaling: a.scaling ? scalingSection(a.scaling) : undefined,
     elastic: summary.elastic ? elasticSection(a.elastic.filter((l) => l.steps.length > 0)) : undefined,
   };

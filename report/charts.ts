@@ -122,6 +122,8 @@ export interface ParetoChartInput {
   front: number[];
   /** Multi-trial search trials measured on this target (validation accuracy: the test split stays unseen). */
   trials?: TrialRecord[];
+  /** What the target's numbers are: `ms`, or a proxy's own unit (report/units.ts). */
+  unit?: string;
 }
 
 const ROLE_COLOR: Record<EvaluatedModel['role'], string> = { trained: PALETTE[0], searched: PALETTE[1], scaled: PALETTE[4], reference: PALETTE[2] };
@@ -153,7 +155,7 @@ export function paretoChart(id: string, input: ParetoChartInput): ChartSpec {
   }
   return {
     id,
-    config: config('scatter', datasets, { x: axis(`median latency on ${targetId} (ms)`, { grace: '5%' }), y: axis('accuracy', { grace: '10%' }) }, `Accuracy versus latency on ${targetId}`),
+    config: config('scatter', datasets, { x: axis(`median latency on ${targetId} (${input.unit ?? 'ms'})`, { grace: '5%' }), y: axis('accuracy', { grace: '10%' }) }, `Accuracy versus latency on ${targetId}`),
   };
 }
 

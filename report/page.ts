@@ -21,6 +21,7 @@ th { background: var(--band); } td.num, th.num { text-align: right; font-variant
 tr.chosen td, tr.front td { font-weight: 600; } tr.ineligible td { color: var(--muted); }
 code { font-size: 12px; } .scroll { max-height: 420px; overflow: auto; }
 #report-error { color: #b42318; font-weight: 600; }
+.warning { color: #b42318; font-weight: 600; } tr.warn td { background: #fef3f2; }
 `;
 
 /**

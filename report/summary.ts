@@ -3,7 +3,9 @@
  * The HTML builder reads the derived parts (Pareto fronts, the chosen grid point, which sections
  * are missing and why) from here, so the page and the JSON never disagree.
  */
+import { entropySentence, maxMeanEntropy } from './entropy';
 import { pointLabel } from '../engine/scaling/grid';
+import { chanceWarning } from './chance';
 import { paretoFront } from './pareto';
 import type { ElasticLog, ReportInput, RunArtifacts, ScalingTablePoint } from './types';
 
@@ -24,7 +26,16 @@ export interface ReportSummary {
   currentStage?: string;
   timingNote?: string;
   search?:
-    | { mode: 'one-shot'; epochs: number; final: { validationAccuracy: number; meanEntropy: number; expectedLatencyMs?: number; blocks: string[] } }
+    | {
+        mode: 'one-shot';
+        epochs: number;
+        final: { validationAccuracy: number; meanEntropy: number; expectedLatencyMs?: number; blocks: string[] };
+        /** The entropy of a uniform choice, and whether the final entropy is still near it (report/entropy.ts). */
+        uniformEntropy?: number;
+        nearUniform?: boolean;
+        /** The derived net's table latency against random nets of the space (with band trials). */
+        randomBaseline?: { draws: number; medianMs: number; p10Ms: number; p90Ms: number; referenceFasterThan: number };
+      }
     | {
         mode: 'multi-trial';
         strategy?: string;
@@ -35,8 +46,20 @@ export interface ReportSummary {
       };
   pareto?: {
     targets: { id: string; plugin: string; front: string[] }[];
-    models: { id: string; role: string; label: string; testAccuracy: number; params: number; macs: number; latencyMs: Record<string, number> }[];
+    models: {
+      id: string;
+      role: string;
+      label: string;
+      testAccuracy: number;
+      params: number;
+      macs: number;
+      latencyMs: Record<string, number>;
+      /** Set when the test accuracy is at or near chance (report/chance.ts). */
+      warning?: string;
+    }[];
   };
+  /** One line per evaluated model whose test accuracy is flagged, `label: warning`; absent when none is. */
+  warnings?: string[];
   scaling?: {
     objective: string;
     target?: string;
@@ -68,6 +91,14 @@ export function chosenIndex(candidates: ScalingTablePoint[], chosen: string | un
   if (!chosen) return undefined;
   const i = candidates.findIndex((c) => pointLabel(c) === chosen);
   return i < 0 ? undefined : i;
+}
+
+/** Each evaluated model's warning (report/chance.ts), or undefined: what the page and report.json both show. */
+export function modelWarnings(evaluation: NonNullable<RunArtifacts['evaluation']>): (string | undefined)[] {
+  const classes = evaluation.classNames.length > 0 ? evaluation.classNames.length : undefined;
+  // No validation accuracy of the same model exists here: evaluated models are trained without a
+  // validation split (the search's and the scaling grid's numbers are of other, briefer trainings).
+  return evaluation.models.map((m) => chanceWarning(m.testAccuracy, classes));
 }
 
 /** Pareto front of the evaluated models on each target, as indices into `models`. */
@@ -137,10 +168,13 @@ export function summarize(input: ReportInput): ReportSummary {
   const search = a.search;
   if (search?.mode === 'one-shot') {
     const last = search.epochs[search.epochs.length - 1];
+    const uniform = a.pipeline?.searchSpace ? maxMeanEntropy(a.pipeline.searchSpace) : undefined;
     summary.search = {
       mode: 'one-shot',
       epochs: search.epochs.length,
       final: { validationAccuracy: last.validationAccuracy, meanEntropy: last.meanEntropy, expectedLatencyMs: last.expectedLatencyMs, blocks: last.blocks },
+      ...(uniform === undefined ? {} : { uniformEntropy: uniform, nearUniform: entropySentence(last.meanEntropy, uniform)?.nearUniform ?? false }),
+      ...(search.band?.random ? { randomBaseline: search.band.random } : {}),
     };
   } else if (search?.mode === 'multi-trial') {
     const best = search.trials.find((t) => t.trial === search.best);
@@ -165,9 +199,10 @@ export function summarize(input: ReportInput): ReportSummary {
   if (a.evaluation) {
     const fronts = frontsByTarget(a.evaluation);
     const models = a.evaluation.models;
+    const warnings = modelWarnings(a.evaluation);
     summary.pareto = {
       targets: a.evaluation.targets.map((t) => ({ id: t.id, plugin: t.plugin, front: (fronts.get(t.id) ?? []).map((i) => models[i].id) })),
-      models: models.map((m) => ({
+      models: models.map((m, i) => ({
         id: m.id,
         role: m.role,
         label: m.label,
@@ -175,8 +210,11 @@ export function summarize(input: ReportInput): ReportSummary {
         params: m.params,
         macs: m.macs,
         latencyMs: Object.fromEntries(Object.entries(m.latency).map(([t, l]) => [t, l.medianMs])),
+        ...(warnings[i] ? { warning: warnings[i] } : {}),
       })),
     };
+    const lines = models.flatMap((m, i) => (warnings[i] ? [`${m.label}: ${warnings[i]}`] : []));
+    if (lines.length > 0) summary.warnings = lines;
   } else omitted.push({ section: 'pareto', reason: omissionReason('pareto', a) });
 
   if (a.scaling) {

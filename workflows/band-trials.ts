@@ -9,6 +9,7 @@
 import { ApplicationFailure, proxyActivities, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
+import type { RandomLatencyBaseline } from '../engine/supernet/latency-band';
 import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
 import { searchResolution, spaceShape } from '../dsl/search-space';
 import type { SearchProgress } from './multi-trial-search';
@@ -49,6 +50,8 @@ export interface BandTrialsSummary {
   config: BandTrialsConfig;
   draws: number;
   referenceMs: number;
+  /** The derived net's table latency against random nets of the whole space. */
+  random?: RandomLatencyBaseline;
   /** Trial number of the pick, the search's result. */
   pick: number;
   /** In trial order; trial 0 is the derived net. */
@@ -70,7 +73,7 @@ export interface BandTrialsResult {
 
 /** Runs the band trials; `progress` is what the search's query reports meanwhile. */
 export async function runBandTrials(input: BandTrialsInput, progress: (p: SearchProgress) => void): Promise<BandTrialsResult> {
-  const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'MissingOpsError'] };
+  const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'MissingOpsError', 'TrainingDivergedError'] };
   const { drawBandCandidates, writeJson } = proxyActivities<typeof activities>({ startToCloseTimeout: '10m', retry });
   // Trials heartbeat every step; two silent minutes means the worker is gone.
   const { trainTrial } = proxyActivities<typeof activities>({ startToCloseTimeout: '6h', heartbeatTimeout: '2m', retry, taskQueue: trialQueueOf(workflowInfo().taskQueue) });
@@ -134,7 +137,15 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
   const summaryKey = await writeJson({
     artifactLocation: settings.artifactLocation,
     key: `runs/${settings.runId}/search/band-trials.json`,
-    value: { config: input.config, draws: drawn.draws, referenceMs: drawn.reference.tableMs, pick: pick.trial, trials: done, ...(budgets ? { budgets } : {}) } satisfies BandTrialsSummary,
+    value: {
+      config: input.config,
+      draws: drawn.draws,
+      referenceMs: drawn.reference.tableMs,
+      ...(drawn.random ? { random: drawn.random } : {}),
+      pick: pick.trial,
+      trials: done,
+      ...(budgets ? { budgets } : {}),
+    } satisfies BandTrialsSummary,
   });
   return { trials: done.length, derived: done[0], pick, draws: drawn.draws, summaryKey, ...(budgets ? { budgets } : {}) };
 }

@@ -130,7 +130,7 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
       backoffCoefficient: 2,
       maximumInterval: '30s',
       maximumAttempts: 10,
-      nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'ArtifactNotFound', 'ArchError'],
+      nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'ArtifactNotFound', 'ArchError', 'TrainingDivergedError'],
     },
   };
   // Trials run side by side on the trials queue; the rest is bookkeeping on the main one.

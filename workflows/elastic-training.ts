@@ -10,14 +10,17 @@ import { CancellationScope, isCancellation, log, proxyActivities, uuid4 } from '
 import type * as activities from '../activities';
 import type { ElasticModelRef, ElasticTrainingInput, ElasticTrainingResult } from '../activities/elastic-training';
 
-export interface ElasticTrainingWorkflowInput extends Omit<ElasticTrainingInput, 'token'> {
+export interface ElasticTrainingWorkflowInput extends Omit<ElasticTrainingInput, 'salt'> {
   /** Task queue of the participant slots (the main queue + "-elastic"). */
   participantQueue: string;
 }
 
 export type { ElasticModelRef, ElasticTrainingResult };
 
-const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'ParticipantRejectedError', 'PluginLoadError'];
+// TrainingDivergedError: a retry from the same checkpoint diverges again. DataPlaneKeyError: the
+// installation's key is missing or exposed (engine/elastic/auth.ts). A coordinator record that does
+// not verify is retried: the coordinator's next attempt writes a genuine one.
+const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'ParticipantRejectedError', 'PluginLoadError', 'TrainingDivergedError', 'DataPlaneKeyError'];
 
 export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInput): Promise<ElasticTrainingResult> {
   const heartbeatTimeout = input.elastic.heartbeatTimeoutSeconds * 1000;
@@ -37,8 +40,11 @@ export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInpu
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: Number.POSITIVE_INFINITY, nonRetryableErrorTypes: PERMANENT_ERRORS },
   });
 
-  // The data plane's secret: known to the activities through Temporal, never written to the store.
-  const token = `${uuid4()}${uuid4()}`.replace(/-/g, '');
+  // Not a secret: the activities derive the data plane's token from it with the installation's key
+  // (engine/elastic/auth.ts), so neither this history nor the store holds anything that grants access.
+  // Runs recorded before it made the token here and passed it in the activities' input; replaying
+  // them schedules the same activities (the input is not compared), so no patch marker is needed.
+  const salt = uuid4();
   const { participantQueue, ...common } = input;
   const slots = new CancellationScope();
   const participants = Array.from({ length: input.elastic.workers.max }, (_, slot) =>
@@ -51,7 +57,7 @@ export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInpu
           seed: input.seed,
           dataset: input.dataset,
           model: input.model,
-          token,
+          salt,
           weightDecay: input.elastic.weightDecay,
           labelSmoothing: input.elastic.labelSmoothing,
           augment: input.elastic.augment,
@@ -65,7 +71,7 @@ export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInpu
       }),
   );
   try {
-    return await elasticCoordinator({ ...common, token });
+    return await elasticCoordinator({ ...common, salt });
   } finally {
     slots.cancel();
     await CancellationScope.nonCancellable(() => Promise.all(participants));

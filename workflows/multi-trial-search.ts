@@ -107,7 +107,7 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
     startToCloseTimeout: '6h',
     // Trials heartbeat every step; this long silent means the worker is gone.
     heartbeatTimeout: input.heartbeatTimeoutSeconds ? `${input.heartbeatTimeoutSeconds}s` : '2m',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError'] },
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'TrainingDivergedError'] },
   };
   const mainQueue = input.activityQueue ?? workflowInfo().taskQueue;
   const { trainTrial } = proxyActivities<typeof activities>({ ...activityOptions, taskQueue: trialQueueOf(mainQueue) });

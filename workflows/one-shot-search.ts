@@ -70,7 +70,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
       backoffCoefficient: 2,
       maximumInterval: '30s',
       maximumAttempts: 25,
-      nonRetryableErrorTypes: ['PipelineValidationError', 'CheckpointMismatchError', 'SupernetCheckpointError', 'DatasetNotFoundError', 'DatasetFormatError'],
+      nonRetryableErrorTypes: ['PipelineValidationError', 'CheckpointMismatchError', 'SupernetCheckpointError', 'DatasetNotFoundError', 'DatasetFormatError', 'TrainingDivergedError'],
     },
   });
   const { buildLatencyTable } = proxyActivities<typeof activities>({

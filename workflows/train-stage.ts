@@ -24,7 +24,7 @@ export interface TrainStageResult extends TrainClassifierResult {
   latency: MeasureLatencyResult[];
 }
 
-const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'PluginLoadError'];
+const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'PluginLoadError', 'TrainingDivergedError'];
 
 export async function trainStageWorkflow(input: TrainStageInput): Promise<TrainStageResult> {
   const { trainClassifier } = proxyActivities<typeof activities>({

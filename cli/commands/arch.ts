@@ -149,5 +149,5 @@ export async function run(argv: string[]): Promise<number> {
     console.log(JSON.stringify(archJsonSchema(), null, 2));
     return 0;
   }
-  throw new CliError(`unknown sub-command "${sub}"\n\n${HELP}`, EXIT_BAD_INPUT);
+  throw new CliError(`unknown sub-command "${sub}": describe or schema (nas arch --help says more)`, EXIT_BAD_INPUT);
 }

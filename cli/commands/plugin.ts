@@ -209,6 +209,6 @@ export async function run(argv: string[]): Promise<number> {
     case '-h':
       return usage();
     default:
-      throw new CliError(`unknown sub-command "${sub}"\n\n${USAGE}`, EXIT_BAD_INPUT);
+      throw new CliError(`unknown sub-command "${sub}": list, new, check or test (nas plugin --help says more)`, EXIT_BAD_INPUT);
   }
 }

@@ -6,17 +6,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openArtifactStore, validateKey, type ArtifactStore } from '../../artifacts';
-import { ArtifactsSchema } from '../../dsl/pipeline';
 import { buildReport } from '../../report/build';
 import { chartLibrarySource } from '../../report/chart-library';
 import { loadRunArtifacts, runExists, runKeys } from '../../report/load';
 import type { RunTiming } from '../../report/types';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { parseRunCommand } from '../args';
-import { findRun, openRuns, readInput, reportRun, runsLocation } from '../runs';
-
-/** The DSL's default `artifacts.location` (.nas/artifacts), which `nas run` resolves against its working folder. */
-const DEFAULT_ARTIFACTS = ArtifactsSchema.parse({}).location;
+import { embeddedDir, findRun, openRuns, readInput, reportRun, runsLocation } from '../runs';
 
 const HELP = `usage: nas report RUN [options]
 
@@ -24,7 +20,7 @@ const HELP = `usage: nas report RUN [options]
                         to it under the same name ending in .json
   --artifacts LOCATION  the run's artifact store: folder, file:///path or s3://bucket/prefix
                         (default: the location the run was started with, read from Temporal;
-                        without Temporal, ${DEFAULT_ARTIFACTS})
+                        without Temporal, the work folder's artifacts: .nas/artifacts, or under --work-dir)
   --work-dir DIR        the embedded Temporal's folder (default .nas, or NAS_HOME); ignored with TEMPORAL_ADDRESS
   --no-temporal         do not ask Temporal: no status or stage times, artifacts only
 
@@ -88,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const temporal: FromTemporal = values['no-temporal'] ? { note: 'Stage times not read: --no-temporal.' } : await askTemporal(runId, values['work-dir']);
-  const location = values.artifacts ?? temporal.artifactLocation ?? path.resolve(DEFAULT_ARTIFACTS);
+  const location = values.artifacts ?? temporal.artifactLocation ?? path.join(embeddedDir(values['work-dir']), 'artifacts');
   let store: ArtifactStore;
   try {
     store = openArtifactStore(location);

@@ -17,6 +17,7 @@ const HELP = `usage: nas resume RUN [options]
 
   --work-dir DIR   the embedded Temporal's folder (default .nas, or NAS_HOME); ignored with TEMPORAL_ADDRESS
   --workers N      embedded only: N worker processes on this machine (default 1), as for \`nas run\`
+  --verbose        embedded only: show the Temporal SDK's messages here too, as for \`nas run\`
 
 Continues a cancelled, failed, terminated or timed-out run from its completed stages and
 checkpoints, or attaches to a run that nothing executes. A completed run is left as it is.`;
@@ -27,6 +28,7 @@ export async function run(argv: string[]): Promise<number> {
     {
       'work-dir': { type: 'string' },
       workers: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
     },
     HELP,
   );
@@ -61,5 +63,5 @@ export async function run(argv: string[]): Promise<number> {
   const started = Date.now();
   const cluster = clusterFromEnv();
   if (cluster) return submitToCluster(cluster, input, false, input.artifactLocation, started, how);
-  return runEmbedded({ workDir: values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation: input.artifactLocation, started, how, workers });
+  return runEmbedded({ workDir: values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation: input.artifactLocation, started, how, workers, verbose: values.verbose });
 }

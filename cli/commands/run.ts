@@ -7,32 +7,40 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CancelledFailure, Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure, Client, Connection, ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowExecutionInfo } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { openArtifactStore, putJson } from '../../artifacts';
 import { resolvePipelineFile, PipelineValidationError, type LoadedPipeline } from '../../dsl/load';
 import type { Pipeline } from '../../dsl/pipeline';
-import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
+import { alive } from '../../infra/process-identity';
+import { runningDevServer, startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import { clusterFromEnv, taskQueueFromEnv, type TemporalTarget } from '../../infra/temporal-connection';
 import { createNasWorker, installRuntime } from '../../infra/worker';
 import { startLocalWorkers, type LocalWorkers } from '../../infra/local-workers';
 import { pipelineWorkflow, type PipelineWorkflowInput } from '../../workflows/pipeline';
+import { validateRunId } from '../args';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { unrunnable, workflowInput } from '../plan';
 import { followProgress } from '../progress';
 import { printResult } from '../result-view';
+import { formatTime, pipelineNameOf } from '../runs';
 import { strategySetOfRun, watchStrategyService } from '../strategy-service';
 import { workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
 import { PluginLoadError } from '../../plugins/load';
 
 const HELP = `usage: nas run <pipeline file> [options]
 
-  --work-dir DIR   where the embedded Temporal keeps its database and logs (default .nas, or NAS_HOME)
+  --work-dir DIR   where the embedded Temporal keeps its database and logs, and the run its
+                   artifacts unless the pipeline names a location (default .nas, or NAS_HOME)
   --run-id ID      the run's id (default <pipeline name>-<time>-<random>)
   --workers N      embedded only: N worker processes on this machine, this one included (default
                    1). Each is one elastic-training participant and runs one trial at a time.
                    The others' logs go to <work-dir>/workers/<run id>/
   --detach         with TEMPORAL_ADDRESS: submit and return without waiting
+  --new            embedded only: start a new run even though a run of this pipeline is unfinished
+                   (without it, nas run refuses and names the run to \`nas resume\`)
+  --verbose        embedded only: show the Temporal SDK's messages here, not only in
+                   <work-dir>/logs/<run id>.log
 
 Without TEMPORAL_ADDRESS the embedded dev server and an in-process worker run the pipeline.
 With it (and TEMPORAL_NAMESPACE, TEMPORAL_TLS_* as needed), the run is submitted to that cluster.`;
@@ -61,6 +69,8 @@ export async function run(argv: string[]): Promise<number> {
       'run-id': { type: 'string' },
       workers: { type: 'string' },
       detach: { type: 'boolean', default: false },
+      new: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -95,8 +105,10 @@ export async function run(argv: string[]): Promise<number> {
   if (values.detach && !cluster) throw new CliError('--detach needs TEMPORAL_ADDRESS: an embedded run lives only as long as this process', EXIT_BAD_INPUT);
   const workers = parseWorkers(values.workers, cluster !== undefined);
 
-  const runId = values['run-id'] ?? newRunId(pipeline.name);
-  const artifactLocation = resolveLocation(pipeline.artifacts.location, process.cwd());
+  const runId = values['run-id'] !== undefined ? validateRunId(values['run-id']) : newRunId(pipeline.name);
+  const workDir = values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir();
+  // What a run makes lives in its work folder unless the pipeline names another place.
+  const artifactLocation = pipeline.artifacts.location ? resolveLocation(pipeline.artifacts.location, process.cwd()) : path.join(workDir, 'artifacts');
   const input = workflowInput(loaded, runId, artifactLocation);
   // A user strategy becomes workflow code: a module that cannot be (it imports Node APIs, say) is
   // refused now, not by a worker after the run has started. The build is kept for this process's worker.
@@ -113,9 +125,28 @@ export async function run(argv: string[]): Promise<number> {
       throw err;
     }
   }
+  // Nothing is written until every check has passed; in embedded mode one of them needs the server.
+  const claim = async (client?: Client): Promise<void> => {
+    if (client && !values['run-id'] && !values.new) await refuseBesideUnfinished(client, workDir, pipeline.name, file);
+    await claimRunId(artifactLocation, input, pipeline);
+    console.log(`run ${runId}: pipeline "${pipeline.name}" from ${file}`);
+    console.log(`artifacts: ${artifactLocation}/runs/${runId}`);
+  };
+  const started = Date.now();
+  if (cluster) {
+    await claim();
+    return submitToCluster(cluster, input, values.detach ?? false, artifactLocation, started);
+  }
+  return runEmbedded({ workDir, input, artifactLocation, started, workers, verbose: values.verbose, beforeStart: claim });
+}
+
+/**
+ * Writes the run's resolved pipeline and plugin list, which proves the store works before anything
+ * starts; a run that has them already is that run's, never to be overwritten under its id.
+ */
+async function claimRunId(artifactLocation: string, input: PipelineWorkflowInput, pipeline: Pipeline): Promise<void> {
   const store = openArtifactStore(artifactLocation);
-  // Writing the resolved pipeline first proves the store works before anything starts; a run that
-  // has one already is that run's, never to be overwritten by another pipeline under its id.
+  const { runId } = input;
   let exists = false;
   try {
     exists = (await store.head(`runs/${runId}/pipeline.json`)) !== undefined;
@@ -127,13 +158,27 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`the artifact store ${artifactLocation} is not writable: ${(err as Error).message}`);
   }
   if (exists) throw runExists(runId, `${artifactLocation}/runs/${runId}`);
+}
 
-  const started = Date.now();
-  console.log(`run ${runId}: pipeline "${pipeline.name}" from ${file}`);
-  console.log(`artifacts: ${artifactLocation}/runs/${runId}`);
-
-  if (cluster) return submitToCluster(cluster, input, values.detach ?? false, artifactLocation, started);
-  return runEmbedded({ workDir: values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation, started, workers });
+/**
+ * A plain `nas run FILE` after a crash would start the pipeline again from scratch beside the
+ * unfinished run, and this process's worker would spend itself on that run's work too. So an open
+ * run of the same pipeline stops it, with the one line that says how to go on.
+ */
+async function refuseBesideUnfinished(client: Client, workDir: string, pipelineName: string, file: string): Promise<void> {
+  const open: WorkflowExecutionInfo[] = [];
+  for await (const info of client.workflow.list({ query: `WorkflowType = 'pipelineWorkflow' AND ExecutionStatus = 'Running'` })) {
+    if (pipelineNameOf(info) === pipelineName) open.push(info);
+  }
+  if (open.length === 0) return;
+  const executing = new Set((runningDevServer(workDir)?.users ?? []).filter((u) => u.pid !== process.pid).map((u) => /executing run (\S+)$/.exec(u.what)?.[1]));
+  const [latest] = open.sort((a, b) => b.startTime.getTime() - a.startTime.getTime());
+  const others = open.length > 1 ? ` (and ${open.length - 1} more: \`nas list\`)` : '';
+  const where = executing.has(latest.workflowId) ? 'another nas process is executing it now' : `nothing executes it since the nas run that started it stopped; \`nas resume ${latest.workflowId}\` continues it`;
+  throw new CliError(
+    `run ${latest.workflowId} of pipeline "${pipelineName}" has not finished (started ${formatTime(latest.startTime)})${others}: ${where}. ` +
+      `\`nas run ${file} --new\` starts another run anyway; nothing was started`,
+  );
 }
 
 /** `--workers N`: a whole number from 1 up; only the embedded server's runs start processes. */
@@ -166,9 +211,9 @@ export type RunStart = 'start' | 'attach';
 const EXIT_ON_SIGNAL: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 /** Why `nas run` stopped following its run: the run itself is left open. */
-function interrupted(signal: NodeJS.Signals, runId: string): CliError {
+function interrupted(signal: NodeJS.Signals, runId: string, how = 'this process stopped'): CliError {
   return new CliError(
-    `interrupted by ${signal}: this process stopped; run ${runId} stays open, and \`nas resume ${runId}\` continues it from its finished stages and checkpoints`,
+    `interrupted by ${signal}: ${how}; run ${runId} stays open, and \`nas resume ${runId}\` continues it from its finished stages and checkpoints`,
     EXIT_ON_SIGNAL[signal] ?? 1,
   );
 }
@@ -233,7 +278,12 @@ export async function submitToCluster(
       return 0;
     }
     console.log(`submitted to ${cluster.address}; waiting for \`nas worker\` processes on task queue ${cluster.taskQueue}`);
-    return await execute(client, cluster.taskQueue, input, artifactLocation, started, how);
+    return await execute(client, cluster.taskQueue, input, artifactLocation, started, how).catch((err: unknown) => {
+      if (err instanceof ServiceError) {
+        throw new CliError(`lost Temporal at ${cluster.address} while following run ${input.runId} (${rootCause(err).message}); the run goes on there: \`nas watch ${input.runId}\` follows it again`);
+      }
+      throw err;
+    });
   } finally {
     await connection.close();
   }
@@ -247,20 +297,34 @@ export interface EmbeddedRun {
   how?: RunStart;
   /** Worker processes in all, this one included. */
   workers?: number;
+  /** The SDK's log lines on stderr too, not only in the run's log file. */
+  verbose?: boolean;
+  /** Checks that need the server and the run's first writes, once it is up and before the run starts. */
+  beforeStart?: (client: Client) => Promise<void>;
 }
 
-export async function runEmbedded({ workDir, input, artifactLocation, started, how = 'start', workers = 1 }: EmbeddedRun): Promise<number> {
+export async function runEmbedded({ workDir, input, artifactLocation, started, how = 'start', workers = 1, verbose = false, beforeStart }: EmbeddedRun): Promise<number> {
   const strategySets = embeddedStrategySets(input);
   let server: DevServer | undefined;
   let extra: LocalWorkers | undefined;
   try {
-    server = await startTemporalDevServer({ workDir, ownProcessGroup: true });
+    server = await startTemporalDevServer({ workDir, ownProcessGroup: true, user: `the nas process executing run ${input.runId}` });
+    const taskQueue = taskQueueFromEnv();
+    if (beforeStart) {
+      const connection = await Connection.connect({ address: server.address });
+      try {
+        await beforeStart(new Client({ connection, namespace: 'default' }));
+      } finally {
+        await connection.close();
+      }
+    }
     console.log(
       `temporal: ${server.reused ? 'reusing' : 'started'} dev server at ${server.address} (database ${path.join(workDir, 'temporal.db')})` +
         (server.uiAddress ? `\ntemporal web UI: ${server.uiAddress}/namespaces/default/workflows/${input.runId}` : ''),
     );
-    const taskQueue = taskQueueFromEnv();
-    installRuntime();
+    const logFile = path.join(workDir, 'logs', `${input.runId}.log`);
+    installRuntime({ file: logFile, echo: verbose });
+    console.log(`log: ${logFile}${verbose ? '' : ' (Temporal SDK messages; --verbose shows them here too)'}`);
     const nativeConnection = await NativeConnection.connect({ address: server.address });
     const connection = await Connection.connect({ address: server.address });
     try {
@@ -285,15 +349,43 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
       // for the result long-polls, a call every 20 s or so, which passes Node's warning limit of 10
       // within minutes (about 180 small closures an hour).
       setMaxListeners(0, interrupt.signal);
-      const onSignal = (signal: NodeJS.Signals): void => interrupt.abort(signal);
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (!interrupt.signal.aborted) {
+          // The workers take a few seconds to stop (the running stage writes its checkpoint): say so at once.
+          console.error(`\n${signal}: stopping; the running stage writes a checkpoint first (a few seconds). ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once`);
+          interrupt.abort(signal);
+          return;
+        }
+        // A second signal: the user will not wait. What is lost is the work since the last checkpoint, no more.
+        console.error(`nas run: ${interrupted(signal, input.runId, 'quit without waiting for a checkpoint').message}`);
+        void Promise.allSettled([extra?.stop(0), server?.stop()]).then(() => process.exit(EXIT_ON_SIGNAL[signal] ?? 1));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      // A dead server would otherwise surface only once the client's retries give up, a minute later.
+      const serverLost = new AbortController();
+      const serverPid = server.pid;
+      const serverWatch = setInterval(() => {
+        if (alive(serverPid) || serverLost.signal.aborted) return;
+        // Said at once: the workers' stop then waits out their last calls to the dead server (up to a minute).
+        console.error(`\nthe embedded Temporal server (pid ${serverPid}) has stopped; stopping the workers`);
+        serverLost.abort();
+      }, 1000);
+      const lost = (): CliError =>
+        new CliError(
+          `the embedded Temporal server at ${server!.address} stopped (its log: ${server!.logFile}). ` +
+            `Run ${input.runId} stays as its last checkpoint left it: \`nas resume ${input.runId}\` starts the server again and continues it`,
+        );
       try {
-        return await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how, interrupt.signal, true));
+        const code = await worker.runUntil(execute(client, taskQueue, input, artifactLocation, started, how, AbortSignal.any([interrupt.signal, serverLost.signal]), true));
+        if (server.uiAddress) console.log(`the web UI closes with this process; \`nas ui ${input.runId}\` opens it again`);
+        return code;
       } catch (err) {
         if (interrupt.signal.aborted) throw interrupted(interrupt.signal.reason as NodeJS.Signals, input.runId);
+        if (serverLost.signal.aborted || err instanceof ServiceError) throw lost();
         throw err;
       } finally {
+        clearInterval(serverWatch);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }

@@ -38,21 +38,17 @@ export function summarize(loaded: LoadedPipeline): string {
   const targets = Object.entries(p.hardwareTargets).map(([id, t]) => `${id} (${t.plugin})`);
   if (targets.length) lines.push(`  targets   ${targets.join(', ')}`);
   if (loaded.userPlugins.length) lines.push(`  plugins   ${loaded.userPlugins.map((u) => `${u.name} ${u.version}`).join(', ')}`);
-  lines.push(`  artifacts ${p.artifacts.location}`);
+  lines.push(`  artifacts ${p.artifacts.location ?? '<work dir>/artifacts (default)'}`);
   return lines.join('\n');
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { 'print-resolved': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n\n${USAGE}`, EXIT_BAD_INPUT);
-  }
+  // An unknown option is reported by the CLI's entry point, in one line, exit 2.
+  const parsed = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'print-resolved': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (parsed.values.help) {
     console.log(USAGE);
     return 0;

@@ -26,6 +26,8 @@ export interface SeededDropoutArgs {
 export interface NoiseKwargs {
   training?: boolean;
   noiseStep?: number;
+  /** Training-mode BatchNorm without dropout or drop-connect: re-estimating BatchNorm statistics (engine/train/precise-bn.ts). */
+  noiseFree?: boolean;
 }
 
 function defineClass() {
@@ -53,7 +55,7 @@ function defineClass() {
 
     override call(inputs: Tensor | Tensor[], kwargs: NoiseKwargs): Tensor {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      if (!kwargs.training || this.rate === 0) return x;
+      if (!kwargs.training || kwargs.noiseFree || this.rate === 0) return x;
       const step = kwargs.noiseStep ?? this.calls++;
       return tf.tidy(() => {
         const keep = 1 - this.rate;

@@ -9,6 +9,18 @@
  * so every step applies the whole global batch its rate was chosen for, and no sample is lost or
  * applied twice. A worker that joins is served the current weights with its first assignment.
  *
+ * A worker that joins and then stays silent holds nobody up for long: a step starts without
+ * members that have not asked for work within a grace derived from the step times observed (with
+ * a floor), and a newcomer that holds its first assignment past a few times the slowest answer
+ * seen is dropped like a dead worker (an established one keeps the whole `stepTimeoutMs`). A
+ * newcomer dropped so whose gradient still arrives teaches the coordinator that answers can take
+ * that long, so a slow machine is turned away once at most.
+ *
+ * Nothing non-finite is ever applied: every contribution's loss, gradient and BatchNorm statistics
+ * are checked on arrival, and a NaN or infinite one is refused and fails the run
+ * (TrainingDivergedError) naming the worker that sent it and the step, as does a worker's own
+ * report that its step diverged (/diverged) and a step whose update made a weight non-finite.
+ *
  * It knows nothing of Temporal: the activity around it supplies checkpoints, logs and the stop
  * signal, and the benchmark drives it in-process.
  */
@@ -17,12 +29,13 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { loadTf } from '../backend';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
+import { contributionProblem, describeNonFinite, TrainingDivergedError } from '../train/divergence';
 import { EpochCursor, type EpochCursorState } from './epoch-cursor';
 import { layoutSignature, type FlatWeights, type WeightLayout } from './flat-weights';
 import { correctsMomentum, globalBatchFor, initialPolicyState, rateForStep, scheduleFactor, type ElasticPolicyConfig, type PolicyState } from './lr-policy';
 import { MomentumSgd, weightedMean } from './momentum-sgd';
 import { WIRE_CONTENT_TYPE, decodeMessage, encodeMessage, floatBytes } from './wire';
-import type { GradientHeader, JoinReply, JoinRequest, NextReply, WorkHeader } from './protocol';
+import type { DivergedReport, GradientHeader, JoinReply, JoinRequest, NextReply, WorkHeader } from './protocol';
 
 export interface CoordinatorConfig extends ElasticPolicyConfig {
   momentum: number;
@@ -32,11 +45,27 @@ export interface CoordinatorConfig extends ElasticPolicyConfig {
   checkpointEverySteps: number;
   /** A worker that has not answered for this long is dropped and its samples handed out again. */
   stepTimeoutMs: number;
-  /** Shared secret every request must carry: the plane accepts gradients from the run's own workers only. */
+  /**
+   * Shared secret every request must carry: the plane accepts gradients from the run's own workers
+   * only. Derived from this installation's key and the training's salt (auth.ts), never stored.
+   */
   token: string;
   /** How long a waiting worker's long poll is held before it is told to ask again. */
   pollHoldMs?: number;
+  /** Floor of how long a step waits for a present member to ask for work. Default 2000 ms. */
+  idleGraceFloorMs?: number;
+  /** Floor of how long a newcomer may hold its first assignment. Default 5000 ms. */
+  newcomerDeadlineFloorMs?: number;
 }
+
+/** A JSON request (join, next, leave, diverged) is a few hundred bytes: this bounds it. */
+export const JSON_BODY_LIMIT = 16 * 1024;
+/** Room in a /gradient body for its length prefix, JSON header and padding, besides the floats. */
+export const GRADIENT_HEADER_ROOM = 16 * 1024;
+/** Answer times (work sent to gradient received) remembered for the grace and deadlines. */
+const ANSWERS_KEPT = 32;
+/** Newcomers dropped for holding work too long, remembered so that their late answer still counts as an observation. */
+const LATE_KEPT = 64;
 
 export interface StepLogEntry {
   step: number;
@@ -102,6 +131,10 @@ interface Member {
   result?: { gradient: Float32Array; nonTrainable: Float32Array; count: number; loss: number };
   /** When this member last spoke; idle or working members silent past the timeout are dropped. */
   lastHeard: number;
+  /** When its current assignment was sent. */
+  sentAt?: number;
+  /** Whether it ever delivered a gradient: until then it is a newcomer, on a shorter deadline. */
+  delivered: boolean;
 }
 
 export class ElasticCoordinator {
@@ -118,6 +151,14 @@ export class ElasticCoordinator {
   private wake: () => void = () => {};
   private pendingLog: StepLogEntry[] = [];
   private droppedThisStep: string[] = [];
+  /** What ends the run: a non-finite contribution, or a worker's report of one. */
+  private fault?: Error;
+  /** Recent answer times in ms, oldest first. */
+  private readonly answers: number[] = [];
+  /** memberId -> when its assignment was sent, for newcomers dropped while holding one. */
+  private readonly late = new Map<string, number>();
+  /** Largest /gradient body: the model's floats plus a header. */
+  private readonly gradientLimit: number;
 
   constructor(
     readonly layout: WeightLayout,
@@ -129,6 +170,7 @@ export class ElasticCoordinator {
     this.cursor = new EpochCursor(samples, config.seed);
     this.sgd = new MomentumSgd(layout.trainableSize, config.momentum);
     this.signature = layoutSignature(layout);
+    this.gradientLimit = 4 * (layout.trainableSize + layout.nonTrainableSize) + GRADIENT_HEADER_ROOM;
   }
 
   get epoch(): number {
@@ -244,21 +286,35 @@ export class ElasticCoordinator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'POST') return reply(res, 405, { error: 'POST only' });
-    if (!this.authorised(req)) return reply(res, 401, { error: 'missing or wrong run token' });
-    const body = await readBody(req);
+    // Refusals before the body is read close the connection: nothing more of it is read.
+    if (req.method !== 'POST') return refuse(res, 405, { error: 'POST only' });
+    if (!this.authorised(req)) return refuse(res, 401, { error: 'missing or wrong run token' });
+    const endpoints = ['/join', '/next', '/gradient', '/leave', '/diverged'];
+    if (!endpoints.includes(req.url ?? '')) return refuse(res, 404, { error: `no such endpoint ${req.url}` });
+    let body: Buffer;
+    try {
+      body = await readBody(req, req.url === '/gradient' ? this.gradientLimit : JSON_BODY_LIMIT);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) return refuse(res, 413, { error: err.message });
+      throw err;
+    }
+    if (req.url === '/gradient') return this.gradient(body, res);
+    let request: unknown;
+    try {
+      request = JSON.parse(body.toString('utf8'));
+    } catch {
+      return reply(res, 400, { error: `${req.url} takes a JSON body` });
+    }
     switch (req.url) {
       case '/join':
-        return this.join(JSON.parse(body.toString('utf8')) as JoinRequest, res);
+        return this.join(request as JoinRequest, res);
       case '/next':
-        return this.next(JSON.parse(body.toString('utf8')) as { memberId: string }, res);
-      case '/gradient':
-        return this.gradient(body, res);
-      case '/leave':
-        this.drop((JSON.parse(body.toString('utf8')) as { memberId: string }).memberId, 'left');
-        return reply(res, 200, { ok: true });
+        return this.next(request as { memberId: string }, res);
+      case '/diverged':
+        return this.diverged(request as DivergedReport, res);
       default:
-        return reply(res, 404, { error: `no such endpoint ${req.url}` });
+        this.drop((request as { memberId: string }).memberId, 'left');
+        return reply(res, 200, { ok: true });
     }
   }
 
@@ -268,7 +324,9 @@ export class ElasticCoordinator {
       return reply(res, 409, { error: `worker ${request.name} built a model with weight layout ${request.signature}, the run trains ${this.signature}` });
     }
     const id = randomUUID();
-    this.members.set(id, { id, name: request.name, joinedAt: Date.now(), state: 'idle', lastHeard: Date.now() });
+    // The name goes into logs and failure messages: a string, and short.
+    const name = String(request.name).slice(0, 200);
+    this.members.set(id, { id, name, joinedAt: Date.now(), state: 'idle', lastHeard: Date.now(), delivered: false });
     reply(res, 200, { kind: 'joined', memberId: id } satisfies JoinReply);
     this.wake();
   }
@@ -303,9 +361,21 @@ export class ElasticCoordinator {
   }
 
   private gradient(body: Buffer, res: ServerResponse): void {
-    const { header, values } = decodeMessage<GradientHeader>(body);
+    let message: { header: GradientHeader; values: Float32Array };
+    try {
+      message = decodeMessage<GradientHeader>(body);
+    } catch (err) {
+      return reply(res, 400, { error: (err as Error).message });
+    }
+    const { header, values } = message;
     const member = this.members.get(header.memberId);
     if (!member || member.state !== 'working' || member.assignment?.step !== header.step) {
+      const sentAt = this.late.get(header.memberId);
+      if (sentAt !== undefined) {
+        // A newcomer dropped for lateness whose answer came after all: answers can take this long.
+        this.late.delete(header.memberId);
+        this.observeAnswer(Date.now() - sentAt);
+      }
       return reply(res, 410, { kind: 'rejoin' } satisfies NextReply);
     }
     const { trainableSize, nonTrainableSize } = this.layout;
@@ -313,16 +383,78 @@ export class ElasticCoordinator {
       this.drop(member.id, 'sent a malformed gradient');
       return reply(res, 400, { error: `expected ${trainableSize + nonTrainableSize} values for ${member.assignment.ids.length} samples` });
     }
-    member.result = {
-      gradient: values.subarray(0, trainableSize),
-      nonTrainable: values.subarray(trainableSize),
-      count: header.count,
-      loss: header.loss,
-    };
+    // Checked before it can take part in any average: a NaN applied once is in every weight after.
+    const gradient = values.subarray(0, trainableSize);
+    const nonTrainable = values.subarray(trainableSize);
+    const problem = contributionProblem(header.loss as unknown, gradient, nonTrainable);
+    if (problem) {
+      const error = this.divergedAt(header.step, `worker ${member.name} sent ${problem}; the contribution was refused and nothing of it applied`);
+      reply(res, 422, { error: error.message });
+      return this.fail(error);
+    }
+    member.result = { gradient, nonTrainable, count: header.count, loss: header.loss as number };
     member.state = 'idle';
+    member.delivered = true;
     member.lastHeard = Date.now();
+    if (member.sentAt !== undefined) this.observeAnswer(member.lastHeard - member.sentAt);
     reply(res, 200, { ok: true });
     this.wake();
+  }
+
+  /** A worker found its own step non-finite (it never sends such a gradient): the run fails, naming it. */
+  private diverged(report: DivergedReport, res: ServerResponse): void {
+    const member = this.members.get(String(report.memberId));
+    if (!member || member.assignment?.step !== report.step) return reply(res, 410, { kind: 'rejoin' } satisfies NextReply);
+    const error = this.divergedAt(report.step, `worker ${member.name} computed ${String(report.detail).slice(0, 500)}`);
+    reply(res, 200, { ok: true });
+    this.fail(error);
+  }
+
+  private divergedAt(step: number, what: string): TrainingDivergedError {
+    return new TrainingDivergedError(`elastic training diverged at step ${step}: ${what}; lower the learning rate`);
+  }
+
+  /** Ends the run with `err` at the next point the training loop looks (the first fault wins). */
+  private fail(err: Error): void {
+    this.fault ??= err;
+    this.wake();
+  }
+
+  private throwIfFailed(): void {
+    if (this.fault) throw this.fault;
+  }
+
+  private observeAnswer(ms: number): void {
+    this.answers.push(ms);
+    if (this.answers.length > ANSWERS_KEPT) this.answers.shift();
+  }
+
+  /** The slowest answer among the recent ones, or undefined before the first. */
+  private slowestAnswer(): number | undefined {
+    return this.answers.length ? Math.max(...this.answers) : undefined;
+  }
+
+  /**
+   * How long a step waits for a present member that has not asked for work: twice the slowest
+   * recent answer (a worker in the coordinator's own process blocks its event loop while it
+   * computes, so a remote worker's request can sit unread that long), at least the floor, at most
+   * the step timeout. A member past it is left out of this step, not dropped: it takes part in the
+   * next one it asks for work in time for.
+   */
+  idleGraceMs(): number {
+    const floor = this.config.idleGraceFloorMs ?? 2000;
+    return Math.min(this.config.stepTimeoutMs, Math.max(floor, 2 * (this.slowestAnswer() ?? 0)));
+  }
+
+  /**
+   * How long a newcomer may hold its first assignment before it is dropped and its slice handed
+   * on: four times the slowest recent answer, at least the floor, at most the step timeout (the
+   * whole timeout before any answer was seen).
+   */
+  newcomerDeadlineMs(): number {
+    const slowest = this.slowestAnswer();
+    if (slowest === undefined) return this.config.stepTimeoutMs;
+    return Math.min(this.config.stepTimeoutMs, Math.max(this.config.newcomerDeadlineFloorMs ?? 5000, 4 * slowest));
   }
 
   /** Forgets a member; samples it held go back to the cursor. */
@@ -338,10 +470,15 @@ export class ElasticCoordinator {
 
   // ---- the training loop ----
 
-  /** Resolves when something changes (a join, a poll, a gradient, a drop) or after `ms`. */
+  /**
+   * Resolves when something changes (a join, a poll, a gradient, a drop) or after `ms`. A timeout
+   * resolves only after the requests already received are handled (setImmediate runs after the
+   * poll phase), so that an event loop blocked for a while (a worker computing in this process)
+   * does not make the members whose requests wait unread look silent.
+   */
   private changed(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(() => setImmediate(done), ms);
       function done() {
         clearTimeout(timer);
         resolve();
@@ -350,25 +487,45 @@ export class ElasticCoordinator {
     });
   }
 
-  /** Drops members that have been idle or working past the timeout. */
+  /**
+   * Drops members that have been idle or working past the timeout, and newcomers that have held
+   * their first assignment past the newcomer deadline.
+   */
   private dropSilent(): void {
     const now = Date.now();
+    const newcomerDeadline = this.newcomerDeadlineMs();
     for (const m of [...this.members.values()]) {
-      if (m.state !== 'waiting' && now - m.lastHeard > this.config.stepTimeoutMs) this.drop(m.id, `silent for ${Math.round((now - m.lastHeard) / 1000)} s`);
+      if (m.state === 'waiting') continue;
+      const deadline = m.state === 'working' && !m.delivered ? newcomerDeadline : this.config.stepTimeoutMs;
+      if (now - m.lastHeard <= deadline) continue;
+      if (m.state === 'working' && !m.delivered && m.sentAt !== undefined) {
+        this.late.set(m.id, m.sentAt);
+        if (this.late.size > LATE_KEPT) this.late.delete(this.late.keys().next().value!);
+      }
+      this.drop(m.id, `silent for ${Math.round((now - m.lastHeard) / 1000)} s`);
     }
   }
 
-  /** Every present member waiting for work, and at least minWorkers of them. */
+  /**
+   * The members waiting for work, once at least minWorkers are and every other present member has
+   * been silent past the idle grace (one that just answered asks again within milliseconds; one
+   * that joined and never asks is left out after the grace instead of stalling the step).
+   */
   private async barrier(hooks: CoordinatorHooks): Promise<Member[] | undefined> {
     for (;;) {
+      this.throwIfFailed();
       if (hooks.shouldStop?.()) return undefined;
       this.dropSilent();
       const present = [...this.members.values()];
-      if (present.length >= this.config.minWorkers && present.every((m) => m.state === 'waiting')) {
-        return present.sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
+      const waiting = present.filter((m) => m.state === 'waiting');
+      const now = Date.now();
+      const grace = this.idleGraceMs();
+      const expected = present.filter((m) => m.state !== 'waiting' && now - m.lastHeard <= grace);
+      if (waiting.length >= this.config.minWorkers && expected.length === 0) {
+        return waiting.sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
       }
       if (present.length < this.config.minWorkers) hooks.onWaiting?.(present.length, this.config.minWorkers);
-      await this.changed(250);
+      await this.changed(expected.length > 0 ? Math.min(250, Math.max(10, grace - Math.min(...expected.map((m) => now - m.lastHeard)))) : 250);
     }
   }
 
@@ -397,12 +554,14 @@ export class ElasticCoordinator {
         member.result = undefined;
         member.state = 'working';
         member.lastHeard = Date.now();
+        member.sentAt = member.lastHeard;
         const poll = member.poll!;
         member.poll = undefined;
         sendWork(poll, weights, { kind: 'work', step: this.step, epoch: this.cursor.epoch, ids: slice, seed: this.config.seed });
       }
       // Wait for every assigned member to answer or be dropped.
       for (;;) {
+        this.throwIfFailed();
         this.dropSilent();
         const outstanding = [...round.keys()].filter((m) => this.members.has(m.id) && !m.result);
         if (outstanding.length === 0) break;
@@ -441,6 +600,7 @@ export class ElasticCoordinator {
       sinceCheckpoint = 0;
     };
     while (!this.done) {
+      this.throwIfFailed();
       if (this.cursor.epochComplete) {
         await this.finishEpoch(hooks);
         continue;
@@ -456,10 +616,14 @@ export class ElasticCoordinator {
       const results = await this.gather(ready, this.cursor.take(globalBatchFor(this.config, workers)), hooks);
       if (!results) break; // stopping: the step's samples went back to the cursor
       if (results.length === 0) continue; // every worker vanished: their samples are due again
+      this.throwIfFailed();
       const counts = results.map((r) => r.count);
       const gradient = weightedMean(results.map((r) => r.gradient), counts);
       this.weights.nonTrainable.set(weightedMean(results.map((r) => r.nonTrainable), counts));
       this.sgd.apply(this.weights.trainable, gradient, rate, correctsMomentum(this.config.policy));
+      // Every contribution was finite; an update can still overflow. Thrown before any checkpoint of it.
+      const overflow = describeNonFinite(this.weights.trainable);
+      if (overflow) throw this.divergedAt(this.step, `applying the update at rate ${rate} made the weights non-finite (${overflow})`);
       this.policy = state;
       const appliedIds = results.flatMap((r) => r.ids);
       this.cursor.commit(appliedIds);
@@ -481,7 +645,6 @@ export class ElasticCoordinator {
       this.step++;
       this.pendingLog.push(entry);
       await hooks.onStep?.(entry);
-      if (!Number.isFinite(loss)) throw new Error(`elastic training diverged at step ${entry.step}: loss is ${loss}; lower the learning rate`);
       if (++sinceCheckpoint >= this.config.checkpointEverySteps) await checkpoint();
     }
     if (sinceCheckpoint > 0 || this.pendingLog.length > 0) await checkpoint();
@@ -509,11 +672,22 @@ function splitEvenly<M>(ids: number[], members: M[]): Map<M, number[]> {
   return out;
 }
 
-function reply(res: ServerResponse, status: number, body: object): void {
+function reply(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
   if (res.writableEnded) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
+}
+
+/**
+ * Answers a request whose body is not (or no longer) read, and closes its connection: what the
+ * client still sends is discarded for a moment (so that it can read the answer), then the
+ * connection is cut. Node would otherwise read the rest of the body to keep the connection alive.
+ */
+function refuse(res: ServerResponse, status: number, body: object): void {
+  reply(res, status, body, { connection: 'close' });
+  const socket = res.req.socket;
+  res.once('finish', () => setTimeout(() => socket.destroy(), 500).unref());
 }
 
 /** The weights are encoded once per step; only the header (each member's own ids) differs. */
@@ -524,8 +698,44 @@ function sendWork(res: ServerResponse, weights: Buffer, header: WorkHeader): voi
   res.end(body);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+export class BodyTooLargeError extends Error {
+  constructor(limit: number, declared?: number) {
+    super(`request body ${declared === undefined ? 'runs past' : `of ${declared} bytes is over`} this endpoint's limit of ${limit} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/**
+ * The request's body, at most `limit` bytes: a larger declared length is refused before reading
+ * anything, a body that passes the limit while streaming as soon as it does (what follows is
+ * discarded, never kept).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  if (declared !== undefined && declared > limit) return Promise.reject(new BodyTooLargeError(limit, declared));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    let ended = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        reject(new BodyTooLargeError(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('end', () => {
+      ended = true;
+      if (!over) resolve(Buffer.concat(chunks, size));
+    });
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!ended) reject(new Error('the request was cut off before its body ended'));
+    });
+  });
 }

@@ -3,6 +3,10 @@
  * (current weights and a slice of sample ids), compute the mean gradient of the slice and send it
  * back with the BatchNorm statistics the forward pass updated. Stateless between steps: every
  * assignment carries the weights, so a worker can join, leave or be replaced at any step.
+ *
+ * A step whose loss, gradient or BatchNorm statistics come out NaN or infinite is never sent: the
+ * worker tells the coordinator (/diverged), which fails the run naming it, and throws
+ * TrainingDivergedError itself.
  */
 import type { LayersModel, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
@@ -11,12 +15,14 @@ import type { AugmentOptions } from '../data/augment';
 import { makeBatch } from '../data/batches';
 import type { ImageDataset } from '../data/dataset';
 import { mixSeed } from '../random';
+import { contributionProblem, TrainingDivergedError } from '../train/divergence';
 import { layoutSignature, readNonTrainableWeights, weightLayout, writeFlatWeights } from './flat-weights';
-import type { GradientHeader, JoinReply, NextReply, WorkHeader } from './protocol';
+import type { DivergedReport, GradientHeader, JoinReply, NextReply, WorkHeader } from './protocol';
 import { WIRE_CONTENT_TYPE, decodeMessage, encodeMessage } from './wire';
 
 export interface ParticipantOptions {
   url: string;
+  /** The training's bearer token (auth.ts: derived from the installation's key and the training's salt). */
   token: string;
   /** Shown in the coordinator's log, e.g. host:pid. */
   name: string;
@@ -154,6 +160,14 @@ export async function runParticipant(o: ParticipantOptions): Promise<Participant
       augmentSeedOf(header.seed, header.step, ids[0] ?? 0),
     );
     const nonTrainable = readNonTrainableWeights(o.model, layout);
+    const problem = contributionProblem(loss, gradient, nonTrainable);
+    if (problem) {
+      // Said to the coordinator, which fails the run naming this worker; best effort, the throw is what counts here.
+      await post('/diverged', { memberId, step: header.step, detail: problem } satisfies DivergedReport)
+        .then((r) => r.arrayBuffer())
+        .catch(() => undefined);
+      throw new TrainingDivergedError(`worker ${o.name} diverged at step ${header.step} of elastic training: it computed ${problem}; lower the learning rate`);
+    }
     const sent = await post(
       '/gradient',
       encodeMessage({ memberId, step: header.step, count: ids.length, loss } satisfies GradientHeader, gradient, nonTrainable),

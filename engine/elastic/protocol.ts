@@ -7,7 +7,14 @@
  *                                         | { kind: 'wait' } (ask again) | { kind: 'done' }
  *                                         | 410 { kind: 'rejoin' } (dropped: join again)
  *   /gradient  binary: GradientHeader + mean gradient + non-trainable weights after the step
+ *                                     -> { ok } | 410 { kind: 'rejoin' } | 400 (malformed)
+ *                                         | 422 (a non-finite loss or value: refused, the run fails)
+ *   /diverged  DivergedReport         -> { ok } (the worker computed a non-finite loss or gradient)
  *   /leave     { memberId }           -> { ok }
+ *
+ * Bodies are bounded: a /gradient by the model's size plus a small margin, the JSON ones to a few
+ * KiB; a body past its bound is refused with 413 as soon as it passes it, without reading the rest.
+ * Header numbers are never NaN or infinite (wire.ts refuses to encode them; JSON would send null).
  */
 export interface JoinRequest {
   /** Shown in logs: host and process of the worker. */
@@ -35,4 +42,12 @@ export interface GradientHeader {
   count: number;
   /** Mean loss over the slice. */
   loss: number;
+}
+
+/** A worker's own finding that its step went non-finite: the coordinator fails the run, naming it. */
+export interface DivergedReport {
+  memberId: string;
+  step: number;
+  /** What was not finite, e.g. "loss is NaN" or "the gradient: 3 of 832 values are not finite, ...". */
+  detail: string;
 }

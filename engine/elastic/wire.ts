@@ -5,8 +5,27 @@
  */
 export const WIRE_CONTENT_TYPE = 'application/x-nas-elastic';
 
+/**
+ * A header as JSON, refusing NaN and +-Infinity: JSON.stringify would write them as `null`, which
+ * the other side reads as 0 (a diverged worker's loss once crossed the plane that way unnoticed).
+ */
+export function headerJson(header: object): string {
+  return JSON.stringify(header, (key, value: unknown) => {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new NonFiniteHeaderError(key, value);
+    return value;
+  });
+}
+
+/** A header field that is NaN or infinite: refused when encoding, never sent as `null`. */
+export class NonFiniteHeaderError extends Error {
+  constructor(field: string, value: number) {
+    super(`data-plane message field ${field || '(header)'} is ${value}: non-finite numbers are not sent (JSON would turn them into null)`);
+    this.name = 'NonFiniteHeaderError';
+  }
+}
+
 export function encodeMessage(header: object, ...payloads: Float32Array[]): Buffer {
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const json = Buffer.from(headerJson(header), 'utf8');
   const dataStart = Math.ceil((4 + json.length) / 4) * 4;
   const prefix = Buffer.alloc(dataStart);
   prefix.writeUInt32LE(json.length, 0);

@@ -60,3 +60,32 @@ export function drawInLatencyBand(decisions: readonly Decision[], table: Latency
   }
   return { choices, latenciesMs, referenceMs, draws };
 }
+
+/** Where a net stands among random nets of the same space, by the same table. */
+export interface RandomLatencyBaseline {
+  /** Nets drawn uniformly from the space (one option per decision). */
+  draws: number;
+  medianMs: number;
+  p10Ms: number;
+  p90Ms: number;
+  /** The share of the random nets slower than the reference: 0.9 means it beats 90% of them. */
+  referenceFasterThan: number;
+}
+
+/**
+ * The latency a search result is worth against chance: `draws` nets drawn uniformly from the
+ * space, priced by the table the search used. A search that only matched the median of random
+ * nets found nothing the space did not give away.
+ */
+export function randomLatencyBaseline(
+  decisions: readonly Decision[],
+  table: LatencyTable,
+  reference: readonly number[],
+  o: { draws: number; rand: () => number; fixedMs?: number },
+): RandomLatencyBaseline {
+  const fixedMs = o.fixedMs ?? 0;
+  const referenceMs = fixedMs + sampledLatency(reference, table, decisions);
+  const ms = Array.from({ length: o.draws }, () => fixedMs + sampledLatency(decisions.map((d) => Math.floor(o.rand() * d.options.length)), table, decisions)).sort((a, b) => a - b);
+  const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))];
+  return { draws: o.draws, medianMs: at(0.5), p10Ms: at(0.1), p90Ms: at(0.9), referenceFasterThan: ms.filter((m) => m > referenceMs).length / ms.length };
+}

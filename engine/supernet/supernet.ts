@@ -39,6 +39,7 @@ import { loadTf } from '../backend';
 import type { BatchNormConfig } from '../blocks/context';
 import { mixSeed, mulberry32 } from '../random';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
+import { firstNonFinite, nonFiniteTensors, TrainingDivergedError } from '../train/divergence';
 import { argmax, sampleGates, softmax, type Logits } from './alpha';
 import { deriveArchitecture, type DerivedArchitecture } from './derive';
 import { checkLatencyTarget, costsOf, expectedLatency, latencyPenalty, sampledLatency, type LatencyTable, type LatencyTarget } from './latency-objective';
@@ -321,7 +322,7 @@ export class Supernet {
    * step reads them (training normalises with batch statistics), so the search is unaffected;
    * callers that checkpoint should do so before, keeping checkpoints free of evaluation state.
    */
-  recalibrateBatchNorm(inputs: readonly Tensor[], choices: readonly number[] = this.argmaxChoices()): void {
+  recalibrateBatchNorm(inputs: readonly Tensor[], choices: readonly number[] = this.argmaxChoices(), firstIndex = 0): void {
     const tf = loadTf();
     const pieces = [this.pieces.stem, ...choices.map((j, d) => this.pieces.ops[d].paths[j]), this.pieces.head].filter((p): p is Piece => p !== null);
     // tfjs-layers (and engine/blocks/native-ops.ts) read `momentum` on every call: 1 - 1/i for
@@ -329,8 +330,10 @@ export class Supernet {
     const layers = pieces.flatMap((p) => p.model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) as unknown as { momentum: number }[];
     const momenta = layers.map((l) => l.momentum);
     try {
+      // `firstIndex` continues a recalibration batch by batch: calls with batches 0..k-1 one at a
+      // time (firstIndex k) end where one call with all of them would, so a caller may heartbeat between.
       inputs.forEach((xs, i) => {
-        for (const l of layers) l.momentum = 1 - 1 / (i + 1);
+        for (const l of layers) l.momentum = 1 - 1 / (firstIndex + i + 1);
         tf.tidy(() => {
           this.forward(xs, choices.map((c) => ({ paths: [c] })), true);
         });
@@ -383,12 +386,21 @@ export class Supernet {
     const tf = loadTf();
     const { value, grads } = tf.variableGrads(() => this.crossEntropy(batch.ys, this.forward(batch.xs, plans)), vars.map((v) => v.variable));
     try {
-      this.optimizer.apply(
-        vars,
-        vars.map((v) => grads[v.variable.name]),
-        learningRate,
-      );
-      return value.dataSync()[0];
+      // Checked before the update: a NaN applied once would spread to every path through the shared stem and head.
+      const loss = value.dataSync()[0];
+      const step = `supernet weight step ${this.weightSteps}`;
+      if (!Number.isFinite(loss)) throw new TrainingDivergedError(`${step} diverged: loss is ${loss}; lower the learning rate`);
+      const gradients = vars.map((v) => grads[v.variable.name]);
+      // The forward pass has also moved the BatchNorm statistics of the paths it ran: checked too, in the same read-back.
+      const statistics = this.allPieces().flatMap((p) => p.model.nonTrainableWeights);
+      const bad = nonFiniteTensors([...gradients, ...statistics.map((w) => w.read() as Tensor)]);
+      const names = (list: string[]) => list.slice(0, 3).join(', ') + (list.length > 3 ? ` and ${list.length - 3} more` : '');
+      const badGradients = bad.filter((i) => i < vars.length).map((i) => vars[i].key);
+      const badStatistics = bad.filter((i) => i >= vars.length).map((i) => statistics[i - vars.length].originalName);
+      if (badGradients.length > 0) throw new TrainingDivergedError(`${step} diverged: the gradient of ${names(badGradients)} is not finite (loss ${loss}); lower the learning rate`);
+      if (badStatistics.length > 0) throw new TrainingDivergedError(`${step} diverged: the BatchNorm statistics ${names(badStatistics)} are not finite (loss ${loss}); lower the learning rate`);
+      this.optimizer.apply(vars, gradients, learningRate);
+      return loss;
     } finally {
       value.dispose();
       tf.dispose(Object.values(grads));
@@ -449,6 +461,12 @@ export class Supernet {
     const { value, grads } = tf.valueAndGrads(f)(gateTensors);
     try {
       const signal: ArchitectureSignal = { type: 'gradient', loss: value.dataSync()[0], gateGradients: grads.map((g) => Array.from(g.dataSync())) };
+      // A NaN handed to the strategy would end up in alpha, and in every architecture derived from it.
+      const badGate = signal.gateGradients.findIndex((g) => firstNonFinite(g) >= 0);
+      if (!Number.isFinite(signal.loss) || badGate >= 0) {
+        const what = !Number.isFinite(signal.loss) ? `loss is ${signal.loss}` : `the gate gradient of decision ${badGate} is not finite (${signal.gateGradients[badGate].join(', ')})`;
+        throw new TrainingDivergedError(`supernet architecture step ${this.archSteps} diverged: ${what}; lower the learning rate`);
+      }
       if (costs && penalty) signal.latency = { value: penalty.value, gradient: costs.map((row) => row.map((ms) => penalty.slope * ms)) };
       return signal;
     } finally {

@@ -4,6 +4,11 @@
  * learning rate is a function of the global step. A checkpoint holds weights (BatchNorm's moving
  * statistics included), optimizer slots, the position and the early-stopping record, so a run
  * restored from one continues exactly where the saved one stood.
+ *
+ * Every evaluation (per-epoch validation, the final test pass) and the end of training first
+ * re-estimate BatchNorm's moving statistics from a fixed sample of training images ("precise BN",
+ * see precise-bn.ts): with the usual momentum 0.99 a short training leaves them near their initial
+ * 0 and 1, and the model then predicts one class for every image in inference mode.
  */
 import type { LayersModel, Optimizer, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
@@ -14,13 +19,16 @@ import type { ImageDataset, ImageSplit } from '../data/dataset';
 import { splitIndices } from '../data/split';
 import { mixSeed } from '../random';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from './checkpoint';
+import { nonFiniteTensors, TrainingDivergedError } from './divergence';
 import { evaluateClassifier, type Evaluation } from './evaluate';
 import { makeOptimizer, setLearningRate } from './optimizers';
+import { calibrationBatches, calibrationSample, DEFAULT_CALIBRATION_IMAGES, recalibrateBatchNorm } from './precise-bn';
 import { learningRateAt, type ScheduleKind, type ScheduleSpec } from './schedule';
 
 /**
  * The first six fields are the original contract; every later one is optional and its default
- * reproduces the original behaviour (constant rate, no smoothing, decay, split or augmentation).
+ * reproduces the original behaviour (constant rate, no smoothing, decay, split or augmentation),
+ * except `batchNormCalibrationImages`, whose default re-estimates BatchNorm statistics (a fix).
  */
 export interface TrainerOptions {
   epochs: number;
@@ -52,6 +60,12 @@ export interface TrainerOptions {
   earlyStoppingPatience?: number;
   /** Augmentation of training batches. Default none. */
   augment?: AugmentOptions;
+  /**
+   * Training images (a fixed seeded sample, un-augmented) BatchNorm's moving statistics are
+   * re-estimated from before every evaluation and at the end of training. Default
+   * DEFAULT_CALIBRATION_IMAGES; 0 keeps the moving averages as training left them.
+   */
+  batchNormCalibrationImages?: number;
 }
 
 /** The next step to run. */
@@ -91,6 +105,8 @@ export interface CheckpointMeta {
   options: TrainerOptions;
   modelName: string;
   validation?: ValidationRecord;
+  /** The global step at which BatchNorm statistics were last re-estimated (absent: never). */
+  batchNormCalibratedAt?: number;
 }
 
 export interface TrainHooks {
@@ -116,6 +132,11 @@ const NOISE_SALT = 0xd40;
 /** Options that decide which sample or mask comes at which step; a checkpoint must agree on them. */
 const RUN_DEFINING = ['batchSize', 'epochs', 'seed', 'optimizer', 'validationFraction'] as const;
 
+/** At most three names, then how many more. */
+function listed(names: string[]): string {
+  return names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
+}
+
 function isKernel(name: string): boolean {
   return /\/(kernel|depthwise_kernel)$/.test(name);
 }
@@ -129,10 +150,19 @@ export class ClassifierTrainer {
   readonly resolution: number;
   private readonly optimizer: Optimizer;
   private readonly trainable: Variable[];
+  /** The layer weights' names of `trainable`, for messages. */
+  private readonly trainableNames: string[];
   private readonly kernels: Variable[];
   private readonly schedule: ScheduleSpec;
   private readonly trainIndices: Uint32Array;
   private readonly validationIndices: Uint32Array;
+  /** The training images BatchNorm statistics are re-estimated from; empty when that is off. */
+  private readonly calibrationIndices: Uint32Array;
+  /**
+   * The step whose weights the moving statistics were last re-estimated for. Checkpointed: a
+   * resumed run re-estimates exactly when an uninterrupted one would, so both end bit-identical.
+   */
+  private batchNormCalibratedAt: number | null = null;
 
   constructor(
     readonly model: LayersModel,
@@ -155,6 +185,7 @@ export class ClassifierTrainer {
       this.trainIndices = Uint32Array.from({ length: data.train.count }, (_, i) => i);
       this.validationIndices = new Uint32Array(0);
     }
+    this.calibrationIndices = calibrationSample(this.trainIndices, options.batchNormCalibrationImages ?? DEFAULT_CALIBRATION_IMAGES, options.seed);
     this.stepsPerEpoch = Math.ceil(this.trainIndices.length / options.batchSize);
     this.totalSteps = this.stepsPerEpoch * options.epochs;
     this.schedule = {
@@ -176,6 +207,7 @@ export class ClassifierTrainer {
     // An explicit, ordered variable list: tfjs optimizers key their slots by position in it.
     const variables = model.trainableWeights.map((w) => ({ name: w.originalName, v: (w as unknown as { val: Variable }).val }));
     this.trainable = variables.map((x) => x.v);
+    this.trainableNames = variables.map((x) => x.name);
     this.kernels = variables.filter((x) => isKernel(x.name)).map((x) => x.v);
   }
 
@@ -192,7 +224,13 @@ export class ClassifierTrainer {
     const weights = this.model.weights.map((w) => ({ name: w.originalName, tensor: w.read() as Tensor }));
     const slots = await this.optimizer.getWeights();
     const bytes = await encodeCheckpoint<CheckpointMeta>({
-      meta: { position: { ...this.position }, options: this.options, modelName: this.model.name, validation: this.validation },
+      meta: {
+        position: { ...this.position },
+        options: this.options,
+        modelName: this.model.name,
+        validation: this.validation,
+        ...(this.batchNormCalibratedAt === null ? {} : { batchNormCalibratedAt: this.batchNormCalibratedAt }),
+      },
       groups: { model: weights, optimizer: slots.map((s) => ({ name: s.name, tensor: s.tensor })) },
     });
     return bytes;
@@ -224,6 +262,7 @@ export class ClassifierTrainer {
       if (groups.optimizer.length > 0) await this.optimizer.setWeights(groups.optimizer);
       this.position = { ...meta.position };
       if (meta.validation) this.validation = structuredClone(meta.validation);
+      this.batchNormCalibratedAt = meta.batchNormCalibratedAt ?? null;
     } finally {
       disposeCheckpoint(contents);
     }
@@ -265,11 +304,25 @@ export class ClassifierTrainer {
         size: this.resolution,
       });
       const noiseStep = mixSeed(this.options.seed, NOISE_SALT, step);
-      const lossTensor = this.optimizer.minimize(() => this.lossOf(batch.xs, batch.ys, noiseStep), true, this.trainable);
-      const loss = (await lossTensor!.data())[0];
-      tf.dispose([lossTensor!, batch.xs, batch.ys]);
-      if (!Number.isFinite(loss)) {
-        throw new Error(`training diverged at step ${step}: loss is ${loss}; lower the learning rate`);
+      // minimize() would apply the gradients before anyone could look at them: computed, checked,
+      // and only then applied, so that a NaN never reaches the weights (or a checkpoint of them).
+      const { value, grads } = this.optimizer.computeGradients(() => this.lossOf(batch.xs, batch.ys, noiseStep), this.trainable);
+      let loss: number;
+      try {
+        loss = (await value.data())[0];
+        const diverged = (what: string) => new TrainingDivergedError(`model ${this.model.name} diverged at step ${step}: ${what}; lower the learning rate`);
+        if (!Number.isFinite(loss)) throw diverged(`loss is ${loss}`);
+        // The forward pass has also moved BatchNorm's moving statistics: checked with the gradients, in one read-back.
+        const statistics = this.model.nonTrainableWeights;
+        const bad = nonFiniteTensors([...this.trainable.map((v) => grads[v.name]), ...statistics.map((w) => w.read() as Tensor)]);
+        const badGradients = bad.filter((i) => i < this.trainable.length).map((i) => this.trainableNames[i]);
+        const badStatistics = bad.filter((i) => i >= this.trainable.length).map((i) => statistics[i - this.trainable.length].originalName);
+        if (badGradients.length > 0) throw diverged(`the gradient of ${listed(badGradients)} is not finite (loss ${loss})`);
+        if (badStatistics.length > 0) throw diverged(`the BatchNorm statistics ${listed(badStatistics)} are not finite (loss ${loss})`);
+        // In the order of the variable list, as minimize() passes them: the optimizer keys its slots by position.
+        this.optimizer.applyGradients(this.trainable.map((v) => ({ name: v.name, tensor: grads[v.name] })));
+      } finally {
+        tf.dispose([value, ...Object.values(grads), batch.xs, batch.ys]);
       }
 
       this.position.globalStep++;
@@ -283,6 +336,8 @@ export class ClassifierTrainer {
         const report = this.endOfEpoch(finished);
         await hooks.onEpoch?.(report);
       }
+      // Before the last checkpoint, so a retry from it finds the statistics already re-estimated.
+      if (this.done) this.calibrateBatchNorm();
       sinceCheckpoint++;
       await hooks.onStep?.({ position: { ...this.position }, loss, learningRate, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps });
       if (sinceCheckpoint >= hooks.checkpointEverySteps || this.done) {
@@ -298,6 +353,7 @@ export class ClassifierTrainer {
   /** Validation and the early-stopping decision, before the checkpoint of that step is taken. */
   private endOfEpoch(epoch: number): EpochReport {
     if (this.validationIndices.length === 0) return { epoch, stoppedEarly: false };
+    // Early stopping and trial scores read this accuracy: it must not be that of stale statistics.
     const accuracy = this.evaluate('validation').accuracy;
     const v = this.validation;
     v.history.push({ epoch, accuracy });
@@ -313,8 +369,23 @@ export class ClassifierTrainer {
     return { epoch, validationAccuracy: accuracy, bestValidationAccuracy: v.best, stoppedEarly: v.stoppedEarly };
   }
 
-  /** Accuracy and mean loss (without label smoothing or weight decay) on a split, in inference mode. */
+  /**
+   * Re-estimates BatchNorm's moving statistics for the current weights (precise-bn.ts), unless
+   * that was already done at this step or is turned off. Trained weights are untouched: training
+   * normalises with batch statistics and never reads the moving ones.
+   */
+  calibrateBatchNorm(): void {
+    if (this.calibrationIndices.length === 0 || this.batchNormCalibratedAt === this.position.globalStep) return;
+    recalibrateBatchNorm(this.model, calibrationBatches(this.data, this.data.train, this.calibrationIndices, this.options.batchSize, this.resolution));
+    this.batchNormCalibratedAt = this.position.globalStep;
+  }
+
+  /**
+   * Accuracy and mean loss (without label smoothing or weight decay) on a split, in inference mode,
+   * after re-estimating BatchNorm statistics for the current weights (see `calibrateBatchNorm`).
+   */
   evaluate(split: 'train' | 'test' | 'validation' = 'test', batchSize = 500): Evaluation {
+    this.calibrateBatchNorm();
     const source: ImageSplit = split === 'test' ? this.data.test : this.data.train;
     return evaluateClassifier(this.model, this.data, source, { indices: split === 'validation' ? this.validationIndices : undefined, batchSize });
   }

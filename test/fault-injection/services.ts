@@ -9,7 +9,8 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { S3ArtifactStore } from '../../artifacts';
 import { startS3Server, type S3Server } from '../../infra/s3-server';
-import { alive, startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
+import { alive } from '../../infra/process-identity';
+import { startTemporalDevServer, type DevServer } from '../../infra/temporal-dev-server';
 import { cleanEnv } from '../integration/support/cli';
 
 export class FaultServices {

@@ -223,7 +223,7 @@ describe('LocalArtifactStore', () => {
     };
   });
 
-  it('hides stale temp files from list and ignores files it did not write', async () => {
+  it('hides stale temp files and integrity records from list and ignores files it did not write', async () => {
     const root = await tmpDir('local-stale');
     const store = new LocalArtifactStore(root);
     await store.put('runs/r1/a', 'a');
@@ -232,11 +232,23 @@ describe('LocalArtifactStore', () => {
     expect(await store.list('')).toEqual(['runs/r1/a']);
   });
 
-  it('reports a file without a valid header as corrupt, not as data', async () => {
+  it('reports a file without an integrity record beside it as corrupt, not as data', async () => {
     const root = await tmpDir('local-foreign');
     const store = new LocalArtifactStore(root);
-    await fs.writeFile(path.join(root, 'foreign'), 'no header here');
+    await fs.writeFile(path.join(root, 'foreign'), 'no record for this');
     await expect(store.get('foreign')).rejects.toThrow(CorruptArtifactError);
+    await expect(store.get('foreign')).rejects.toThrow(/is corrupt: no integrity record beside it$/);
+    await expect(store.head('foreign')).rejects.toThrow(CorruptArtifactError);
+  });
+
+  it('stores the object itself under its key, the integrity record hidden beside it', async () => {
+    const root = await tmpDir('local-raw');
+    const store = new LocalArtifactStore(root);
+    await putJson(store, 'runs/r1/summary.json', { best: 1 });
+    const stored = await fs.readFile(path.join(root, 'runs', 'r1', 'summary.json'), 'utf8');
+    expect(JSON.parse(stored)).toEqual({ best: 1 });
+    const hidden = (await fs.readdir(path.join(root, 'runs', 'r1'))).filter((f) => f.startsWith('.'));
+    expect(hidden).toEqual([`.summary.json.${sha256(new TextEncoder().encode(stored))}.sha256`]);
   });
 
   it('cannot hold both a key and keys under it, and says so', async () => {

@@ -11,6 +11,7 @@ import { defaultPayloadConverter } from '@temporalio/client';
 import { getJson } from '../../artifacts';
 import { checkpointStep } from '../../activities/checkpoints';
 import type { ElasticProgress } from '../../activities/elastic-training';
+import { DATA_PLANE_KEY_ENV, deriveToken } from '../../engine/elastic/auth';
 import type { EpochSummary, StepLogEntry } from '../../engine/elastic/coordinator';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
 import { startCli, stopChild, waitFor } from './support/cli';
@@ -39,7 +40,9 @@ describe('elastic training across worker processes', () => {
   test('3 workers, 2 SIGKILLed (one hosting the coordinator), 1 added: exact-once epochs and a finished model', async () => {
     const runId = 'elastic-churn';
     const location = `s3://${bucket}/runs`;
-    const env = cluster.env('it-elastic');
+    // The installation's data-plane key, as every machine of a cluster sets it; the test derives the token from it.
+    const dataPlaneKey = 'elastic-it-key-'.padEnd(64, '0');
+    const env = { ...cluster.env('it-elastic'), [DATA_PLANE_KEY_ENV]: dataPlaneKey };
     const store = cluster.store(location);
     const { client, s3 } = cluster;
     const base = `runs/${runId}/elastic/small-cnn`;
@@ -89,7 +92,8 @@ stages:
         240_000,
         200,
       );
-      const record = await getJson<{ worker: string }>(store, `${base}/coordinator.json`);
+      const record = await getJson<{ worker: string; signature?: string }>(store, `${base}/coordinator.json`);
+      expect(record.signature).toMatch(/^[0-9a-f]{64}$/);
       const coordinatorPid = Number(record.worker.split(':').pop());
       const host = workers.find((w) => w.pid === coordinatorPid);
       expect(host).toBeDefined();
@@ -130,13 +134,15 @@ stages:
       expect(log.every((e) => e.learningRate > 0 && Number.isFinite(e.loss))).toBe(true);
       expect(submitter.output().stdout).toContain(`test accuracy ${elastic.testAccuracy.toFixed(4)}`);
 
-      // Secrets stay secret: neither the S3 key nor the data plane's token (which only Temporal
-      // carries, in the activities' input) appears in any output or in any artifact of the run.
+      // Secrets stay secret: neither the S3 key, nor the data-plane key, nor the token derived from
+      // it and the training's salt (the only part Temporal carries, in the activities' input)
+      // appears in any output or in any artifact of the run.
       const history = await client.workflow.getHandle(`${runId}.elastic-small-cnn`).fetchHistory();
       const scheduled = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'elasticCoordinator');
-      const [coordinatorInput] = scheduled!.activityTaskScheduledEventAttributes!.input!.payloads!.map((p) => defaultPayloadConverter.fromPayload<{ token: string }>(p));
-      const secrets = [s3.secretKey, coordinatorInput.token];
-      expect(coordinatorInput.token.length).toBeGreaterThanOrEqual(32);
+      const [coordinatorInput] = scheduled!.activityTaskScheduledEventAttributes!.input!.payloads!.map((p) => defaultPayloadConverter.fromPayload<{ salt: string; token?: string }>(p));
+      expect(coordinatorInput.token).toBeUndefined();
+      expect(typeof coordinatorInput.salt).toBe('string');
+      const secrets = [s3.secretKey, dataPlaneKey, deriveToken(Buffer.from(dataPlaneKey), coordinatorInput.salt)];
       const outputs = [...workers, added, submitter].flatMap((c) => [c.output().stdout, c.output().stderr]);
       for (const secret of secrets) for (const text of outputs) expect(text).not.toContain(secret);
       for (const key of await store.list(`runs/${runId}/`)) {

@@ -323,7 +323,8 @@ test("a user's one-shot strategy (Gumbel-softmax, its own update rule) runs a su
     latencyWeight: 0.1`,
   );
   writeFileSync(yamlFile, `plugins: [${plugin}]\n${readFileSync(yamlFile, 'utf8')}`);
-  const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
+  // The fixture lives outside the pipeline's temp folder, which a pipeline may name only when allowed.
+  const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv({ NAS_ALLOW_PLUGINS_OUTSIDE: '1' }));
   expectExitedZero(result);
   expect(result.stdout).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
   const store = new LocalArtifactStore(location);

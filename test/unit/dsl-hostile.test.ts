@@ -84,6 +84,23 @@ it('accepts a UTF-8 byte order mark', () => {
   expect(loadPipelineFile(writeTemp(dir, 'bom.yaml', text)).name).toBe('bom');
 });
 
+it('refuses a 900 KB path in one short problem, quickly', () => {
+  const text = `version: 1\nname: long\ndataset: { name: image-folder, path: /${'d'.repeat(900_000)} }\nstages: { train: {} }\n`;
+  const { problems, ms } = load('long-path.yaml', text);
+  expect(problems).toEqual([expect.objectContaining({ path: 'dataset.path', line: 3, message: 'allows at most 4096 characters' })]);
+  expect(ms).toBeLessThan(2000);
+});
+
+it('refuses NUL characters in paths and names, and very long names', () => {
+  const nul = load('nul.yaml', 'version: 1\nname: "a\\0b"\ndataset: { name: cifar10, path: "/data\\0/c" }\nstages: { train: {} }\nartifacts: { location: "/runs\\0" }\n').problems;
+  expect(nul.map((p) => [p.path, p.line])).toEqual([['name', 2], ['dataset.path', 3], ['artifacts.location', 5]]);
+  expect(nul[0].message).toContain('lowercase letters');
+  expect(nul[1].message).toBe('must not contain NUL characters');
+  const long = load('long-name.yaml', `version: 1\nname: ${'a'.repeat(900_000)}\ndataset: { name: fashion-mnist }\nstages: { train: {} }\n`).problems;
+  expect(long).toEqual([expect.objectContaining({ path: 'name', message: expect.stringContaining('at most 63') })]);
+  expect(long[0].message.length).toBeLessThan(200);
+});
+
 it('reports duplicate keys, syntax errors, several documents and empty files', () => {
   expect(load('dup.yaml', 'version: 1\nname: a\nname: b\n').problems[0]).toMatchObject({ line: 3, column: 1, message: 'duplicate key "name"' });
   expect(load('syntax.yaml', 'version: 1\nname: [a\n').problems[0].line).toBeGreaterThanOrEqual(2);

@@ -92,6 +92,17 @@ const CASES: [string, number, string, string, number, string][] = [
   ['artifacts location', 34, '  location: ""', 'artifacts.location', 13, 'must not be empty'],
   ['plugins list', 35, 'plugins: ./one.ts', 'plugins', 10, 'expected array'],
   ['missing plugin file', 35, 'plugins: [./nowhere.ts]', 'plugins[0]', 11, 'no plugin file at ./nowhere.ts'],
+  // Locations as openArtifactStore reads them: refused here, at their line, not by nas run with a stack.
+  ['artifacts location scheme', 34, '  location: gs://bucket', 'artifacts.location', 13, 'scheme "gs:" is not supported'],
+  ['artifacts location without bucket', 34, '  location: "s3://"', 'artifacts.location', 13, 'not an S3 location: "s3://"'],
+  ['artifacts location bucket name', 34, '  location: s3://Bad_Bucket/runs', 'artifacts.location', 13, 'invalid S3 bucket name "Bad_Bucket"'],
+  ['artifacts location prefix', 34, '  location: s3://bucket/../runs', 'artifacts.location', 13, 'invalid S3 prefix in s3://bucket/../runs'],
+  ['artifacts location relative file URL', 34, '  location: file://relative/runs', 'artifacts.location', 13, 'use file:///absolute/path or a plain folder path'],
+  ['artifacts location NUL', 34, '  location: "runs\\0x"', 'artifacts.location', 13, 'must not contain NUL characters'],
+  ['dataset path NUL', 6, '  path: "/data/fashion\\0x"', 'dataset.path', 9, 'must not contain NUL characters'],
+  ['dataset path length', 6, `  path: /${'d'.repeat(5000)}`, 'dataset.path', 9, 'allows at most 4096 characters'],
+  ['strategy plugin name length', 19, `    strategy: { plugin: ${'x'.repeat(300)} }`, 'stages.baselineSearch.strategy.plugin', 25, 'allows at most 200 characters'],
+  ['plugin path NUL', 35, 'plugins: ["./p\\0.ts"]', 'plugins[0]', 11, 'must not contain NUL characters'],
 ];
 
 describe.each(CASES)('%s', (_name, line, text, path, column, message) => {

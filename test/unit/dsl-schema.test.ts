@@ -31,7 +31,7 @@ describe('defaults', () => {
     const p = parsePipelineText(minimal, 'tiny.yaml');
     expect(p.seed).toBe(1);
     expect(p.dataset).toEqual({ name: 'fashion-mnist', resolution: 28, validationFraction: 0.1 });
-    expect(p.artifacts.location).toBe('.nas/artifacts');
+    expect(p.artifacts.location).toBeUndefined();
     expect(p.searchSpace.inputResolution).toBe(28);
     expect(p.searchSpace.stages).toHaveLength(7);
     expect(p.searchSpace.stages[1]).toEqual({ channels: 24, repeats: 2, stride: 2, kernels: [3, 5, 7], expansions: [3, 6], se: [true], skip: true });
@@ -103,7 +103,7 @@ describe('JSON Schema', () => {
 
 describe('resolvePipelineFile', () => {
   it('returns the registry with built-ins and declared plugins', () => {
-    const loaded = resolvePipelineFile(join(root, 'test', 'fixtures', 'pipelines', 'custom-plugin.yaml'));
+    const loaded = resolvePipelineFile(join(root, 'test', 'fixtures', 'custom-plugin.yaml'));
     expect(loaded.userPlugins.map((p) => p.name)).toEqual(['hill-climb']);
     expect(loaded.plugins.get('search-strategy', 'hill-climb')).toBeDefined();
     expect(loaded.plugins.get('hardware-target', 'macs')).toBeDefined();

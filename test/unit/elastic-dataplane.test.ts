@@ -3,15 +3,17 @@
  * data-parallel SGD must equal single-process SGD on the same batches, and churn must neither lose
  * nor repeat a sample.
  */
+import { request as httpRequest } from 'node:http';
 import type { LayersModel, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { loadTf } from '../../engine/backend';
 import { makeBatch } from '../../engine/data/batches';
 import type { ImageDataset } from '../../engine/data/dataset';
-import { ElasticCoordinator, type CoordinatorConfig, type EpochSummary, type StepLogEntry } from '../../engine/elastic/coordinator';
+import { ElasticCoordinator, GRADIENT_HEADER_ROOM, JSON_BODY_LIMIT, type CoordinatorConfig, type EpochSummary, type StepLogEntry } from '../../engine/elastic/coordinator';
 import { layoutSignature, readFlatWeights, weightLayout, type WeightLayout } from '../../engine/elastic/flat-weights';
 import { augmentSeedOf, runParticipant, ParticipantRejectedError } from '../../engine/elastic/participant';
 import type { WorkHeader } from '../../engine/elastic/protocol';
-import { WIRE_CONTENT_TYPE, decodeMessage, encodeMessage } from '../../engine/elastic/wire';
+import { NonFiniteHeaderError, WIRE_CONTENT_TYPE, decodeMessage, encodeMessage, floatBytes } from '../../engine/elastic/wire';
+import { TrainingDivergedError } from '../../engine/train/divergence';
 import { mulberry32 } from '../../engine/random';
 import { buildSmallCnn } from '../../engine/models/small-cnn';
 
@@ -352,5 +354,284 @@ describe('elastic data plane (loopback)', () => {
     expect(await running).toBe(true);
     await coordinator.close(0);
     expect(entries.map((e) => e.globalBatch)).toEqual([4, 4]);
+  });
+});
+
+/** Identity forward; NaN backward (d sqrt(u)/du at u = 0 is infinite, times 0): a finite loss with a NaN gradient. */
+class NanGradient extends tf.layers.Layer {
+  static className = 'NanGradient';
+  override call(inputs: Tensor | Tensor[]): Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => tf.add(x, tf.sqrt(tf.mul(x, 0))));
+  }
+}
+
+/** denseNet's layout, with a layer between hidden and out that makes every gradient NaN. */
+function poisonedNet(seed: number): LayersModel {
+  const input = tf.input({ shape: [8, 8, 1] });
+  const flat = tf.layers.flatten().apply(input);
+  const hidden = tf.layers.dense({ units: 12, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), name: 'hidden' }).apply(flat);
+  const nan = new NanGradient({ name: 'nan_gradient' }).apply(hidden);
+  const out = tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), name: 'out' }).apply(nan) as ReturnType<typeof tf.input>;
+  return tf.model({ inputs: input, outputs: out, name: 'dense_net' });
+}
+
+const allFinite = (values: Float32Array) => values.every((v) => Number.isFinite(v));
+
+describe('non-finite losses and gradients on the data plane', () => {
+  const data = quadrants(64);
+
+  it('a header number that is NaN or infinite is refused when encoding, never sent as null', () => {
+    expect(() => encodeMessage({ memberId: 'm', step: 0, count: 8, loss: NaN })).toThrow(NonFiniteHeaderError);
+    expect(() => encodeMessage({ memberId: 'm', step: 0, count: 8, loss: Infinity })).toThrow(/field loss is Infinity: non-finite numbers are not sent/);
+    expect(decodeMessage<{ loss: number }>(encodeMessage({ loss: 0.5 })).header.loss).toBe(0.5);
+  });
+
+  it('a real worker whose gradient is NaN: the run fails naming it and the step, and the weights keep their last finite values', async () => {
+    const model = denseNet(3);
+    const coordinator = new ElasticCoordinator(weightLayout(model), readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'secret',
+      minWorkers: 2,
+      maxWorkers: 2,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const before = coordinator.weights.trainable.slice();
+    const checkpoints: number[] = [];
+    const running = coordinator.run({ onCheckpoint: async (_b, step) => void checkpoints.push(step) });
+    const good = runParticipant({ url, token: 'secret', name: 'good', model: denseNet(100), data });
+    const bad = runParticipant({ url, token: 'secret', name: 'bad', model: poisonedNet(200), data });
+    await expect(running).rejects.toThrow(TrainingDivergedError);
+    await expect(running).rejects.toThrow(/^elastic training diverged at step 0: worker bad computed a gradient in which 780 of 832 values are not finite, the first \(index 0\) is NaN; lower the learning rate$/);
+    await expect(bad).rejects.toThrow(/^worker bad diverged at step 0 of elastic training: it computed a gradient in which/);
+    await coordinator.close(0);
+    await good.catch(() => undefined);
+    expect(coordinator.step).toBe(0);
+    expect(Array.from(coordinator.weights.trainable)).toEqual(Array.from(before));
+    expect(checkpoints).toEqual([]);
+  });
+
+  it('a token holder that sends a NaN gradient, or a loss that JSON made null, is refused and named; nothing of it is applied', async () => {
+    for (const poison of ['gradient', 'null loss'] as const) {
+      const model = denseNet(3);
+      const layout = weightLayout(model);
+      const coordinator = new ElasticCoordinator(layout, readFlatWeights(model), Uint32Array.from({ length: 16 }, (_, i) => i), { ...base, token: 'k', perWorkerBatch: 4, epochs: 1 });
+      const { call, join, work, gradient } = byHand(await coordinator.listen('127.0.0.1'), 'k', layout);
+      const running = coordinator.run({ onCheckpoint: async () => {} });
+      running.catch(() => undefined);
+      const honest = await join('honest');
+      const first = await work(honest);
+      expect((await gradient(honest, first.header, 0.5)).status).toBe(200);
+      const applied = await work(honest); // the first step is applied before the second's work goes out
+      const weightsAfterFirst = coordinator.weights.trainable.slice();
+      expect(allFinite(weightsAfterFirst)).toBe(true);
+      expect((await gradient(honest, applied.header, 0.5)).status).toBe(200);
+      const mallory = await join('mallory');
+      const [h, m] = await Promise.all([work(honest), work(mallory)]);
+      expect((await gradient(honest, h.header, 0.5)).status).toBe(200);
+      const weightsBefore = coordinator.weights.trainable.slice();
+      let sent: Response;
+      if (poison === 'gradient') {
+        const values = new Float32Array(layout.trainableSize).fill(0.5);
+        values[7] = NaN;
+        sent = await call('/gradient', encodeMessage({ memberId: mallory, step: m.header.step, count: m.header.ids.length, loss: 1 }, values, new Float32Array(layout.nonTrainableSize)));
+      } else {
+        // What an unpatched worker sent for a NaN loss: JSON.stringify wrote it as null.
+        const header = Buffer.from(`{"memberId":"${mallory}","step":${m.header.step},"count":${m.header.ids.length},"loss":null}`);
+        const prefix = Buffer.alloc(Math.ceil((4 + header.length) / 4) * 4);
+        prefix.writeUInt32LE(header.length, 0);
+        header.copy(prefix, 4);
+        sent = await call('/gradient', Buffer.concat([prefix, floatBytes(new Float32Array(layout.trainableSize).fill(0.5), new Float32Array(layout.nonTrainableSize))]));
+      }
+      expect(sent.status).toBe(422);
+      const expected =
+        poison === 'gradient'
+          ? new RegExp(`^elastic training diverged at step ${m.header.step}: worker mallory sent a gradient in which 1 of ${layout.trainableSize} values are not finite, the first \\(index 7\\) is NaN; the contribution was refused`)
+          : new RegExp(`^elastic training diverged at step ${m.header.step}: worker mallory sent loss null \\(a NaN or infinite loss that JSON encoded as null\\); the contribution was refused`);
+      await expect(running).rejects.toThrow(expected);
+      expect(Array.from(coordinator.weights.trainable)).toEqual(Array.from(weightsBefore));
+      expect(allFinite(coordinator.weights.trainable)).toBe(true);
+      await coordinator.close(0);
+    }
+  });
+});
+
+describe('data-plane request bodies are bounded', () => {
+  const data = quadrants(64);
+
+  /** POSTs `total` bytes in 256 KiB chunks as fast as the socket takes them, until the server answers or cuts the connection. */
+  function stream(url: string, path: string, token: string, total: number, declare: boolean): Promise<{ status?: number; sent: number }> {
+    return new Promise((resolve) => {
+      let sent = 0;
+      let settled = false;
+      const done = (status?: number) => {
+        if (settled) return;
+        settled = true;
+        resolve({ status, sent });
+        req.destroy();
+      };
+      const req = httpRequest(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, ...(declare ? { 'content-length': String(total) } : {}) } }, (res) => {
+        res.resume();
+        done(res.statusCode);
+      });
+      req.on('error', () => done(undefined));
+      const chunk = Buffer.alloc(256 * 1024, 1);
+      const pump = () => {
+        while (!settled && sent < total) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        if (!settled) req.end();
+      };
+      if (declare) req.flushHeaders();
+      else pump();
+    });
+  }
+
+  it('a gradient over the model size and a JSON body over a few KiB get 413 at once, without the rest being read; training goes on', async () => {
+    const model = denseNet(3);
+    const layout = weightLayout(model);
+    const coordinator = new ElasticCoordinator(layout, readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), { ...base, token: 't', minWorkers: 1, maxWorkers: 1, epochs: 1 });
+    const url = await coordinator.listen('127.0.0.1');
+    const limit = 4 * (layout.trainableSize + layout.nonTrainableSize) + GRADIENT_HEADER_ROOM;
+    const big = 400 * 1024 * 1024;
+    // Declared too long: refused before a byte of the body is sent.
+    expect(await stream(url, '/gradient', 't', big, true)).toEqual({ status: 413, sent: 0 });
+    // Streamed without a length: refused once the limit is passed, long before the 400 MB are through.
+    const streamed = await stream(url, '/gradient', 't', big, false);
+    expect(streamed.status === 413 || streamed.status === undefined).toBe(true);
+    expect(streamed.sent).toBeLessThan(limit + 64 * 1024 * 1024);
+    const json = await fetch(`${url}/join`, { method: 'POST', headers: { authorization: 'Bearer t' }, body: JSON.stringify({ name: 'x'.repeat(JSON_BODY_LIMIT), signature: 's' }) });
+    expect(json.status).toBe(413);
+    // Without the token nothing is read at all.
+    expect((await stream(url, '/gradient', 'wrong', big, true)).status).toBe(401);
+    const running = coordinator.run({ onCheckpoint: async () => {} });
+    const worker = runParticipant({ url, token: 't', name: 'w', model: denseNet(9), data });
+    expect(await running).toBe(true);
+    await coordinator.close();
+    expect((await worker).steps).toBe(64 / base.perWorkerBatch);
+  });
+});
+
+describe('a participant that joins and then stays silent', () => {
+  const data = quadrants(64);
+
+  it('that never asks for work: the steps start without it after the idle grace, not after stepTimeoutMs', async () => {
+    const model = denseNet(3);
+    const layout = weightLayout(model);
+    const coordinator = new ElasticCoordinator(layout, readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'k',
+      minWorkers: 1,
+      maxWorkers: 2,
+      epochs: 1,
+      stepTimeoutMs: 30_000,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const { join } = byHand(url, 'k', layout);
+    const log: StepLogEntry[] = [];
+    const running = coordinator.run({ onCheckpoint: async () => {}, onStep: (e) => void log.push(e) });
+    const started = Date.now();
+    await join('silent'); // and nothing more
+    const worker = runParticipant({ url, token: 'k', name: 'w', model: denseNet(9), data });
+    expect(await running).toBe(true);
+    const took = Date.now() - started;
+    await coordinator.close();
+    await worker;
+    expect(coordinator.idleGraceMs()).toBeLessThan(3000);
+    // One grace (2 s floor) at most, not the 30 s step timeout, and not once per step.
+    expect(took).toBeLessThan(6000);
+    expect(log.every((e) => e.workers.join() === 'w')).toBe(true);
+    expect(log.length).toBe(64 / base.perWorkerBatch);
+  });
+
+  it('that takes its first assignment and never answers: dropped after a few times the slowest answer seen, its slice handed on', async () => {
+    const model = denseNet(3);
+    const layout = weightLayout(model);
+    const coordinator = new ElasticCoordinator(layout, readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'k',
+      minWorkers: 1,
+      maxWorkers: 2,
+      epochs: 1,
+      stepTimeoutMs: 30_000,
+      newcomerDeadlineFloorMs: 1000,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const { join, work } = byHand(url, 'k', layout);
+    const log: StepLogEntry[] = [];
+    const epochs: EpochSummary[] = [];
+    const joined = { done: false };
+    const running = coordinator.run({
+      onCheckpoint: async () => {},
+      onEpoch: (e) => void epochs.push(e),
+      onStep: async (e) => {
+        log.push(e);
+        if (e.step === 1 && !joined.done) {
+          joined.done = true;
+          // Joins, takes the next step's work, and goes silent.
+          const silent = await join('silent');
+          void work(silent).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
+    });
+    const worker = runParticipant({ url, token: 'k', name: 'w', model: denseNet(9), data });
+    const started = Date.now();
+    expect(await running).toBe(true);
+    const took = Date.now() - started;
+    await coordinator.close();
+    await worker;
+    expect(took).toBeLessThan(8000);
+    const stalled = log.find((e) => e.dropped.length > 0)!;
+    expect(stalled.dropped).toEqual([expect.stringMatching(/^silent \(silent for \d+ s\)$/)]);
+    expect(stalled.workers).toEqual(['w']);
+    expect(stalled.globalBatch).toBeGreaterThan(0);
+    // Nothing lost or repeated: its slice went to w on the same step.
+    expect(epochs[0].appliedOrder.slice().sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, i) => i));
+  });
+
+  it('a slow but working newcomer is not held to the newcomer deadline twice: its late answer raises it, and it takes part from then on', async () => {
+    const model = denseNet(3);
+    const layout = weightLayout(model);
+    const coordinator = new ElasticCoordinator(layout, readFlatWeights(model), Uint32Array.from({ length: 64 }, (_, i) => i), {
+      ...base,
+      token: 'k',
+      minWorkers: 2,
+      maxWorkers: 2,
+      epochs: 1,
+      stepTimeoutMs: 30_000,
+      newcomerDeadlineFloorMs: 200,
+    });
+    const url = await coordinator.listen('127.0.0.1');
+    const { call, join, gradient } = byHand(url, 'k', layout);
+    const log: StepLogEntry[] = [];
+    const running = coordinator.run({ onCheckpoint: async () => {}, onStep: (e) => void log.push(e) });
+    const fast = runParticipant({ url, token: 'k', name: 'fast', model: denseNet(9), data });
+    // The slow one answers every assignment after 600 ms, and rejoins when it is dropped.
+    const slow = (async () => {
+      let id = await join('slow');
+      for (;;) {
+        const res = await call('/next', { memberId: id });
+        if (res.headers.get('content-type') !== WIRE_CONTENT_TYPE) {
+          const reply = (await res.json()) as { kind: string };
+          if (reply.kind === 'done') return;
+          if (reply.kind === 'rejoin') id = await join('slow');
+          continue;
+        }
+        const { header } = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer()));
+        await new Promise((r) => setTimeout(r, 600));
+        if ((await gradient(id, header, 0)).status === 410) id = await join('slow');
+      }
+    })();
+    expect(await running).toBe(true);
+    await coordinator.close();
+    await Promise.all([fast, slow]);
+    const drops = log.flatMap((e) => e.dropped);
+    // The first steps' answers come from the fast worker; the slow newcomer overruns 4 x that once at most.
+    expect(drops.filter((d) => d.startsWith('slow')).length).toBeLessThanOrEqual(1);
+    const lastSteps = log.slice(-3);
+    expect(lastSteps.every((e) => e.workers.includes('slow'))).toBe(true);
+    expect(coordinator.newcomerDeadlineMs()).toBeGreaterThanOrEqual(4 * 600);
   });
 });

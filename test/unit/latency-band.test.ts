@@ -1,6 +1,6 @@
 /** Drawing nets of one latency band from the per-op table (band trials, the experiment's random nets). */
 import { mulberry32 } from '../../engine/random';
-import { drawInLatencyBand } from '../../engine/supernet/latency-band';
+import { drawInLatencyBand, randomLatencyBaseline } from '../../engine/supernet/latency-band';
 import { decisionsOf, SearchSpaceSchema } from '../../dsl/search-space';
 
 // 3 decisions: one fixed block, then 4 options, then 4 options and the zero op.
@@ -47,5 +47,24 @@ describe('drawInLatencyBand', () => {
     // Identity by the middle decision alone: at most one net per option there, none with the reference's.
     const drawn = drawInLatencyBand(decisions, table, reference, { count: 10, range: [-1, 1], rand: mulberry32(3), identity: (c) => String(c[1]), maxDraws: 2000 });
     expect(drawn.choices.map((c) => c[1]).sort()).toEqual([0, 1, 2]);
+  });
+});
+
+describe('randomLatencyBaseline', () => {
+  it('places a net among uniform draws of the space: the fastest net beats nearly all, the slowest none', () => {
+    const latencies = allNets.map(latencyOf).sort((a, b) => a - b);
+    const fastest = allNets.find((c) => latencyOf(c) === latencies[0])!;
+    const slowest = allNets.find((c) => latencyOf(c) === latencies[latencies.length - 1])!;
+    const fast = randomLatencyBaseline(decisions, table, fastest, { draws: 4000, rand: mulberry32(3), fixedMs: 0.5 });
+    const slow = randomLatencyBaseline(decisions, table, slowest, { draws: 4000, rand: mulberry32(3), fixedMs: 0.5 });
+    expect(fast.draws).toBe(4000);
+    // Uniform over the 20 nets: only draws of the fastest net itself are not slower.
+    expect(fast.referenceFasterThan).toBeGreaterThan(0.9);
+    expect(slow.referenceFasterThan).toBe(0);
+    // The same draws whatever the reference; quantiles of the nets' own latencies, in order.
+    expect({ ...fast, referenceFasterThan: 0 }).toEqual({ ...slow, referenceFasterThan: 0 });
+    expect(fast.p10Ms).toBeLessThanOrEqual(fast.medianMs);
+    expect(fast.medianMs).toBeLessThanOrEqual(fast.p90Ms);
+    for (const q of [fast.p10Ms, fast.medianMs, fast.p90Ms]) expect(latencies.some((l) => Math.abs(l - q) < 1e-12)).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
  * which named a built-in in `mode` and carried no plugin files. Wrong names and configs fail the
  * run instead of being retried.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -91,4 +91,24 @@ test.each([
   expect(failure).toBeInstanceOf(ApplicationFailure);
   expect(failure).toMatchObject({ type, nonRetryable: true });
   expect((failure as Error).message).toMatch(message);
+});
+
+test('a corrupt checkpoint at an epoch boundary falls back to the one before it: the epoch ends as an undisturbed one does', async () => {
+  const clean = input('boundary-clean', 'proxyless-gradient', { epochs: 2 });
+  await runEpoch({ ...clean, epoch: 0 });
+  const undisturbed = await runEpoch({ ...clean, epoch: 1 });
+
+  const faulty = input('boundary-corrupt', 'proxyless-gradient', { epochs: 2 });
+  const first = await runEpoch({ ...faulty, epoch: 0 });
+  // Epoch 0 ends at step 3 with its checkpoint; the one at step 2 is kept as the spare.
+  expect(first.checkpointKey).toBe(searchKeys('boundary-corrupt').checkpoint(3));
+  const file = join(root, 'artifacts', first.checkpointKey);
+  const bytes = readFileSync(file);
+  bytes[bytes.length >> 1] ^= 0xff;
+  writeFileSync(file, bytes);
+
+  const resumed = await runEpoch({ ...faulty, epoch: 1 });
+  // Steps 2-3 were trained again from the spare: epoch 1 still starts from the same supernet.
+  expect(resumed.resumedFromStep).toBe(2);
+  expect(sameSearch(resumed)).toEqual(sameSearch(undisturbed));
 });

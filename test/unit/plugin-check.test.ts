@@ -143,7 +143,7 @@ describe('nas plugin check', () => {
 
 describe('nas validate', () => {
   it('prints a summary for a valid file and the resolved pipeline on request', async () => {
-    const file = join(fixtures, 'pipelines', 'custom-plugin.yaml');
+    const file = join(fixtures, 'custom-plugin.yaml');
     expect(await cli(validate, [file])).toMatchObject({ code: 0, out: expect.stringContaining('valid pipeline "custom-plugin"') });
     const resolved = await cli(validate, [file, '--print-resolved', '--json']);
     expect(JSON.parse(resolved.out).stages.baselineSearch.warmupEpochs).toBe(5);

@@ -148,3 +148,82 @@ test('a one-shot search with band trials shows every trial and marks the pick, t
   expect(html).toContain('<td class="num">0 (derived)</td>');
   expect(html).toMatch(/<tr class="chosen"><td class="num">2<\/td><td class="num">0\.8500<\/td><td class="num">3\.800<\/td>/);
 });
+
+test('a model at chance is flagged in its row, under the table, in the header and in report.json', () => {
+  const classNames = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+  const model = (id: string, label: string, testAccuracy: number) => ({
+    id,
+    role: 'scaled' as const,
+    label,
+    params: 1e5,
+    macs: 4e6,
+    testAccuracy,
+    perClassAccuracy: classNames.map(() => testAccuracy),
+    latency: { cpu: { medianMs: 1, p90Ms: 1.2 } },
+    modelKey: `${id}/model.json`,
+    modelWeightsKey: `${id}/weights.bin`,
+  });
+  const evaluation = {
+    runId: 'r-1',
+    pipelineName: 'demo',
+    datasetName: 'fashion-mnist',
+    classNames,
+    targets: [{ id: 'cpu', plugin: 'node-cpu' }],
+    models: [model('elastic-phi-1', 'phi 1', 0.1), model('train', 'small CNN', 0.88)],
+  };
+  const { html, summary } = buildReport(input({ evaluation }), LIBRARY);
+  const warning = 'test accuracy 0.1000 is at or near chance (0.1000 for 10 classes): the model may predict one class for every image';
+  expect(summary.pareto?.models[0].warning).toBe(warning);
+  expect(summary.pareto?.models[1]).not.toHaveProperty('warning');
+  expect(summary.warnings).toEqual([`phi 1: ${warning}`]);
+  expect(html).toContain(`<td class="num">0.1000 <span class="warning" title="${warning}">⚠</span></td>`);
+  expect(html).toContain(`<p class="warning">⚠ phi 1: ${warning}.</p>`);
+  expect(html).toContain('1 evaluated model at or near chance: see Models');
+  expect(html).toMatch(/<tr class="(front )?warn"><td>phi 1<\/td>/);
+  expect(html).toContain('<td class="num">0.8800</td>');
+
+  // Nothing flagged: no warnings anywhere.
+  const fine = buildReport(input({ evaluation: { ...evaluation, models: [model('train', 'small CNN', 0.88)] } }), LIBRARY);
+  expect(fine.summary).not.toHaveProperty('warnings');
+  expect(fine.html).not.toContain('class="warning"');
+});
+
+test('one-shot entropy is set against a uniform choice, a near-uniform search says so, and band trials show the random baseline', () => {
+  // Two stages of 2 kernels x 2 expansions (x 1 se): 4 options per decision, uniform entropy ln 4.
+  const searchSpace = { stem: { channels: 8, stride: 1 }, stages: [0, 1].map(() => ({ channels: 16, repeats: 1, stride: 1, kernels: [3, 5], expansions: [3, 6], se: [0], skip: false })) };
+  const epoch = (meanEntropy: number) => ({ epoch: 0, steps: 10, meanLoss: 1, meanEntropy, validationAccuracy: 0.5, blocks: ['e3_k3_s1_c16'], choices: [0, 0], resumedFromStep: 0, checkpointKey: 'k' });
+  const withSpace = (artifacts: Partial<RunArtifacts>): ReportInput => {
+    const base = input(artifacts, { baselineSearch: {} });
+    return { ...base, artifacts: { ...base.artifacts, pipeline: { ...base.artifacts.pipeline!, searchSpace } as unknown as Pipeline } };
+  };
+  const uniform = Math.log(4);
+  const random = { draws: 2000, medianMs: 5, p10Ms: 4, p90Ms: 6, referenceFasterThan: 0.93 };
+  const band = { config: { trials: 1, epochs: 1, band: 0.1, parallelTrials: 1 }, draws: 10, referenceMs: 4.2, random, pick: 0, trials: [] };
+
+  const near = buildReport(withSpace({ search: { mode: 'one-shot', epochs: [epoch(0.97 * uniform)], band } }), LIBRARY);
+  expect(near.html).toContain(`mean entropy (nats, uniform ${uniform.toFixed(3)})`);
+  expect(near.html).toContain(`Entropy after the last epoch: ${(0.97 * uniform).toFixed(3)} nats of ${uniform.toFixed(3)} for a uniform choice (97%). The architecture distribution is still near uniform`);
+  expect(near.summary.search).toMatchObject({ mode: 'one-shot', uniformEntropy: uniform, nearUniform: true, randomBaseline: random });
+  expect(near.html).toContain('Against chance: 2000 nets drawn uniformly from the space have a table latency of 5.000 ms at the median (10th-90th percentile 4.000-6.000 ms); the derived net, at 4.200 ms, is faster than 93% of them.');
+
+  const settled = buildReport(withSpace({ search: { mode: 'one-shot', epochs: [epoch(0.2)] } }), LIBRARY);
+  expect(settled.html).not.toContain('still near uniform');
+  expect(settled.summary.search).toMatchObject({ nearUniform: false });
+});
+
+test('the macs target is labelled a multiply-add proxy, not milliseconds', () => {
+  const evaluation = {
+    runId: 'r-1',
+    pipelineName: 'demo',
+    datasetName: 'fashion-mnist',
+    classNames: [],
+    targets: [{ id: 'proxy', plugin: 'macs' }, { id: 'cpu', plugin: 'node-cpu' }],
+    models: [{ id: 'train', role: 'trained' as const, label: 'small CNN', params: 1e5, macs: 4e6, testAccuracy: 0.88, perClassAccuracy: [], latency: { proxy: { medianMs: 0.04, p90Ms: 0.04 }, cpu: { medianMs: 1, p90Ms: 1.2 } }, modelKey: 'm', modelWeightsKey: 'w' }],
+  };
+  const { html } = buildReport(input({ evaluation }, { evaluation: {} }), LIBRARY);
+  expect(html).toContain('proxy median / p90 (MAC proxy, not timed: 0.01 per M MACs)');
+  expect(html).toContain('cpu median / p90 (ms)');
+  expect(html).toContain('(macs: a multiply-add count, not a timing)');
+  const axes = chartsOf(html).map((c) => JSON.stringify(c.config));
+  expect(axes.some((a) => a.includes('median latency on proxy (MAC proxy, not timed: 0.01 per M MACs)'))).toBe(true);
+});

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../infra/free-port';
 import type { RunReport } from '../../cli/runs';
-import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor, type CliResult } from './support/cli';
-import { writeFashionSubset } from './support/fashion-subset';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor, type CliResult } from '../integration/support/cli';
+import { writeFashionSubset } from '../integration/support/fashion-subset';
 
 jest.setTimeout(300_000);
 
@@ -248,6 +248,8 @@ describe('nas list / status / watch / cancel, embedded', () => {
   test('Ctrl-C stops nas run cleanly and leaves its run open; nas resume carries it on from its checkpoint', async () => {
     const { runner, runnerExit, seen } = await runPastStep('cli-interrupt', 6, 'interrupt-1', 45);
     runner.kill('SIGINT');
+    // Said at once, not after the workers' few seconds of stopping.
+    await waitFor('nas run to say it is stopping', async () => (/SIGINT: stopping; the running stage writes a checkpoint first/.test(runner.output().stderr) ? true : undefined), 2000, 100);
     // The shell's code for SIGINT, one line saying what became of the run, no stack trace; the
     // embedded server is stopped only after the worker (its own process group keeps it up meanwhile).
     expect(await runnerExit).toBe(130);
@@ -258,6 +260,20 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
     expect(JSON.parse((await nas(['status', 'interrupt-1', '--json'])).stdout)).toMatchObject({ status: 'running' });
 
+    // Running the pipeline again does not start it from scratch beside the open run: one line says how to go on.
+    const file = pipelineFile('cli-interrupt', 6);
+    const again = await runCli(['run', file, '--work-dir', workDir], env, 60_000);
+    expect(again.code).toBe(1);
+    const refusal = again.stderr.trim();
+    expect(refusal.split('\n')).toHaveLength(1);
+    expect(refusal).toContain('nas run: run interrupt-1 of pipeline "cli-interrupt" has not finished (started ');
+    expect(refusal).toContain(
+      `: nothing executes it since the nas run that started it stopped; \`nas resume interrupt-1\` continues it. \`nas run ${file} --new\` starts another run anyway; nothing was started`,
+    );
+    expect(again.stdout).toBe('');
+    expect((await listed()).filter((r) => r.pipelineName === 'cli-interrupt').map((r) => r.runId)).toEqual(['interrupt-1']);
+    expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
+
     const resumed = await runCli(['resume', 'interrupt-1', '--work-dir', workDir], env, 240_000);
     expectExitedZero(resumed);
     expect(resumed.stdout).toContain('run interrupt-1 is still open (running); following it to the end');
@@ -265,6 +281,70 @@ describe('nas list / status / watch / cancel, embedded', () => {
     // The worker's graceful stop writes a last checkpoint where the training stopped.
     expect(from).toBeGreaterThanOrEqual(seen);
     expect(resumed.stdout).toMatch(/test accuracy: 0\.\d{4}/);
+  });
+
+  test('after a SIGKILL of nas run, the same command again says how to go on, nas resume finishes the one run, and no server is left', async () => {
+    const { runner, runnerExit } = await runPastStep('cli-killed', 3, 'killed-1', 25);
+    const serverPid = (JSON.parse(readFileSync(join(workDir, 'temporal-server.json'), 'utf8')) as { pid: number }).pid;
+    runner.kill('SIGKILL');
+    await runnerExit;
+    const file = pipelineFile('cli-killed', 3);
+
+    const sameId = await runCli(['run', file, '--work-dir', workDir, '--run-id', 'killed-1'], env, 60_000);
+    expect(sameId.code).toBe(2);
+    expect(sameId.stderr.trim()).toBe(
+      `nas run: run killed-1 exists already (${join(root, 'artifacts')}/runs/killed-1): \`nas resume killed-1\` continues it; a new run needs another --run-id, or none for a fresh one`,
+    );
+    const plain = await runCli(['run', file, '--work-dir', workDir], env, 60_000);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('nas run: run killed-1 of pipeline "cli-killed" has not finished');
+    expect(plain.stderr).toContain('`nas resume killed-1` continues it');
+
+    const resumed = await runCli(['resume', 'killed-1', '--work-dir', workDir], env, 240_000);
+    expectExitedZero(resumed);
+    expect(resumed.stdout).toMatch(/test accuracy: 0\.\d{4}/);
+    // One run of the pipeline, finished; the server the killed process left is gone with the last user.
+    const runs = await listedWhen((rs) => rs.some((r) => r.runId === 'killed-1' && r.status === 'completed'));
+    expect(runs.filter((r) => r.pipelineName === 'cli-killed').map((r) => [r.runId, r.status])).toEqual([['killed-1', 'completed']]);
+    expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
+    let alive = true;
+    try {
+      process.kill(serverPid, 0);
+    } catch {
+      alive = false;
+    }
+    expect(alive).toBe(false);
+  });
+
+  test('the dev server dying under nas run is said at once and in one line at the end, and nas resume carries the run on', async () => {
+    const { runner, runnerExit } = await runPastStep('cli-server-lost', 4, 'lost-1', 25);
+    const serverPid = (JSON.parse(readFileSync(join(workDir, 'temporal-server.json'), 'utf8')) as { pid: number }).pid;
+    process.kill(serverPid, 'SIGKILL');
+    await waitFor('nas run to notice', async () => (/the embedded Temporal server \(pid \d+\) has stopped; stopping the workers/.test(runner.output().stderr) ? true : undefined), 5000, 200);
+    expect(await runnerExit).toBe(1);
+    const stderr = runner.output().stderr;
+    expect(stderr.split('\n')).toContainEqual(expect.stringMatching(/^nas run: the embedded Temporal server at 127\.0\.0\.1:\d+ stopped \(its log: .*temporal-server\.log\)\. Run lost-1 stays as its last checkpoint left it: `nas resume lost-1` starts the server again and continues it$/));
+    expect(stderr).not.toMatch(/\n\s+at /);
+
+    const resumed = await runCli(['resume', 'lost-1', '--work-dir', workDir], env, 240_000);
+    expectExitedZero(resumed);
+    expect(resumed.stdout).toMatch(/test accuracy: 0\.\d{4}/);
+    expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
+  });
+
+  test('a second Ctrl-C quits at once, says how to go on, and leaves no server behind', async () => {
+    const { runner, runnerExit } = await runPastStep('cli-quit', 50, 'quit-1', 25);
+    runner.kill('SIGINT');
+    await waitFor('nas run to say it is stopping', async () => (/SIGINT: stopping/.test(runner.output().stderr) ? true : undefined), 2000, 100);
+    const second = Date.now();
+    runner.kill('SIGINT');
+    expect(await runnerExit).toBe(130);
+    expect(Date.now() - second).toBeLessThan(5000);
+    expect(runner.output().stderr.split('\n')).toContain(
+      'nas run: interrupted by SIGINT: quit without waiting for a checkpoint; run quit-1 stays open, and `nas resume quit-1` continues it from its finished stages and checkpoints',
+    );
+    await waitFor('the dev server to be stopped', async () => (existsSync(join(workDir, 'temporal-server.json')) ? undefined : true), 15_000, 200);
+    expectExitedZero(await nas(['cancel', '--terminate', 'quit-1']));
   });
 
   test('a dead TEMPORAL_ADDRESS is named in the error', async () => {

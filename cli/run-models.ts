@@ -1,0 +1,140 @@
+/**
+ * The trained models a run left in its artifact store, with what is known of each: what `nas
+ * export` ships and `nas compare` lines up. Every training stage writes `<stage>/metrics.json`
+ * (its model's keys and test accuracy) once its model is stored; the evaluation stage, when the run
+ * had one, adds parameters, MACs and latency per target.
+ */
+import { getJson, openArtifactStore, type ArtifactStore } from '../artifacts';
+import type { ElasticModelRef } from '../activities/elastic-training';
+import type { Pipeline } from '../dsl/pipeline';
+import { runKeys } from '../report/load';
+import type { EvaluationSummary } from '../report/types';
+import type { PluginProvenance } from '../workflows/pipeline';
+import { CliError, EXIT_BAD_INPUT } from './errors';
+import { embeddedDir, findRun, openRuns, readInput } from './runs';
+
+export interface RunModel {
+  /** The evaluation's id (`elastic-phi-1`, `train`), else the stage folder's path. */
+  id: string;
+  label: string;
+  role: string;
+  modelKey: string;
+  modelWeightsKey: string;
+  testAccuracy: number;
+  perClassAccuracy?: number[];
+  classNames?: string[];
+  inputShape?: number[];
+  params?: number;
+  macs?: number;
+  latency: Record<string, { medianMs: number; p90Ms: number; plugin?: string }>;
+  /** What was trained: a built-in model, or the searched / scaled architecture's key and label. */
+  model?: ElasticModelRef;
+}
+
+export interface RunStore {
+  runId: string;
+  store: ArtifactStore;
+  location: string;
+}
+
+/**
+ * The store a run used: `--artifacts` when given, else the location its Temporal input records,
+ * else the work folder's artifacts (where a run without an `artifacts.location` stores).
+ */
+export async function locateRun(runId: string, options: { artifacts?: string; workDir?: string }): Promise<RunStore> {
+  let location = options.artifacts;
+  if (!location) {
+    const runs = await openRuns(options.workDir).catch(() => undefined);
+    if (runs) {
+      try {
+        location = (await readInput((await findRun(runs, runId)).handle, runId))?.artifactLocation;
+      } catch {
+        // Not in Temporal (another machine's run, a wiped database): the store may still have it.
+      } finally {
+        await runs.close();
+      }
+    }
+  }
+  location ??= `${embeddedDir(options.workDir)}/artifacts`;
+  let store: ArtifactStore;
+  try {
+    store = openArtifactStore(location);
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT_BAD_INPUT);
+  }
+  if ((await store.list(runKeys(runId).run)).length === 0) {
+    throw new CliError(`no artifacts of run "${runId}" in ${store.location}${options.artifacts ? '' : ' (give the store the run used with --artifacts LOCATION)'}`);
+  }
+  return { runId, store, location: store.location };
+}
+
+interface StageMetrics {
+  modelKey?: string;
+  modelWeightsKey?: string;
+  testAccuracy?: number;
+  perClassAccuracy?: number[];
+  classNames?: string[];
+  inputShape?: number[];
+  model?: ElasticModelRef;
+}
+
+/** The run's models: the evaluated ones in the evaluation's order, then any other trained one. */
+export async function runModels({ store, runId }: RunStore): Promise<RunModel[]> {
+  const keys = runKeys(runId);
+  const evaluation = (await store.head(keys.evaluation)) ? await getJson<EvaluationSummary>(store, keys.evaluation) : undefined;
+  const trained = new Map<string, StageMetrics & { stage: string }>();
+  for (const key of await store.list(keys.run)) {
+    if (!key.endsWith('/metrics.json')) continue;
+    const metrics = await getJson<StageMetrics>(store, key);
+    if (metrics.modelKey && metrics.modelWeightsKey && typeof metrics.testAccuracy === 'number') {
+      trained.set(metrics.modelKey, { ...metrics, stage: key.slice(keys.run.length, -'/metrics.json'.length) });
+    }
+  }
+  const models: RunModel[] = [];
+  for (const m of evaluation?.models ?? []) {
+    const stage = trained.get(m.modelKey);
+    trained.delete(m.modelKey);
+    const plugins = Object.fromEntries((evaluation?.targets ?? []).map((t) => [t.id, t.plugin]));
+    models.push({
+      id: m.id,
+      label: m.label,
+      role: m.role,
+      modelKey: m.modelKey,
+      modelWeightsKey: m.modelWeightsKey,
+      testAccuracy: m.testAccuracy,
+      perClassAccuracy: m.perClassAccuracy,
+      classNames: evaluation?.classNames,
+      inputShape: stage?.inputShape,
+      params: m.params,
+      macs: m.macs,
+      latency: Object.fromEntries(Object.entries(m.latency).map(([t, l]) => [t, { ...l, plugin: plugins[t] }])),
+      model: stage?.model,
+    });
+  }
+  for (const s of trained.values()) {
+    models.push({
+      id: s.stage.replace(/\//g, '-'),
+      label: s.model?.kind === 'arch' ? s.model.label : (s.model?.kind ?? s.stage),
+      role: 'trained',
+      modelKey: s.modelKey!,
+      modelWeightsKey: s.modelWeightsKey!,
+      testAccuracy: s.testAccuracy!,
+      perClassAccuracy: s.perClassAccuracy,
+      classNames: s.classNames,
+      inputShape: s.inputShape,
+      latency: {},
+      model: s.model,
+    });
+  }
+  return models;
+}
+
+/** The resolved pipeline and plugin list a run stored when it started (absent in stores from before they were). */
+export async function runProvenance({ store, runId }: RunStore): Promise<{ pipeline?: Pipeline; plugins?: PluginProvenance[] }> {
+  const keys = runKeys(runId);
+  const [pipeline, plugins] = await Promise.all([
+    store.head(keys.pipeline).then((h) => (h ? getJson<Pipeline>(store, keys.pipeline) : undefined)),
+    store.head(keys.plugins).then((h) => (h ? getJson<PluginProvenance[]>(store, keys.plugins) : undefined)),
+  ]);
+  return { pipeline, plugins };
+}
