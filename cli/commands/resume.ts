@@ -5,12 +5,11 @@
  * from their newest checkpoint), so only the unfinished work is done. A run still open but with
  * nothing executing it (its embedded `nas run` was killed) gets a worker and is followed to the end.
  */
-import * as path from 'node:path';
 import { clusterFromEnv } from '../../infra/temporal-connection';
 import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
 import { changedPlugins } from '../provenance';
 import { parseRunCommand } from '../args';
-import { defaultWorkDir, readInput, runState, stateText, withRun } from '../runs';
+import { embeddedDir, readInput, runState, stateText, withRun } from '../runs';
 import { parseWorkers, runEmbedded, submitToCluster, type RunStart } from './run';
 
 const HELP = `usage: nas resume RUN [options]
@@ -63,5 +62,5 @@ export async function run(argv: string[]): Promise<number> {
   const started = Date.now();
   const cluster = clusterFromEnv();
   if (cluster) return submitToCluster(cluster, input, false, input.artifactLocation, started, how);
-  return runEmbedded({ workDir: values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir(), input, artifactLocation: input.artifactLocation, started, how, workers, verbose: values.verbose });
+  return runEmbedded({ workDir: embeddedDir(values['work-dir']), input, artifactLocation: input.artifactLocation, started, how, workers, verbose: values.verbose });
 }

@@ -23,7 +23,7 @@ import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { unrunnable, workflowInput } from '../plan';
 import { followProgress } from '../progress';
 import { printResult } from '../result-view';
-import { formatTime, pipelineNameOf } from '../runs';
+import { embeddedDir, formatTime, pipelineNameOf } from '../runs';
 import { strategySetOfRun, watchStrategyService } from '../strategy-service';
 import { workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
 import { PluginLoadError } from '../../plugins/load';
@@ -44,10 +44,6 @@ const HELP = `usage: nas run <pipeline file> [options]
 
 Without TEMPORAL_ADDRESS the embedded dev server and an in-process worker run the pipeline.
 With it (and TEMPORAL_NAMESPACE, TEMPORAL_TLS_* as needed), the run is submitted to that cluster.`;
-
-export function defaultWorkDir(): string {
-  return path.resolve(process.env.NAS_HOME ?? '.nas');
-}
 
 function newRunId(name: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -106,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   const workers = parseWorkers(values.workers, cluster !== undefined);
 
   const runId = values['run-id'] !== undefined ? validateRunId(values['run-id']) : newRunId(pipeline.name);
-  const workDir = values['work-dir'] ? path.resolve(values['work-dir']) : defaultWorkDir();
+  const workDir = embeddedDir(values['work-dir']);
   // What a run makes lives in its work folder unless the pipeline names another place.
   const artifactLocation = pipeline.artifacts.location ? resolveLocation(pipeline.artifacts.location, process.cwd()) : path.join(workDir, 'artifacts');
   const input = workflowInput(loaded, runId, artifactLocation);
@@ -310,25 +306,19 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
   try {
     server = await startTemporalDevServer({ workDir, ownProcessGroup: true, user: `the nas process executing run ${input.runId}` });
     const taskQueue = taskQueueFromEnv();
-    if (beforeStart) {
-      const connection = await Connection.connect({ address: server.address });
-      try {
-        await beforeStart(new Client({ connection, namespace: 'default' }));
-      } finally {
-        await connection.close();
-      }
-    }
-    console.log(
-      `temporal: ${server.reused ? 'reusing' : 'started'} dev server at ${server.address} (database ${path.join(workDir, 'temporal.db')})` +
-        (server.uiAddress ? `\ntemporal web UI: ${server.uiAddress}/namespaces/default/workflows/${input.runId}` : ''),
-    );
-    const logFile = path.join(workDir, 'logs', `${input.runId}.log`);
-    installRuntime({ file: logFile, echo: verbose });
-    console.log(`log: ${logFile}${verbose ? '' : ' (Temporal SDK messages; --verbose shows them here too)'}`);
-    const nativeConnection = await NativeConnection.connect({ address: server.address });
     const connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection, namespace: 'default' });
+    let nativeConnection: NativeConnection | undefined;
     try {
-      const client = new Client({ connection, namespace: 'default' });
+      await beforeStart?.(client);
+      console.log(
+        `temporal: ${server.reused ? 'reusing' : 'started'} dev server at ${server.address} (database ${path.join(workDir, 'temporal.db')})` +
+          (server.uiAddress ? `\ntemporal web UI: ${server.uiAddress}/namespaces/default/workflows/${input.runId}` : ''),
+      );
+      const logFile = path.join(workDir, 'logs', `${input.runId}.log`);
+      installRuntime({ file: logFile, echo: verbose });
+      console.log(`log: ${logFile}${verbose ? '' : ' (Temporal SDK messages; --verbose shows them here too)'}`);
+      nativeConnection = await NativeConnection.connect({ address: server.address });
       const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue, strategySets });
       if (workers > 1) {
         const logDir = path.join(workDir, 'workers', input.runId);
@@ -392,7 +382,7 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
     } finally {
       await extra?.stop();
       await connection.close();
-      await nativeConnection.close();
+      await nativeConnection?.close();
     }
   } finally {
     await server?.stop();

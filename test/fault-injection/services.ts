@@ -73,6 +73,9 @@ export class FaultServices {
     const killedAt = Date.now();
     process.kill(pid, 'SIGKILL');
     while (alive(pid)) await sleep(20);
+    // Leave the killed server's handle, as any user of it would: otherwise this process still
+    // counts as using it and, at the end, would leave the restarted server running for itself.
+    await this.temporal.stop();
     this.temporal = await startTemporalDevServer({ workDir: join(this.root, 'temporal'), ui: false, port });
     if (this.temporal.address.split(':').pop() !== String(port)) throw new Error(`the dev server came back on ${this.temporal.address}, not port ${port}`);
     return { killedAt, upAt: Date.now() };

@@ -25,7 +25,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   for (const c of children) await stopChild(c, 2000);
-  for (const dir of ['shared', 'killed', 'forced', 'reused-pid', 'cut']) stopLeftoverDevServer(join(root, dir));
+  for (const dir of ['shared', 'killed', 'forced', 'reused-pid', 'cut', 'restarted']) stopLeftoverDevServer(join(root, dir));
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -136,4 +136,19 @@ test('a cut-short state file does not hide the running server: it is found and r
   await second.stop();
   await first.stop();
   expect(alive(first.pid)).toBe(false);
+});
+
+test('a server killed under its starter and started again on its port: leaving both handles stops the new one', async () => {
+  const workDir = join(root, 'restarted');
+  const first = await startTemporalDevServer({ workDir, ui: false });
+  const port = Number(first.address.split(':').pop());
+  process.kill(first.pid, 'SIGKILL');
+  await waitFor('the killed server to go', async () => (alive(first.pid) ? undefined : true), 10_000, 20);
+  await first.stop();
+  const second = await startTemporalDevServer({ workDir, ui: false, port });
+  expect(second.reused).toBe(false);
+  expect(second.address).toBe(first.address);
+  await second.stop();
+  expect(alive(second.pid)).toBe(false);
+  expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
 });
