@@ -7,32 +7,17 @@ import { request as httpRequest } from 'node:http';
 import type { LayersModel, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { loadTf } from '../../engine/backend';
 import { makeBatch } from '../../engine/data/batches';
-import type { ImageDataset } from '../../engine/data/dataset';
 import { ElasticCoordinator, GRADIENT_HEADER_ROOM, JSON_BODY_LIMIT, type CoordinatorConfig, type EpochSummary, type StepLogEntry } from '../../engine/elastic/coordinator';
 import { layoutSignature, readFlatWeights, weightLayout, type WeightLayout } from '../../engine/elastic/flat-weights';
 import { augmentSeedOf, runParticipant, ParticipantRejectedError } from '../../engine/elastic/participant';
 import type { WorkHeader } from '../../engine/elastic/protocol';
 import { NonFiniteHeaderError, WIRE_CONTENT_TYPE, decodeMessage, encodeMessage, floatBytes } from '../../engine/elastic/wire';
 import { TrainingDivergedError } from '../../engine/train/divergence';
-import { mulberry32 } from '../../engine/random';
 import { buildSmallCnn } from '../../engine/models/small-cnn';
+import { quadrants } from '../support/quadrants';
 
 const tf = loadTf();
 
-function quadrants(count: number): ImageDataset {
-  const rand = mulberry32(5);
-  const images = new Uint8Array(count * 64);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 4;
-    for (let p = 0; p < 64; p++) {
-      const q = (p < 32 ? 0 : 2) + (p % 8 < 4 ? 0 : 1);
-      images[i * 64 + p] = Math.floor((q === labels[i] ? 160 : 40) + rand() * 60);
-    }
-  }
-  const split = { images, labels, count };
-  return { name: 'quadrants', height: 8, width: 8, channels: 1, numClasses: 4, classNames: ['a', 'b', 'c', 'd'], train: split, test: split };
-}
 
 /** No BatchNorm: per-slice batch statistics would make data-parallel differ from one big batch. */
 function denseNet(seed: number): LayersModel {

@@ -21,14 +21,13 @@ import { trainClassifier, type TrainClassifierInput } from '../../activities/tra
 import { decodeBlock } from '../../engine/arch/block-string';
 import { stageKeys } from '../../activities/context';
 import { loadTf } from '../../engine/backend';
-import type { ImageDataset } from '../../engine/data/dataset';
-import { mulberry32 } from '../../engine/random';
 import { Supernet } from '../../engine/supernet';
 import { ClassifierTrainer } from '../../engine/train/classifier-trainer';
 import { TRAINING_DIVERGED, TrainingDivergedError, describeNonFinite, nonFiniteWeights } from '../../engine/train/divergence';
 import { proxylessGradient } from '../../plugins/builtin/proxyless';
 import { writeFashionSubset } from '../integration/support/fashion-subset';
 import { space, randomBatch } from './supernet-fixtures';
+import { quadrants } from '../support/quadrants';
 
 const tf = loadTf();
 
@@ -41,17 +40,6 @@ class NanGradient extends tf.layers.Layer {
   }
 }
 
-function quadrants(count: number): ImageDataset {
-  const rand = mulberry32(5);
-  const images = new Uint8Array(count * 64);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 4;
-    for (let p = 0; p < 64; p++) images[i * 64 + p] = Math.floor(((p < 32 ? 0 : 2) + (p % 8 < 4 ? 0 : 1) === labels[i] ? 160 : 40) + rand() * 60);
-  }
-  const split = { images, labels, count };
-  return { name: 'quadrants', height: 8, width: 8, channels: 1, numClasses: 4, classNames: ['a', 'b', 'c', 'd'], train: split, test: split };
-}
 
 /** A dense net; with `poison`, its hidden layer's gradient is NaN while every loss stays finite. */
 function denseNet(poison: boolean): LayersModel {
