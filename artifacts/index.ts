@@ -8,7 +8,7 @@ import { S3ArtifactStore, type S3StoreOptions } from './s3-store';
 import type { ArtifactStore } from './store';
 
 export * from './store';
-export { LocalArtifactStore, ArtifactStoreFullError } from './local-store';
+export { LocalArtifactStore } from './local-store';
 export { ArtifactLocationError, checkArtifactLocation, parseArtifactLocation, parseS3Location } from './location';
 export { S3ArtifactStore } from './s3-store';
 export type { S3StoreOptions } from './s3-store';

@@ -57,10 +57,15 @@ import {
   ArtifactKeyError,
   ArtifactNotFoundError,
   ArtifactStore,
+  ArtifactStoreAccessError,
+  ArtifactStoreFullError,
   CorruptArtifactError,
+  isAccessCode,
   toBytes,
   validateKey,
 } from './store';
+
+export { ArtifactStoreFullError } from './store';
 
 const LEGACY_FORMAT_VERSION = 1;
 /** A legacy header longer than this is not one of ours; stop looking for its newline. */
@@ -118,18 +123,6 @@ export interface LocalArtifactStoreOptions {
   openForWrite?: (file: string) => Promise<WritableFile>;
 }
 
-/** The disk (or the user's quota) is full: nothing was stored, and the previous object, if any, is intact. */
-export class ArtifactStoreFullError extends Error {
-  /** `ENOSPC` or `EDQUOT`, as the operating system reported it. */
-  readonly code: string;
-  constructor(readonly key: string, location: string, code: string, cause: unknown) {
-    const quota = code === 'EDQUOT' ? ' (disk quota exceeded)' : '';
-    super(`cannot store artifact ${JSON.stringify(key)} in ${location}: no space left on device${quota}`, { cause });
-    this.name = 'ArtifactStoreFullError';
-    this.code = code;
-  }
-}
-
 export class LocalArtifactStore implements ArtifactStore {
   readonly root: string;
   readonly location: string;
@@ -146,10 +139,16 @@ export class LocalArtifactStore implements ArtifactStore {
     try {
       return await this.putFile(key, file, toBytes(data));
     } catch (err) {
-      const code = errCode(err);
-      if (code === 'ENOSPC' || code === 'EDQUOT') throw new ArtifactStoreFullError(key, this.location, code, err);
-      throw err;
+      throw this.storeError(err, key, 'store');
     }
+  }
+
+  /** A full or refusing disk as the one-line errors that say so; anything else as it came. */
+  private storeError(err: unknown, key: string, action: 'store' | 'read' | 'delete' | 'list'): unknown {
+    const code = errCode(err);
+    if (action === 'store' && (code === 'ENOSPC' || code === 'EDQUOT')) return new ArtifactStoreFullError(key, this.location, code, err);
+    if (isAccessCode(code)) return new ArtifactStoreAccessError(key, this.location, action, code, err);
+    return err;
   }
 
   private async putFile(key: string, file: string, bytes: Uint8Array): Promise<ArtifactInfo> {
@@ -187,6 +186,14 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async get(key: string): Promise<Uint8Array> {
+    try {
+      return await this.getVerified(key);
+    } catch (err) {
+      throw this.storeError(err, key, 'read');
+    }
+  }
+
+  private async getVerified(key: string): Promise<Uint8Array> {
     const file = this.fileFor(key);
     await this.checkInside(key, file);
     const dir = path.dirname(file);
@@ -210,6 +217,14 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async head(key: string): Promise<ArtifactInfo | undefined> {
+    try {
+      return await this.headChecked(key);
+    } catch (err) {
+      throw this.storeError(err, key, 'read');
+    }
+  }
+
+  private async headChecked(key: string): Promise<ArtifactInfo | undefined> {
     const file = this.fileFor(key);
     await this.checkInside(key, file);
     for (let attempt = 1; ; attempt++) {
@@ -289,6 +304,14 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async list(prefix: string): Promise<string[]> {
+    try {
+      return await this.listKeys(prefix);
+    } catch (err) {
+      throw this.storeError(err, prefix, 'list');
+    }
+  }
+
+  private async listKeys(prefix: string): Promise<string[]> {
     validateKey(prefix, { allowPrefix: true });
     // Prefixes match like S3's: as strings, so `runs/a` matches `runs/abc/x`. Walk only the
     // deepest directory the prefix fully names, then filter.
@@ -301,6 +324,14 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async delete(key: string): Promise<void> {
+    try {
+      return await this.deleteKey(key);
+    } catch (err) {
+      throw this.storeError(err, key, 'delete');
+    }
+  }
+
+  private async deleteKey(key: string): Promise<void> {
     const file = this.fileFor(key);
     // The directory, not the file: unlinking a symlink under the key removes the link alone.
     await this.checkInside(key, path.dirname(file));

@@ -21,6 +21,7 @@ import {
   ArtifactInfo,
   ArtifactNotFoundError,
   ArtifactStore,
+  ArtifactStoreFullError,
   ArtifactStoreUnavailableError,
   CorruptArtifactError,
   toBytes,
@@ -224,6 +225,10 @@ export class S3ArtifactStore implements ArtifactStore {
     }
     if (name === 'TimeoutError' || name === 'RequestTimeout') {
       return new ArtifactStoreUnavailableError(`cannot reach ${where}: timed out`, { cause: err });
+    }
+    // MinIO's name for a full disk; 507 is the status any WebDAV-derived server uses for it.
+    if (action === 'put' && (name === 'XMinioStorageFull' || status === 507)) {
+      return new ArtifactStoreFullError(key, this.location, name || 'HTTP 507', err);
     }
     if (name === 'CredentialsProviderError' || /credential/i.test(name)) {
       return new ArtifactStoreUnavailableError(

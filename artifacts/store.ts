@@ -104,3 +104,44 @@ export async function getJson<T>(store: ArtifactStore, key: string): Promise<T> 
 export function putJson(store: ArtifactStore, key: string, value: unknown): Promise<ArtifactInfo> {
   return store.put(key, JSON.stringify(value, null, 2));
 }
+
+/**
+ * The store's disk or quota is full: nothing was stored, and the previous object, if any, is
+ * intact. Retrying cannot help until someone frees space, so activities fail at once with this
+ * (workflows/policies.ts) and `nas resume` continues from the last checkpoint afterwards.
+ */
+export class ArtifactStoreFullError extends Error {
+  /** `ENOSPC` or `EDQUOT` as the operating system reported it, or the S3 server's error name. */
+  readonly code: string;
+  constructor(readonly key: string, location: string, code: string, cause: unknown) {
+    const quota = code === 'EDQUOT' ? ' (disk quota exceeded)' : '';
+    super(`cannot store artifact ${JSON.stringify(key)} in ${location}: no space left on device${quota}`, { cause });
+    this.name = 'ArtifactStoreFullError';
+    this.code = code;
+  }
+}
+
+const ACCESS_REASONS: Record<string, string> = {
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+};
+
+/**
+ * The store's folder refuses this process (a read-only file system, missing permissions): as
+ * with a full disk, retrying cannot help until someone changes it.
+ */
+export class ArtifactStoreAccessError extends Error {
+  /** `EROFS`, `EACCES` or `EPERM`, as the operating system reported it. */
+  readonly code: string;
+  constructor(readonly key: string, location: string, action: 'store' | 'read' | 'delete' | 'list', code: string, cause: unknown) {
+    super(`cannot ${action} artifact ${JSON.stringify(key)} in ${location}: ${ACCESS_REASONS[code] ?? code} (${code})`, { cause });
+    this.name = 'ArtifactStoreAccessError';
+    this.code = code;
+  }
+}
+
+/** The operating-system codes that ArtifactStoreAccessError stands for. */
+export function isAccessCode(code: string | undefined): code is string {
+  return code !== undefined && code in ACCESS_REASONS;
+}

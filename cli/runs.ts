@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import {
+  ApplicationFailure,
   Client,
   Connection,
   defaultPayloadConverter,
@@ -205,11 +206,31 @@ export function formatTime(date: Date): string {
   return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}`;
 }
 
-/** Temporal wraps failures (workflow > child > activity); the innermost one says what went wrong. */
+/**
+ * Temporal wraps failures (workflow > child > activity): the error the code threw (the first
+ * ApplicationFailure) says what went wrong; its own causes are detail (a full disk's raw ENOSPC
+ * under the store's line naming the folder). Without one (a timeout), the innermost failure.
+ */
 export function rootCause(err: Error): Error {
   let current: Error = err;
-  while (current.cause instanceof Error) current = current.cause;
+  while (!(current instanceof ApplicationFailure) && current.cause instanceof Error) current = current.cause;
   return current;
+}
+
+/** What to do about a failure that a retry could not mend, by its type (workflows/policies.ts). */
+const WAY_ON: Record<string, (runId: string) => string> = {
+  ArtifactStoreFullError: (runId) => `free space there, then \`nas resume ${runId}\` continues from the newest checkpoint`,
+  ArtifactStoreAccessError: (runId) => `make the folder writable by this user, then \`nas resume ${runId}\` continues from the newest checkpoint`,
+  DatasetNotFoundError: (runId) => `put the data set where the pipeline says, then \`nas resume ${runId}\``,
+  TrainingDivergedError: () => 'resuming would diverge again: start a new run with the changed settings',
+};
+
+/** The one line that says why a run failed, and how to go on where that is known. */
+export function failureText(err: Error, runId: string): string {
+  const cause = rootCause(err);
+  const type = cause instanceof ApplicationFailure ? cause.type : cause.name;
+  const hint = type ? WAY_ON[type] : undefined;
+  return hint ? `${cause.message}; ${hint(runId)}` : cause.message;
 }
 
 export interface StageTime {
@@ -355,7 +376,7 @@ export async function reportRun(runs: Runs, { handle, description }: FoundRun): 
   try {
     await handle.result();
   } catch (err) {
-    report.failure = err instanceof WorkflowFailedError ? rootCause(err).message : (err as Error).message;
+    report.failure = err instanceof WorkflowFailedError ? failureText(err, report.runId) : (err as Error).message;
   }
   if (history.open) report.current = { stage: history.open };
   return report;

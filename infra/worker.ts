@@ -8,9 +8,10 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { NativeConnection, Worker, Runtime, DefaultLogger, type LogEntry, type LogLevel, type WorkflowBundle, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, Runtime, DefaultLogger, type LogLevel, type WorkflowBundle, type WorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
 import { elasticQueueOf, strategyQueueOf, trialQueueOf } from '../workflows/task-queues';
+import { fileLine, terminalLine } from './log-lines';
 import { workflowBundle, type StrategySet } from './workflow-bundle';
 
 export interface NasWorkerOptions {
@@ -81,27 +82,21 @@ export interface RuntimeLogging {
 
 export function installRuntime({ level = (process.env.NAS_LOG_LEVEL as LogLevel | undefined) ?? 'WARN', file, echo = false }: RuntimeLogging = {}): void {
   if (runtimeInstalled) return;
-  const standard = new DefaultLogger(level);
   if (file) mkdirSync(path.dirname(file), { recursive: true });
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
       // The elastic queue's worker runs activities only, a strategy set's workflows only; Temporal
       // warns about either on every start.
       if (entry.message.startsWith('No workflows registered') || entry.message.startsWith('No activities registered')) return;
-      if (!file || echo) standard.log(entry.level, entry.message, entry.meta);
-      if (file) appendFileSync(file, logLine(entry));
+      // At DEBUG and below the terminal gets everything, stacks included.
+      if (!file || echo) process.stderr.write(level === 'DEBUG' || level === 'TRACE' ? fileLine(entry) : terminalLine(entry));
+      if (file) appendFileSync(file, fileLine(entry));
     }),
     // The Rust core's own messages (a lost server, a failed poll) come through the same logger
     // rather than straight to the console, where they would break into the progress line.
     telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } },
   });
   runtimeInstalled = true;
-}
-
-function logLine(entry: LogEntry): string {
-  const when = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
-  const meta = entry.meta && Object.keys(entry.meta).length > 0 ? ` ${JSON.stringify(entry.meta)}` : '';
-  return `${when} [${entry.level}] ${entry.message}${meta}\n`;
 }
 
 /** The workers stopped (a signal, a shutdown) before the work they were run for had settled. */

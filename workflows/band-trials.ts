@@ -6,7 +6,7 @@
  * the table, each train alone as trial activities, and the best validation accuracy is the search
  * result. Runs inside the one-shot search workflow; every number it holds is small.
  */
-import { ApplicationFailure, proxyActivities, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
 import type { RandomLatencyBaseline } from '../engine/supernet/latency-band';
@@ -18,6 +18,7 @@ import { runInTrialOrder, StrategyDriver } from './strategy-driver';
 import { workflowStrategy } from './strategy-registry';
 import { trialQueueOf } from './task-queues';
 import { budgetUse, type BudgetUse } from './trial-budgets';
+import { retryPolicy } from './policies';
 
 export interface BandTrialsConfig {
   /** Nets drawn besides the derived one. */
@@ -73,7 +74,7 @@ export interface BandTrialsResult {
 
 /** Runs the band trials; `progress` is what the search's query reports meanwhile. */
 export async function runBandTrials(input: BandTrialsInput, progress: (p: SearchProgress) => void): Promise<BandTrialsResult> {
-  const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'MissingOpsError', 'TrainingDivergedError'] };
+  const retry = retryPolicy('short');
   const { drawBandCandidates, writeJson } = proxyActivities<typeof activities>({ startToCloseTimeout: '10m', retry });
   // Trials heartbeat every step; two silent minutes means the worker is gone.
   const { trainTrial } = proxyActivities<typeof activities>({ startToCloseTimeout: '6h', heartbeatTimeout: '2m', retry, taskQueue: trialQueueOf(workflowInfo().taskQueue) });

@@ -13,6 +13,7 @@ import type { StageData } from '../dsl/dataset';
 import { gridTrials, pointLabel, type GridOptions } from '../engine/scaling/grid';
 import { forEachInPool } from './pool';
 import { trialQueueOf } from './task-queues';
+import { retryPolicy } from './policies';
 
 /**
  * Activities this workflow calls. activities/index.ts must export `scalingTrial` and
@@ -125,13 +126,7 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
     startToCloseTimeout: '6h',
     // Trials heartbeat every step, but not through their final validation pass and latency measurement.
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 120}s`,
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts: 10,
-      nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'ArtifactNotFound', 'ArchError', 'TrainingDivergedError'],
-    },
+    retry: retryPolicy('short'),
   };
   // Trials run side by side on the trials queue; the rest is bookkeeping on the main one.
   const { scalingTrial } = proxyActivities<ScalingActivities>({ ...activityOptions, taskQueue: trialQueueOf(workflowInfo().taskQueue) });

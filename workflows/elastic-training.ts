@@ -9,6 +9,7 @@
 import { CancellationScope, isCancellation, log, proxyActivities, uuid4 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { ElasticModelRef, ElasticTrainingInput, ElasticTrainingResult } from '../activities/elastic-training';
+import { retryPolicy } from './policies';
 
 export interface ElasticTrainingWorkflowInput extends Omit<ElasticTrainingInput, 'salt'> {
   /** Task queue of the participant slots (the main queue + "-elastic"). */
@@ -17,10 +18,8 @@ export interface ElasticTrainingWorkflowInput extends Omit<ElasticTrainingInput,
 
 export type { ElasticModelRef, ElasticTrainingResult };
 
-// TrainingDivergedError: a retry from the same checkpoint diverges again. DataPlaneKeyError: the
-// installation's key is missing or exposed (engine/elastic/auth.ts). A coordinator record that does
-// not verify is retried: the coordinator's next attempt writes a genuine one.
-const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'ParticipantRejectedError', 'PluginLoadError', 'TrainingDivergedError', 'DataPlaneKeyError'];
+// A coordinator record that does not verify is retried (it is not in PERMANENT_FAILURES): the
+// coordinator's next attempt writes a genuine one.
 
 export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInput): Promise<ElasticTrainingResult> {
   const heartbeatTimeout = input.elastic.heartbeatTimeoutSeconds * 1000;
@@ -30,14 +29,14 @@ export async function elasticTrainingWorkflow(input: ElasticTrainingWorkflowInpu
     // Every attempt resumes from a checkpoint, so a death costs one interval, not the run: retry
     // soon (a 30 s cap made late recoveries take half a minute), and allow many deaths over a long
     // training, since Temporal never resets the attempt count when an attempt made progress.
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 100, nonRetryableErrorTypes: PERMANENT_ERRORS },
+    retry: retryPolicy('elastic'),
   });
   const { elasticParticipant } = proxyActivities<typeof activities>({
     taskQueue: input.participantQueue,
     startToCloseTimeout: '7d',
     heartbeatTimeout,
     // A slot outlives any number of worker deaths: it lasts as long as the training does.
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: Number.POSITIVE_INFINITY, nonRetryableErrorTypes: PERMANENT_ERRORS },
+    retry: retryPolicy('slot'),
   });
 
   // Not a secret: the activities derive the data plane's token from it with the installation's key

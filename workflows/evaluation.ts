@@ -7,6 +7,7 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { EvaluatedModelBrief, evaluateModel, EvaluationTarget, ModelToEvaluate, summarizeEvaluation } from '../activities/evaluate-model';
 import type { DatasetConfig } from '../dsl/dataset';
+import { retryPolicy } from './policies';
 
 type EvaluationActivities = { evaluateModel: typeof evaluateModel; summarizeEvaluation: typeof summarizeEvaluation };
 
@@ -42,8 +43,6 @@ export interface EvaluationStatus {
 
 export const evaluationProgressQuery = defineQuery<EvaluationStatus>('evaluationProgress');
 
-const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'PluginLoadError', 'ModelDataMismatchError'];
-
 export async function evaluationWorkflow(input: EvaluationWorkflowInput): Promise<EvaluationWorkflowResult> {
   const { evaluateModel, summarizeEvaluation } = proxyActivities<EvaluationActivities>({
     // Generous: the heartbeat, not this, is what detects a dead worker. Accuracy on the test split of a
@@ -52,7 +51,7 @@ export async function evaluationWorkflow(input: EvaluationWorkflowInput): Promis
     // It beats once per test batch and per timed run; tfjs blocks the event loop for a whole batch,
     // which for a large model on a loaded CPU can take minutes (hence the stage's default of 10).
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 600}s`,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: PERMANENT_ERRORS },
+    retry: retryPolicy('short'),
   });
   if (input.models.length === 0) {
     throw ApplicationFailure.nonRetryable('nothing to evaluate: no earlier stage produced a trained model', 'PipelineValidationError');

@@ -15,6 +15,7 @@ import { runInTrialOrder, StrategyDriver } from './strategy-driver';
 import { workflowStrategy, workflowStrategyNames } from './strategy-registry';
 import { trialQueueOf } from './task-queues';
 import { budgetUse, type BudgetUse } from './trial-budgets';
+import { retryPolicy } from './policies';
 
 export interface MultiTrialSearchInput {
   runId: string;
@@ -107,7 +108,7 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
     startToCloseTimeout: '6h',
     // Trials heartbeat every step; this long silent means the worker is gone.
     heartbeatTimeout: input.heartbeatTimeoutSeconds ? `${input.heartbeatTimeoutSeconds}s` : '2m',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'DatasetNotFoundError', 'DatasetFormatError', 'TrainingDivergedError'] },
+    retry: retryPolicy('short'),
   };
   const mainQueue = input.activityQueue ?? workflowInfo().taskQueue;
   const { trainTrial } = proxyActivities<typeof activities>({ ...activityOptions, taskQueue: trialQueueOf(mainQueue) });

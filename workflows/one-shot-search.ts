@@ -10,6 +10,7 @@ import type { StageData } from '../dsl/dataset';
 import type { SearchSpace } from '../dsl/search-space';
 import { runBandTrials, type BandTrialsConfig, type BandTrialsResult } from './band-trials';
 import type { SearchProgress } from './multi-trial-search';
+import { retryPolicy } from './policies';
 
 export interface OneShotSearchInput {
   runId: string;
@@ -65,18 +66,12 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
   const { supernetEpoch } = proxyActivities<typeof activities>({
     startToCloseTimeout: '12h',
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`,
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts: 25,
-      nonRetryableErrorTypes: ['PipelineValidationError', 'CheckpointMismatchError', 'SupernetCheckpointError', 'DatasetNotFoundError', 'DatasetFormatError', 'TrainingDivergedError'],
-    },
+    retry: retryPolicy('checkpointed'),
   });
   const { buildLatencyTable } = proxyActivities<typeof activities>({
     startToCloseTimeout: '6h',
     heartbeatTimeout: '5m',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['PluginLoadError', 'MissingOpsError', 'UnsupportedTargetConfigError', 'DatasetNotFoundError', 'DatasetFormatError'] },
+    retry: retryPolicy('short'),
   });
   // The table is measured once per (space, target, config) and shared by every run that needs it.
   const latencyTableKey =

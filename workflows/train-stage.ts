@@ -7,6 +7,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { MeasureLatencyResult } from '../activities/measure-latency';
 import type { TrainClassifierInput, TrainClassifierResult } from '../activities/train-classifier';
+import { retryPolicy } from './policies';
 
 export interface HardwareTargetRef {
   id: string;
@@ -24,19 +25,17 @@ export interface TrainStageResult extends TrainClassifierResult {
   latency: MeasureLatencyResult[];
 }
 
-const PERMANENT_ERRORS = ['DatasetNotFoundError', 'DatasetFormatError', 'CheckpointMismatchError', 'PluginLoadError', 'TrainingDivergedError'];
-
 export async function trainStageWorkflow(input: TrainStageInput): Promise<TrainStageResult> {
   const { trainClassifier } = proxyActivities<typeof activities>({
     // Generous: the heartbeat, not this, is what detects a dead worker.
     startToCloseTimeout: '12h',
     heartbeatTimeout: `${input.train.heartbeatTimeoutSeconds}s`,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 25, nonRetryableErrorTypes: PERMANENT_ERRORS },
+    retry: retryPolicy('checkpointed'),
   });
   const { measureLatency } = proxyActivities<typeof activities>({
     startToCloseTimeout: '30m',
     heartbeatTimeout: '2m',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: PERMANENT_ERRORS },
+    retry: retryPolicy('short'),
   });
 
   const { targets, pluginFiles, ...trainInput } = input;

@@ -23,7 +23,7 @@ import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { unrunnable, workflowInput } from '../plan';
 import { followProgress } from '../progress';
 import { printResult } from '../result-view';
-import { embeddedDir, formatTime, pipelineNameOf } from '../runs';
+import { embeddedDir, failureText, formatTime, pipelineNameOf, rootCause } from '../runs';
 import { strategySetOfRun, watchStrategyService } from '../strategy-service';
 import { workflowBundle, type StrategySet } from '../../infra/workflow-bundle';
 import { PluginLoadError } from '../../plugins/load';
@@ -188,13 +188,6 @@ export function parseWorkers(value: string | undefined, toCluster: boolean): num
   return n;
 }
 
-/** Temporal wraps failures (workflow > child > activity); the innermost one says what went wrong. */
-function rootCause(err: Error): Error {
-  let current: Error = err;
-  while (current.cause instanceof Error) current = current.cause;
-  return current;
-}
-
 /** A new run under an id that is taken: the one line that says how to go on instead of a stack. */
 function runExists(runId: string, where: string): CliError {
   return new CliError(`run ${runId} exists already (${where}): \`nas resume ${runId}\` continues it; a new run needs another --run-id, or none for a fresh one`, EXIT_BAD_INPUT);
@@ -249,7 +242,7 @@ async function execute(
       throw new CliError(`run ${input.runId} was cancelled; \`nas resume ${input.runId}\` continues it from its finished stages and checkpoints`);
     }
     if (err instanceof WorkflowFailedError) {
-      throw new CliError(`run ${input.runId} failed: ${rootCause(err).message}`);
+      throw new CliError(`run ${input.runId} failed: ${failureText(err, input.runId)}`);
     }
     throw err;
   }

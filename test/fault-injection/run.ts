@@ -14,10 +14,14 @@
  *   both runs completed; lost work per fault at most one checkpoint interval, resumed from the
  *   newest checkpoint; workers reconnected after the restart; final accuracy within 0.5 points of
  *   the undisturbed run; the artifacts are whole, complete and without orphans.
+ * Then the faults a kill schedule cannot inject (edge-faults.ts: a full disk, a corrupt epoch-
+ * boundary checkpoint, a diverging training, the dev server killed under `nas run`, a stale server
+ * pid), each on a small embedded `nas run`, one row each; every one must end as designed.
  *
  *   npm run test:faults            (builds first; the workers run a copy of the compiled CLI)
  *   npx tsx test/fault-injection/run.ts   (dist/ must be current)
- * NAS_FAULT_SEED picks the fault schedule (default 1); NAS_FAULT_KEEP=1 keeps the temp folder.
+ * NAS_FAULT_SEED picks the fault schedule (default 1); NAS_FAULT_KEEP=1 keeps the temp folder;
+ * NAS_FAULT_EDGE_ONLY=1 runs the edge faults alone (a few minutes).
  */
 import { spawn } from 'node:child_process';
 import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +37,7 @@ import { mulberry32 } from '../../engine/random';
 import { repoRoot } from '../../infra/paths';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
 import { effectOn, hitDuringOutage, recoveredBy, startedActivities, unexplainedRetries, type CheckpointObject, type CheckpointPolicy, type FaultRecord } from './faults';
+import { runEdgeFaults, type EdgeRow } from './edge-faults';
 import { checkIntegrity, type IntegrityReport } from './integrity';
 import { ownHeartbeat, RunMonitor, type ActivityView, type Observation } from './monitor';
 import { FaultServices, sleep } from './services';
@@ -122,6 +127,14 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'nas-faults-'));
   const doc = parse(readFileSync(PIPELINE_FILE, 'utf8')) as PipelineDoc;
   console.log(`fault-injection suite: pipeline ${PIPELINE_FILE}, fault seed ${seed}, work folder ${root}`);
+  if (process.env.NAS_FAULT_EDGE_ONLY === '1') {
+    const checks = reportEdge(await runEdgeFaults(root));
+    const failed = checks.some(([, ok]) => !ok);
+    for (const [what, ok, detail] of checks) console.log(`- ${ok ? 'PASS' : 'FAIL'} ${what}: ${detail}`);
+    console.log(`\nedge faults ${failed ? 'FAILED' : 'passed'} in ${((Date.now() - wallStart) / 1000).toFixed(0)} s; work folder ${failed ? 'kept' : 'removed'}: ${root}`);
+    if (!failed) rmSync(root, { recursive: true, force: true });
+    return failed ? 1 : 0;
+  }
   const cliMain = snapshotBuild();
   const services = await FaultServices.start(root, BUCKET);
   const stopServices = () => services.stop();
@@ -134,7 +147,9 @@ async function main(): Promise<number> {
     const faulty = await runPipeline(services, cliMain, root, doc, 'faulty', seed);
     printRunLine(faulty);
     const integrity = faulty.result ? await checkIntegrity(services.admin, services.store(faulty.location), faulty.result, expectations(doc, faulty.runId)) : undefined;
-    failed = report(doc, quiet, faulty, integrity, wallStart);
+    console.log('\n[edge] the faults outside the kill schedule, each on a small embedded nas run');
+    const edge = await runEdgeFaults(root);
+    failed = report(doc, quiet, faulty, integrity, edge, wallStart);
   } finally {
     cleanups.delete(stopServices);
     await services.stop().catch(() => undefined);
@@ -466,7 +481,7 @@ function printRunLine(r: RunOutcome): void {
 }
 
 /** Prints the table, the metrics and the checks; returns whether anything failed. */
-function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integrity: IntegrityReport | undefined, wallStart: number): boolean {
+function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integrity: IntegrityReport | undefined, edge: EdgeRow[], wallStart: number): boolean {
   const policy = policies(doc, faulty.runId);
   for (const [i, f] of faulty.faults.entries()) {
     const horizon = faulty.faults[i + 1]?.at ?? Number.POSITIVE_INFINITY;
@@ -562,6 +577,8 @@ function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integri
     }
   }
 
+  const edgeChecks = reportEdge(edge);
+
   // The checks.
   const checks: [string, boolean, string][] = [];
   const kills = faulty.faults.filter((f) => f.kind === 'kill worker');
@@ -592,6 +609,7 @@ function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integri
   ]);
   checks.push(['artifacts whole, complete, no orphans', integrity?.ok === true, integrity ? `${integrity.verified}/${integrity.objects} verified` : 'not checked (no result)']);
   if (faulty.driverError) checks.push(['the fault driver ran to the end', false, faulty.driverError.split('\n')[0]]);
+  checks.push(...edgeChecks);
 
   console.log('\n## Checks\n');
   for (const [what, ok, detail] of checks) console.log(`- ${ok ? 'PASS' : 'FAIL'} ${what}: ${detail}`);
@@ -604,6 +622,16 @@ function report(doc: PipelineDoc, quiet: RunOutcome, faulty: RunOutcome, integri
     console.log('\nfault-injection suite passed');
   }
   return failed.length > 0;
+}
+
+/** Prints the edge faults' table; returns one check per fault. */
+function reportEdge(edge: EdgeRow[]): [string, boolean, string][] {
+  console.log('\n## Faults outside the kill schedule (each on a small embedded `nas run`; edge-faults.ts)\n');
+  printTable(
+    ['fault', 'stage', 'outcome', 's', 'ok', 'checked'],
+    edge.map((r) => [r.fault, r.stage, r.outcome, r.seconds !== undefined ? r.seconds.toFixed(1) : '-', r.ok ? 'yes' : 'NO', r.checked]),
+  );
+  return edge.map((r) => [`${r.fault}: ends as designed`, r.ok, r.ok ? r.outcome : r.checked]);
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { CorruptArtifactError, getJson, putJson } from '../../artifacts';
+import { ArtifactStoreAccessError, CorruptArtifactError, getJson, putJson } from '../../artifacts';
 import {
   ArtifactStoreFullError,
   LocalArtifactStore,
@@ -441,6 +441,12 @@ describe('a full disk is never reported as a successful write', () => {
     const err = await quota.put('k', 'data').catch((e: unknown) => e);
     expect((err as Error).message).toBe(`cannot store artifact "k" in ${quota.location}: no space left on device (disk quota exceeded)`);
     expect((err as ArtifactStoreFullError).code).toBe('EDQUOT');
+    // A folder that refuses us is one line naming it too, whatever the operation.
+    const eacces = () => Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' });
+    const refused = new LocalArtifactStore(root, { openForWrite: async () => Promise.reject(eacces()) });
+    const denied = await refused.put('k', 'data').catch((e: unknown) => e);
+    expect(denied).toBeInstanceOf(ArtifactStoreAccessError);
+    expect((denied as Error).message).toBe(`cannot store artifact "k" in ${refused.location}: permission denied (EACCES)`);
     const eio = () => Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
     const broken = new LocalArtifactStore(root, { openForWrite: shortWriter({ chunk: 1, okWrites: 1, failWith: eio }).open });
     await expect(broken.put('k', 'data')).rejects.toThrow('EIO: i/o error, write');
@@ -485,5 +491,20 @@ afterAll(() => {
     // The failed write's space was given back.
     await store.put('runs/r1/next.bin', new Uint8Array(32 * 1024));
     expect(await store.list('')).toEqual(['runs/r1/next.bin', 'runs/r1/small.json']);
+  });
+
+  it('on a file system remounted read-only, says so in one line for writes and deletes, and still reads', async () => {
+    const store = new LocalArtifactStore(join(tmpfs!, 'ro-store'));
+    await store.put('runs/r2/kept.json', '{"kept":true}');
+    expect(spawnSync('mount', ['-o', 'remount,ro', tmpfs!]).status).toBe(0);
+    try {
+      const err = await store.put('runs/r2/new.json', '{}').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ArtifactStoreAccessError);
+      expect((err as Error).message).toBe(`cannot store artifact "runs/r2/new.json" in ${store.location}: read-only file system (EROFS)`);
+      await expect(store.delete('runs/r2/kept.json')).rejects.toThrow(`cannot delete artifact "runs/r2/kept.json" in ${store.location}: read-only file system (EROFS)`);
+      expect(await getJson(store, 'runs/r2/kept.json')).toEqual({ kept: true });
+    } finally {
+      spawnSync('mount', ['-o', 'remount,rw', tmpfs!]);
+    }
   });
 });
