@@ -352,8 +352,9 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   /**
-   * Writes `bytes` whole to a new temp file in `dir`, fsynced and closed; returns its path. On any
-   * failure the temp file is removed and the error (ENOSPC included) passes on.
+   * Writes `bytes` whole to a new temp file in `dir`, fsynced, closed and read back (size and
+   * SHA-256); returns its path. On any failure the temp file is removed and the error (ENOSPC
+   * included) passes on.
    */
   private async writeTemp(key: string, dir: string, bytes: Uint8Array): Promise<string> {
     const { tmpPath, handle } = await this.openTemp(key, dir);
@@ -372,6 +373,11 @@ export class LocalArtifactStore implements ArtifactStore {
       }
       // Some file systems (NFS) report a failed write only at close; that must fail the put too.
       await handle.close();
+      // What the file system hands back, not what we handed it, is what gets published.
+      const onDisk = await hashFile(tmpPath);
+      if (onDisk !== sha256Hex(bytes)) {
+        throw new Error(`writing artifact ${JSON.stringify(key)} to ${this.location} left other bytes on disk than were written (sha256 ${onDisk})`);
+      }
     } catch (err) {
       await fs.rm(tmpPath, { force: true }).catch(() => undefined);
       throw err;

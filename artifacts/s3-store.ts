@@ -111,13 +111,17 @@ export class S3ArtifactStore implements ArtifactStore {
   async put(key: string, data: Uint8Array | string): Promise<ArtifactInfo> {
     const objectKey = this.objectKey(key);
     const bytes = toBytes(data);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const digest = createHash('sha256').update(bytes).digest();
+    const sha256 = digest.toString('hex');
     const command = new PutObjectCommand({
       Bucket: this.bucket,
       Key: objectKey,
       Body: bytes,
       ContentLength: bytes.byteLength,
       Metadata: { sha256 },
+      // The server checks the body it received against this before it stores the object, so a
+      // body damaged or cut on the way is refused instead of published.
+      ChecksumSHA256: digest.toString('base64'),
     });
     await this.call('put', key, () => this.client.send(command));
     return { key, size: bytes.byteLength, sha256 };

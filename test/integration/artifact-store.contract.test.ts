@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 import {
   ArtifactKeyError,
@@ -332,6 +332,19 @@ describe('S3ArtifactStore (MinIO)', () => {
     expect(store.objectKey('model.json')).toBe('scoped/run-1/model.json');
     const res = await admin.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'scoped/run-1/model.json' }));
     expect(res.Metadata?.sha256).toBe(sha256(new TextEncoder().encode('{}')));
+  });
+
+  it('sends the SHA-256 with the body, so that the server refuses a body that does not match it', async () => {
+    const store = new S3ArtifactStore(`s3://${BUCKET}/checked`, { endpoint: server.endpoint });
+    stores.push(store);
+    const body = new Uint8Array(randomBytes(4096));
+    await store.put('ckpt.bin', body);
+    const head = await admin.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'checked/ckpt.bin', ChecksumMode: 'ENABLED' }));
+    expect(head.ChecksumSHA256).toBe(createHash('sha256').update(body).digest('base64'));
+    // The server's own check is what a damaged upload meets: the same body under another digest.
+    const wrong = createHash('sha256').update('other bytes').digest('base64');
+    await expect(admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'checked/torn.bin', Body: body, ChecksumSHA256: wrong }))).rejects.toThrow();
+    expect(await store.head('torn.bin')).toBeUndefined();
   });
 
   it('reports an object without checksum metadata as corrupt', async () => {

@@ -447,6 +447,24 @@ describe('a full disk is never reported as a successful write', () => {
     const denied = await refused.put('k', 'data').catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(ArtifactStoreAccessError);
     expect((denied as Error).message).toBe(`cannot store artifact "k" in ${refused.location}: permission denied (EACCES)`);
+    // A file system that takes the bytes but hands back others: the read-back digest catches it.
+    const damaging = new LocalArtifactStore(root, {
+      openForWrite: async (file) => {
+        const real = await fs.open(file, 'wx');
+        return {
+          write: async (b, o, l, p) => {
+            const copy = Buffer.from(b.subarray(o, o + l));
+            copy[0] ^= 0xff;
+            return real.write(copy, 0, l, p);
+          },
+          sync: () => real.sync(),
+          stat: () => real.stat(),
+          close: () => real.close(),
+        };
+      },
+    });
+    await expect(damaging.put('k', 'data')).rejects.toThrow(/^writing artifact "k" to .* left other bytes on disk than were written \(sha256 [0-9a-f]{64}\)$/);
+    expect(readdirSync(root)).toEqual([]);
     const eio = () => Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
     const broken = new LocalArtifactStore(root, { openForWrite: shortWriter({ chunk: 1, okWrites: 1, failWith: eio }).open });
     await expect(broken.put('k', 'data')).rejects.toThrow('EIO: i/o error, write');
