@@ -6,8 +6,9 @@
  */
 import { archFromChoices } from '../engine/arch/from-choices';
 import { encodeBlock } from '../engine/arch/block-string';
-import { enumerateSpaceOps, fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
-import { mixSeed, mulberry32 } from '../engine/random';
+import { enumerateSpaceOps } from '../engine/latency/space-ops';
+import { fixedLatencyMs, latencyMatrix } from '../engine/latency/table';
+import { mixSeed, mulberry32 } from '../core/random';
 import { drawInLatencyBand, randomLatencyBaseline, type RandomLatencyBaseline } from '../engine/supernet/latency-band';
 import { decisionsOf, type SearchSpace } from '../dsl/search-space';
 import type { StageData } from '../dsl/dataset';

@@ -10,13 +10,15 @@ import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { encodeBlock } from '../engine/arch/block-string';
 import type { ArchSpec } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
-import { countMacs } from '../engine/macs';
+import { countMacs } from '../engine/latency/macs';
 import { buildArchModel, toInferenceModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { divergenceFailure } from './failures';
-import { checkpointKey, pruneCheckpoints, removeCheckpoints, restoreNewestCheckpoint } from './checkpoints';
-import { measureModelOnTarget, type TrialTarget } from './model-latency';
+import { checkpointKey } from '../core/run-layout';
+import { pruneCheckpoints, removeCheckpoints, restoreNewestCheckpoint } from './checkpoints';
+import { measureModelOnTarget } from './model-latency';
+import type { TargetRef } from '../core/refs';
 
 /**
  * Trials train for a few hundred steps: BatchNorm's usual 0.99 would leave its moving statistics
@@ -30,7 +32,7 @@ export interface BriefTrainingOptions {
   learningRate: number;
   seed: number;
   validationFraction: number;
-  target?: TrialTarget;
+  target?: TargetRef;
   pluginFiles: string[];
   /** What each step's heartbeat says, besides the step counts. */
   label: Record<string, unknown>;

@@ -6,24 +6,11 @@
 import { log } from '@temporalio/activity';
 import { CorruptArtifactError, type ArtifactStore } from '../artifacts';
 import { CheckpointFormatError } from '../engine/train/checkpoint';
-
-const SUFFIX = '.ckpt';
-
-/** The one naming of checkpoint keys: the step zero-padded, so that keys sort by step. */
-export function checkpointKey(prefix: string, step: number): string {
-  return `${prefix}step-${String(step).padStart(9, '0')}${SUFFIX}`;
-}
-
-/** The step a checkpoint key names; undefined for anything that is not such a key. */
-export function checkpointStep(key: unknown): number | undefined {
-  if (typeof key !== 'string') return undefined;
-  const m = /step-(\d+)\.ckpt$/.exec(key);
-  return m ? Number(m[1]) : undefined;
-}
+import { isCheckpointKey } from '../core/run-layout';
 
 /** Newest first, by the zero-padded step number in the key. */
 async function checkpointKeys(store: ArtifactStore, prefix: string): Promise<string[]> {
-  return (await store.list(prefix)).filter((k) => k.endsWith(SUFFIX)).sort().reverse();
+  return (await store.list(prefix)).filter(isCheckpointKey).sort().reverse();
 }
 
 /**

@@ -8,9 +8,8 @@ import { loadCifar10 } from '../engine/data/cifar10';
 import { fashionMnistDir, loadFashionMnist } from '../engine/data/fashion-mnist';
 import { loadImageFolder } from '../engine/data/image-folder';
 import { selectSamples } from '../engine/data/split';
-import { mixSeed, seededPermutation } from '../engine/random';
+import { mixSeed, seededPermutation } from '../core/random';
 import type { DatasetConfig, StageData } from '../dsl/pipeline';
-import { checkpointKey } from './checkpoints';
 
 const stores = new Map<string, ArtifactStore>();
 const datasets = new Map<string, ImageDataset>();
@@ -58,17 +57,4 @@ function cutTrainSplit(ds: ImageDataset, count: number, seed: number): ImageData
   // Sorted, so that readers walk the copied bytes in their original order.
   const picked = seededPermutation(ds.train.count, mixSeed(seed, SUBSET_SALT)).slice(0, count).sort();
   return { ...ds, train: selectSamples(ds, ds.train, picked) };
-}
-
-/** Artifact keys of one run's stage; the one place that lays out a run's folder. */
-export function stageKeys(runId: string, stage: string) {
-  const base = `runs/${runId}/${stage}`;
-  return {
-    base,
-    checkpoints: `${base}/checkpoints/`,
-    checkpoint: (step: number) => checkpointKey(`${base}/checkpoints/`, step),
-    modelJson: `${base}/model/model.json`,
-    modelWeights: `${base}/model/weights.bin`,
-    metrics: `${base}/metrics.json`,
-  };
 }

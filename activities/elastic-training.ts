@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import type { StageData } from '../dsl/dataset';
-import type { ElasticTrainingStage } from '../dsl/stages';
+import type { ElasticSettings } from '../core/stage-settings';
 import { efficientNet, EFFICIENTNET_VARIANTS, type EfficientNetVariant } from '../engine/arch/efficientnet';
 import type { ArchSpec } from '../engine/arch/spec';
 import type { AugmentOptions } from '../engine/data/augment';
@@ -36,25 +36,32 @@ import { evaluateClassifierYielding } from '../engine/train/evaluate';
 import { recalibrateOnSplitYielding } from '../engine/train/precise-bn';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { TrainingDivergedError } from '../engine/train/divergence';
-import { advertisedUrl, dataPlaneAddress } from '../infra/data-plane-address';
+import { advertisedUrl, dataPlaneAddress } from '../engine/elastic/data-plane-address';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
-import { datasetFor, stageKeys, storeFor } from './context';
+import { runLayout } from '../core/run-layout';
+import { datasetFor, storeFor } from './context';
 import { exportTfjsModel } from './model-export';
+import type { RunContext } from '../core/refs';
 
 /** What to train: a plain CNN, a reference network adapted to the data, or a stored architecture. */
 export type ElasticModelRef =
   | { kind: 'small-cnn'; filters: number }
   | { kind: `efficientnet-${EfficientNetVariant}` | 'mobilenet-v2' }
-  | { kind: 'arch'; archKey: string; label: string };
+  | {
+      kind: 'arch';
+      archKey: string;
+      label: string;
+      /** Where the architecture came from, and for a scaled one its phi; absent in runs started before they were explicit. */
+      role?: 'searched' | 'scaled';
+      phi?: number;
+    };
 
-export interface ElasticTrainingInput {
-  runId: string;
+export interface ElasticTrainingInput extends RunContext {
   /** Artifact folder of this model's training under the run, e.g. `elastic/phi-1`. */
   stage: string;
-  artifactLocation: string;
   seed: number;
   dataset: StageData;
-  elastic: ElasticTrainingStage;
+  elastic: ElasticSettings;
   model: ElasticModelRef;
   /**
    * A random id of this training, made by the workflow: not a secret. The data plane's token is
@@ -122,19 +129,6 @@ export interface ProgressAccuracy {
 /** Test images scored after each epoch for the progress line: a second or two, not a full pass. */
 const PROGRESS_EVAL_IMAGES = 2000;
 
-export function elasticKeys(runId: string, stage: string) {
-  const keys = stageKeys(runId, stage);
-  return {
-    ...keys,
-    /** Where workers find the coordinator: its URL and attempt, no secret. */
-    coordinator: `${keys.base}/coordinator.json`,
-    logPrefix: `${keys.base}/log/`,
-    /** Steps from `from` up to the next checkpoint; rewritten whole if a crash rolls them back. */
-    log: (from: number) => `${keys.base}/log/steps-${String(from).padStart(9, '0')}.json`,
-    coverage: (epoch: number) => `${keys.base}/coverage/epoch-${String(epoch).padStart(4, '0')}.json`,
-  };
-}
-
 const PERMANENT = [DatasetNotFoundError, DatasetFormatError, ElasticCheckpointMismatch, ParticipantRejectedError, DataPlaneKeyError];
 
 /**
@@ -196,7 +190,7 @@ const workerName = () => `${hostname()}:${process.pid}`;
 export async function elasticCoordinator(input: ElasticTrainingInput | RecordedElasticTrainingInput): Promise<ElasticTrainingResult> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const keys = elasticKeys(input.runId, input.stage);
+  const keys = runLayout(input.runId).elastic(input.stage);
   const finished = await store.head(keys.metrics);
   if (finished) return getJson<ElasticTrainingResult>(store, keys.metrics);
 
@@ -345,10 +339,8 @@ export async function elasticCoordinator(input: ElasticTrainingInput | RecordedE
   }
 }
 
-export interface ElasticParticipantInput {
-  runId: string;
+export interface ElasticParticipantInput extends RunContext {
   stage: string;
-  artifactLocation: string;
   seed: number;
   dataset: StageData;
   model: ElasticModelRef;
@@ -387,7 +379,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function elasticParticipant(input: ElasticParticipantInput | RecordedElasticParticipantInput): Promise<ElasticParticipantResult> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const keys = elasticKeys(input.runId, input.stage);
+  const keys = runLayout(input.runId).elastic(input.stage);
   const progress = { steps: 0, samples: 0, coordinator: undefined as string | undefined };
   const beat = setInterval(() => ctx.heartbeat(progress), 1000);
   try {

@@ -6,7 +6,7 @@
  * Evaluating the exported file rather than the model in training memory is the point: whatever
  * the report says is true of the artifact users ship.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -14,15 +14,15 @@ import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import type { DatasetConfig } from '../dsl/dataset';
 import { DatasetFormatError } from '../engine/data/idx';
 import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
-import { loadSavedModel } from '../engine/latency';
-import { countMacs } from '../engine/macs';
+import { countMacs } from '../engine/latency/macs';
 import { countParams } from '../engine/models/param-count';
+import { loadSavedModel } from '../engine/models/saved-model';
 import { evaluateClassifierYielding, type EvaluationTally } from '../engine/train/evaluate';
 import type { LatencyMeasurement } from '../plugins/api';
-import { registryWithPluginFiles } from '../plugins/load';
+import { runLayout } from '../core/run-layout';
 import { datasetFor, storeFor } from './context';
-
-export type EvaluatedRole = 'trained' | 'searched' | 'scaled' | 'reference';
+import { copyStoredModel, measureModelOn, resolveTargets } from './target-measure';
+import type { ModelRole, RunContext, TargetRef } from '../core/refs';
 
 /** `runs/<run>/evaluation/summary.json`: what the report reads. */
 export interface EvaluationSummary {
@@ -35,7 +35,7 @@ export interface EvaluationSummary {
     /** e.g. 'train', 'elastic-phi-1', 'reference-efficientnet-b0'. */
     id: string;
     /** Elastic training of the search baseline is 'searched', of a phi 'scaled'. */
-    role: EvaluatedRole;
+    role: ModelRole;
     /** Human label, e.g. 'phi 1', 'EfficientNet-B0 (28 px)'. */
     label: string;
     params: number;
@@ -52,17 +52,10 @@ export interface EvaluationSummary {
 
 export type EvaluatedModel = EvaluationSummary['models'][number];
 
-/** A hardware target as the pipeline declares it. */
-export interface EvaluationTarget {
-  id: string;
-  plugin: string;
-  config: unknown;
-}
-
 /** One model to evaluate: where its export is and how to name it. */
 export interface ModelToEvaluate {
   id: string;
-  role: EvaluatedRole;
+  role: ModelRole;
   label: string;
   modelKey: string;
   modelWeightsKey: string;
@@ -70,13 +63,11 @@ export interface ModelToEvaluate {
   labelWithResolution?: boolean;
 }
 
-export interface EvaluateModelInput {
-  runId: string;
-  artifactLocation: string;
+export interface EvaluateModelInput extends RunContext {
   seed: number;
   dataset: DatasetConfig;
   model: ModelToEvaluate;
-  targets: EvaluationTarget[];
+  targets: TargetRef[];
   /** Absolute paths of the user plugin modules the pipeline declared. */
   pluginFiles: string[];
   /** Images per forward pass when measuring accuracy. */
@@ -124,16 +115,6 @@ export interface EvaluationProgress {
   target?: string;
   done: number;
   total: number;
-}
-
-export function evaluationKeys(runId: string) {
-  const base = `runs/${runId}/evaluation`;
-  return {
-    base,
-    model: (id: string) => `${base}/models/${id}.json`,
-    checkpoint: (id: string) => `${base}/checkpoints/${id}.json`,
-    summary: `${base}/summary.json`,
-  };
 }
 
 /**
@@ -186,7 +167,7 @@ const PERMANENT = [DatasetNotFoundError, DatasetFormatError];
 export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluatedModelBrief> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const keys = evaluationKeys(input.runId);
+  const keys = runLayout(input.runId).evaluation;
   const resultKey = keys.model(input.model.id);
   const checkpointKey = keys.checkpoint(input.model.id);
   // A retry after the work finished: report, never measure again (a kill may have come between
@@ -200,17 +181,11 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   const beat = (update: Partial<EvaluationProgress>) => ctx.heartbeat(Object.assign(progress, update));
   beat({});
 
-  const registry = registryWithPluginFiles(input.pluginFiles);
-  const targets = input.targets.map((t) => {
-    const plugin = registry.get('hardware-target', t.plugin);
-    if (!plugin) throw ApplicationFailure.nonRetryable(`hardware target plugin "${t.plugin}" is not registered on this worker`, 'PluginLoadError');
-    if (!plugin.measureModel) throw ApplicationFailure.nonRetryable(`hardware target "${t.plugin}" cannot measure whole models`, 'PluginLoadError');
-    return { ...t, plugin, config: plugin.configSchema.parse(withTiming(plugin.configSchema, t.config, input)) };
-  });
+  const targets = resolveTargets(input.targets, input.pluginFiles, 'measureModel', input);
 
   const dir = mkdtempSync(join(tmpdir(), 'nas-eval-'));
   try {
-    await copyModelOut(store, input.model, dir);
+    await copyStoredModel(store, { json: input.model.modelKey, weights: input.model.modelWeightsKey }, dir);
     const data = (() => {
       try {
         return datasetFor(input.dataset, input.seed);
@@ -278,8 +253,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
         continue;
       }
       beat({ phase: 'latency', target: t.id, done: 0, total: 0 });
-      const measured = await t.plugin.measureModel!(dir, inputShape, {
-        config: t.config,
+      const measured = await measureModelOn(t, dir, inputShape, {
         heartbeat: (details) => {
           const d = details as { done?: number; total?: number } | undefined;
           beat({ phase: 'latency', target: t.id, done: d?.done ?? progress.done, total: d?.total ?? progress.total });
@@ -320,32 +294,8 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluate
   }
 }
 
-/**
- * The stage's `warmupRuns` and `repeats` override a target's own where its config has those
- * fields (node-cpu and wasm do); analytic and table targets have nothing to repeat.
- */
-function withTiming(schema: unknown, config: unknown, timing: { warmupRuns: number; repeats: number }): unknown {
-  const shape = (schema as { shape?: Record<string, unknown> }).shape;
-  const base = typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : {};
-  if (!shape) return base;
-  return {
-    ...base,
-    ...('warmupRuns' in shape ? { warmupRuns: timing.warmupRuns } : {}),
-    ...('repeats' in shape ? { repeats: timing.repeats } : {}),
-  };
-}
-
-/** Targets load models from disk the way their runtime would, so the export is copied out of the store. */
-async function copyModelOut(store: ArtifactStore, model: ModelToEvaluate, dir: string): Promise<void> {
-  const weightsFile = model.modelWeightsKey.slice(model.modelWeightsKey.lastIndexOf('/') + 1);
-  writeFileSync(join(dir, 'model.json'), await store.get(model.modelKey));
-  writeFileSync(join(dir, weightsFile), await store.get(model.modelWeightsKey));
-}
-
-export interface SummarizeEvaluationInput {
-  runId: string;
+export interface SummarizeEvaluationInput extends RunContext {
   pipelineName: string;
-  artifactLocation: string;
   targets: { id: string; plugin: string }[];
   /** The `models/<id>.json` keys, in the order the summary lists them. */
   resultKeys: string[];
@@ -354,7 +304,7 @@ export interface SummarizeEvaluationInput {
 /** Gathers the per-model records into `summary.json`; rewriting it on a retry gives the same bytes. */
 export async function summarizeEvaluation(input: SummarizeEvaluationInput): Promise<string> {
   const store = storeFor(input.artifactLocation);
-  const key = evaluationKeys(input.runId).summary;
+  const key = runLayout(input.runId).evaluation.summary;
   const records = await Promise.all(input.resultKeys.map((k) => getJson<EvaluatedModelRecord>(store, k)));
   const first = records[0];
   const summary: EvaluationSummary = {

@@ -8,28 +8,20 @@
  * (`<hash>.partial.json`); a retried attempt, or a run that died mid-way, resumes from there.
  */
 import { createHash } from 'node:crypto';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { z } from 'zod';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { SearchSpaceSchema, searchResolution, type SearchSpace } from '../dsl/search-space';
 import type { HardwareTargetPlugin } from '../plugins/api';
-import { registryWithPluginFiles } from '../plugins/load';
 import type { StageData } from '../dsl/dataset';
 import type { ImageDataset } from '../engine/data/dataset';
+// None of these loads TensorFlow; the measuring plugins require it when they measure.
+import { measureOpTable } from '../engine/latency/build-table';
+import { distinctOps, enumerateSpaceOps, type SpaceDims, type SpaceOps } from '../engine/latency/space-ops';
+import { LatencyTableSchema, type OpLatencyTable } from '../engine/latency/table';
+import { latencyTableKeys, spaceHash, tableHash, type TargetIdentity } from '../engine/latency/table-key';
 import { datasetFor, storeFor } from './context';
-// Table arithmetic loads no TensorFlow; the measuring plugins require it when they measure.
-import {
-  distinctOps,
-  enumerateSpaceOps,
-  LatencyTableSchema,
-  measureOpTable,
-  spaceHash,
-  tableHash,
-  type OpLatencyTable,
-  type SpaceDims,
-  type SpaceOps,
-  type TargetIdentity,
-} from '../engine/latency-table';
+import { activityHooks, assertCapable, measureOpOn, resolveTarget } from './target-measure';
 
 export interface BuildLatencyTableInput extends SpaceDims {
   artifactLocation: string;
@@ -65,10 +57,6 @@ export interface LatencyTableProgress {
   detail?: unknown;
 }
 
-export function latencyTableKeys(plugin: string, hash: string): { tableKey: string; partialKey: string } {
-  return { tableKey: `latency-tables/${plugin}/${hash}.json`, partialKey: `latency-tables/${plugin}/${hash}.partial.json` };
-}
-
 export interface TableJob {
   store: ArtifactStore;
   target: HardwareTargetPlugin;
@@ -99,10 +87,8 @@ async function configSalt(job: TableJob): Promise<string | undefined> {
  */
 export async function buildOrReuseLatencyTable(job: TableJob): Promise<string> {
   const { store, target } = job;
-  if (!target.measureOp) {
-    throw ApplicationFailure.nonRetryable(`hardware target "${target.name}" cannot measure single ops (no measureOp), so it cannot build a latency table`, 'PluginLoadError');
-  }
-  const measureOp = target.measureOp.bind(target);
+  // Before any hashing: a target that cannot measure ops must not be handed a cached table either.
+  assertCapable(target, 'measureOp');
   const ops = distinctOps(job.ops);
   const space = spaceHash(ops);
   const identity: TargetIdentity = { plugin: target.name, version: target.version, config: job.config, salt: await configSalt(job) };
@@ -124,8 +110,7 @@ export async function buildOrReuseLatencyTable(job: TableJob): Promise<string> {
   const table = await measureOpTable(
     ops,
     (op) =>
-      measureOp(op, {
-        config: job.config,
+      measureOpOn({ plugin: target, config: job.config }, op, {
         heartbeat: (detail) => job.heartbeat(progress(opsDone, undefined, detail)),
         signal: job.signal,
         readArtifact,
@@ -184,30 +169,22 @@ function explicitOps(space: SearchSpace, dims: SpaceDims): SpaceOps {
  * measurement (seconds on a CPU, for the default repeats).
  */
 export async function buildLatencyTable(input: BuildLatencyTableInput): Promise<string> {
-  const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const registry = registryWithPluginFiles(input.pluginFiles);
-  const target = registry.get('hardware-target', input.plugin);
-  if (!target) {
-    throw ApplicationFailure.nonRetryable(`hardware target plugin "${input.plugin}" is not registered on this worker`, 'PluginLoadError');
-  }
-  const parsedConfig = target.configSchema.safeParse(input.config);
-  if (!parsedConfig.success) {
-    throw ApplicationFailure.nonRetryable(`hardware target "${input.targetId}" (${input.plugin}): invalid config: ${parsedConfig.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')}`, 'InvalidConfig');
-  }
+  const target = resolveTarget({ id: input.targetId, plugin: input.plugin, config: input.config }, input.pluginFiles, 'measureOp');
   const space = SearchSpaceSchema.parse(input.space);
   const ops = input.dataset ? searchOps(space, input.dataset, datasetFor(input.dataset, input.seed ?? 0)) : explicitOps(space, input);
   try {
+    const hooks = activityHooks();
     return await buildOrReuseLatencyTable({
       store,
-      target,
-      config: parsedConfig.data,
+      target: target.plugin,
+      config: target.config,
       ops,
       runId: input.runId,
       targetId: input.targetId,
       checkpointEvery: input.checkpointEvery,
-      heartbeat: (details) => ctx.heartbeat(details),
-      signal: ctx.cancellationSignal,
+      heartbeat: hooks.heartbeat,
+      signal: hooks.signal,
     });
   } catch (err) {
     if (err instanceof Error && PERMANENT.has(err.name)) {

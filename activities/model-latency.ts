@@ -1,37 +1,13 @@
 /**
- * Whole-model latency of an in-memory model on a hardware target, through the target's plugin.
- * Targets load models from disk the way their runtime would, so the model is saved to a private
- * temporary folder first. Used by the search and scaling trials.
+ * Whole-model latency of an in-memory model on a hardware target, through the target's plugin:
+ * the latency a search or scaling trial reports for the network it just trained.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LayersModel } from '@tensorflow/tfjs-node';
-import { registryWithPluginFiles } from '../plugins/load';
+import type { TargetRef } from '../core/refs';
+import { activityHooks, measureModelOn, resolveTarget, withSavedModel } from './target-measure';
 
-export interface TrialTarget {
-  id: string;
-  plugin: string;
-  config: unknown;
-}
-
-export async function measureModelOnTarget(model: LayersModel, inputShape: number[], target: TrialTarget, pluginFiles: string[]): Promise<number> {
-  const plugin = registryWithPluginFiles(pluginFiles).get('hardware-target', target.plugin);
-  if (!plugin?.measureModel) {
-    throw ApplicationFailure.nonRetryable(`hardware target "${target.plugin}" cannot measure whole models`, 'PluginLoadError');
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'nas-model-'));
-  try {
-    await model.save(`file://${dir}`);
-    const ctx = Context.current();
-    const measured = await plugin.measureModel(dir, inputShape, {
-      config: plugin.configSchema.parse(target.config),
-      heartbeat: (d) => ctx.heartbeat(d),
-      signal: ctx.cancellationSignal,
-    });
-    return measured.medianMs;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+export async function measureModelOnTarget(model: LayersModel, inputShape: number[], target: TargetRef, pluginFiles: string[]): Promise<number> {
+  const resolved = resolveTarget(target, pluginFiles, 'measureModel');
+  const measured = await withSavedModel(model, (dir) => measureModelOn(resolved, dir, inputShape, activityHooks()));
+  return measured.medianMs;
 }

@@ -11,16 +11,17 @@ import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { parseArch } from '../engine/arch/catalog';
 import type { ArchSpec, ArchSpecInput } from '../engine/arch/spec';
 import type { ImageDataset } from '../engine/data/dataset';
-import { countMacs } from '../engine/macs';
+import { countMacs } from '../engine/latency/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { efficientNetB0For, fitToData } from '../engine/scaling/baseline';
-import { pointLabel } from '../engine/scaling/grid';
+import { pointLabel } from '../core/scaling-grid';
+import { runLayout } from '../core/run-layout';
 import { compoundScale, type Coefficients } from '../engine/scaling/scale-arch';
 import type { StageData } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
 import { SHORT_RUN_BATCH_NORM, storedOnce, trainBriefly, type BriefTrainingResult } from './brief-training';
-import type { TrialTarget } from './model-latency';
+import type { RunContext, TargetRef } from '../core/refs';
 
 /**
  * What gets scaled: an arch.json already in the artifact store (the search's result), an
@@ -28,9 +29,7 @@ import type { TrialTarget } from './model-latency';
  */
 export type ScalingBaseline = { archKey: string } | { arch: ArchSpecInput } | { named: 'efficientnet-b0' };
 
-export interface ScalingTrialInput {
-  runId: string;
-  artifactLocation: string;
+export interface ScalingTrialInput extends RunContext {
   seed: number;
   dataset: StageData;
   baseline: ScalingBaseline;
@@ -38,7 +37,7 @@ export interface ScalingTrialInput {
   epochs: number;
   batchSize: number;
   learningRate: number;
-  target?: TrialTarget;
+  target?: TargetRef;
   pluginFiles: string[];
   /** Steps between the trial's checkpoints; absent: none, a retried trial starts over. */
   checkpointEverySteps?: number;
@@ -50,9 +49,7 @@ export interface ScalingTrialResult extends Coefficients, BriefTrainingResult {
   archKey: string;
 }
 
-export interface ScaledArchitecturesInput {
-  runId: string;
-  artifactLocation: string;
+export interface ScaledArchitecturesInput extends RunContext {
   seed: number;
   dataset: StageData;
   baseline: ScalingBaseline;
@@ -68,19 +65,6 @@ export interface ScaledArchitecture {
   params: number;
 }
 
-/** The one place that lays out the stage's keys. */
-export function scalingKeys(runId: string) {
-  const base = `runs/${runId}/scaling`;
-  return {
-    base,
-    table: `${base}/table.json`,
-    trial: (p: Coefficients) => `${base}/trials/${pointLabel(p)}.json`,
-    trialArch: (p: Coefficients) => `${base}/trials/${pointLabel(p)}.arch.json`,
-    trialCheckpoints: (p: Coefficients) => `${base}/trials/${pointLabel(p)}/checkpoints/`,
-    phiArch: (phi: number) => `${base}/phi-${phi}.arch.json`,
-  };
-}
-
 async function resolveBaseline(baseline: ScalingBaseline, data: ImageDataset, store: ArtifactStore): Promise<ArchSpec> {
   const shape = { channels: data.channels, numClasses: data.numClasses };
   if ('named' in baseline) return efficientNetB0For({ resolution: data.height, ...shape });
@@ -93,9 +77,9 @@ async function resolveBaseline(baseline: ScalingBaseline, data: ImageDataset, st
 
 export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTrialResult> {
   const store = storeFor(input.artifactLocation);
-  const keys = scalingKeys(input.runId);
-  const key = keys.trial(input.point);
-  const folder = input.checkpointEverySteps ? { prefix: keys.trialCheckpoints(input.point), everySteps: input.checkpointEverySteps } : undefined;
+  const keys = runLayout(input.runId).scaling;
+  const key = keys.trial(pointLabel(input.point));
+  const folder = input.checkpointEverySteps ? { prefix: keys.trialCheckpoints(pointLabel(input.point)), everySteps: input.checkpointEverySteps } : undefined;
   return storedOnce(store, key, folder, async (checkpoints): Promise<ScalingTrialResult> => {
     const data = datasetFor(input.dataset, input.seed);
     const base = await resolveBaseline(input.baseline, data, store);
@@ -103,7 +87,7 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
       ...compoundScale(base, input.point, 1, `${base.name}-${pointLabel(input.point)}`),
       batchNorm: SHORT_RUN_BATCH_NORM,
     };
-    const archKey = keys.trialArch(input.point);
+    const archKey = keys.trialArch(pointLabel(input.point));
     await putJson(store, archKey, arch);
 
     const trained = await trainBriefly(arch, data, {
@@ -127,7 +111,7 @@ export async function scalingTrial(input: ScalingTrialInput): Promise<ScalingTri
 /** Writes the baseline scaled by the chosen coefficients at each phi, with its MACs and parameters. */
 export async function scaledArchitectures(input: ScaledArchitecturesInput): Promise<ScaledArchitecture[]> {
   const store = storeFor(input.artifactLocation);
-  const keys = scalingKeys(input.runId);
+  const keys = runLayout(input.runId).scaling;
   const data = datasetFor(input.dataset, input.seed);
   const base = await resolveBaseline(input.baseline, data, store);
   const out: ScaledArchitecture[] = [];

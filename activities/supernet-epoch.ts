@@ -1,36 +1,31 @@
 /**
- * One epoch of ProxylessNAS: weight steps on the training split with sampled binary gates, and,
- * after the warm-up epochs, an architecture step on the held-out validation split every few weight
- * steps. The supernet checkpoint (all path weights, alpha, optimizer slots, counters) goes to the
- * artifact store every N steps; a retried attempt resumes from the newest one that verifies, and the
- * step counter inside it says exactly which batch comes next. The architecture update rule is the
- * one-shot strategy plugin's, resolved by name on this worker like a hardware target.
+ * One epoch of ProxylessNAS as a Temporal activity. The epoch itself (step order, learning rate,
+ * architecture steps, derive and scoring) is engine/supernet/trainer.ts; this keeps what makes it
+ * durable: the supernet checkpoint (all path weights, strategy state, optimizer slots, counters)
+ * goes to the artifact store every N steps, a retried attempt resumes from the newest one that
+ * verifies, heartbeats carry the newest checkpoint's key, and an epoch's metrics, written last,
+ * mark it done. The architecture update rule is the one-shot strategy plugin's, resolved by name on
+ * this worker like a hardware target; its config's defaults are the plugin schema's alone.
  */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
-import { epochOrder, imageBatches, makeBatch, sequentialChunks } from '../engine/data/batches';
+import { runLayout } from '../core/run-layout';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
-import { loadTf } from '../engine/backend';
-import { fixedLatencyMs, latencyMatrix } from '../engine/latency-table';
-import { learningRateAt } from '../engine/train/schedule';
+import { fixedLatencyMs, latencyMatrix } from '../engine/latency/table';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { OneShotStrategyError, Supernet, SupernetCheckpointError } from '../engine/supernet';
+import { SUPERNET_BATCH_NORM, SupernetTrainer } from '../engine/supernet/trainer';
 import type { StageData } from '../dsl/dataset';
 import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import type { OneShotStrategyPlugin } from '../plugins/api';
 import { registryWithPluginFiles } from '../plugins/load';
-import { checkpointKey, pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
+import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { divergenceFailure } from './failures';
 import { datasetFor, storeFor } from './context';
 import type { TrainProgress } from './train-classifier';
 import { loadLatencyTable, searchOps } from './latency-table';
-
-/** Validation examples scored at each epoch's end for the argmax architecture. */
-const EPOCH_EVAL_EXAMPLES = 1000;
-/** Training examples that re-estimate the argmax architecture's BatchNorm statistics first (Once-for-All uses 2,000). */
-const CALIBRATION_EXAMPLES = 2000;
 
 export interface SupernetEpochInput {
   runId: string;
@@ -47,7 +42,7 @@ export interface SupernetEpochInput {
   warmupEpochs: number;
   batchSize: number;
   learningRate: number;
-  /** The strategy plugin's config; parsed again here with the plugin's schema, which fills its defaults. */
+  /** The strategy plugin's config; the supernet parses it again with the plugin's schema, which alone holds the defaults. */
   strategyConfig: Record<string, unknown>;
   /** Artifact key of the target's per-op latency table, or undefined when latency plays no part. */
   latencyTableKey?: string;
@@ -81,16 +76,6 @@ export interface SupernetEpochMetrics {
   choices: number[];
   resumedFromStep: number;
   checkpointKey: string;
-}
-
-export function searchKeys(runId: string) {
-  const base = `runs/${runId}/search`;
-  return {
-    checkpoints: `${base}/supernet/`,
-    checkpoint: (step: number) => checkpointKey(`${base}/supernet/`, step),
-    epoch: (epoch: number) => `${base}/epochs/epoch-${String(epoch).padStart(4, '0')}.json`,
-    derived: `${base}/derived.arch.json`,
-  };
 }
 
 export interface SearchLatency {
@@ -137,9 +122,7 @@ export function buildSupernet(input: SupernetEpochInput, data: ImageDataset, lat
     resolution: searchResolution(input.space, input.dataset),
     seed: input.seed,
     strategy: { plugin: resolveOneShotStrategy(input), config: input.strategyConfig },
-    // Each path sees only the batches that sample it: BatchNorm's usual 0.99 would leave its
-    // moving statistics near their start and the argmax network would evaluate near chance.
-    bn: { momentum: 0.9, epsilon: 1e-3 },
+    bn: SUPERNET_BATCH_NORM,
     weightOptimizer: { learningRate: input.learningRate },
     latencyTable: latency?.matrix,
     latencyWeight: latency ? input.latencyWeight : 0,
@@ -165,7 +148,7 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
   const input = currentEpochInput(recorded);
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const keys = searchKeys(input.runId);
+  const keys = runLayout(input.runId).search;
   if (await store.head(keys.epoch(input.epoch))) return getJson<SupernetEpochMetrics>(store, keys.epoch(input.epoch));
 
   const data = datasetFor(input.dataset, input.seed);
@@ -173,12 +156,10 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
   if (split.validation.length === 0) {
     throw ApplicationFailure.nonRetryable('the search needs a validation split: set dataset.validationFraction above 0', 'PipelineValidationError');
   }
-  const stepsPerEpoch = Math.ceil(split.train.length / input.batchSize);
   const latency = await searchLatencyOf(store, input, data);
   const net = strategyFailures(() => buildSupernet(input, data, latency));
-  // Images reach the supernet at its resolution, resized where the data set's differs.
-  const sized = { size: net.resolution };
   try {
+    const trainer = new SupernetTrainer(net, data, split, { seed: input.seed, epochs: input.epochs, warmupEpochs: input.warmupEpochs, batchSize: input.batchSize, learningRate: input.learningRate });
     let restoredFrom: string | undefined;
     try {
       restoredFrom = await restoreNewestCheckpoint(store, keys.checkpoints, (bytes) => net.restore(bytes));
@@ -186,8 +167,7 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
       if (err instanceof SupernetCheckpointError) throw ApplicationFailure.nonRetryable(err.message, err.name);
       throw err;
     }
-    const epochStart = input.epoch * stepsPerEpoch;
-    const epochEnd = epochStart + stepsPerEpoch;
+    const { start: epochStart, end: epochEnd } = trainer.epochSteps(input.epoch);
     if (net.weightSteps > epochEnd) {
       throw ApplicationFailure.nonRetryable(
         `epoch ${input.epoch} ends at supernet step ${epochEnd}, but the newest checkpoint (${restoredFrom}) is already at step ${net.weightSteps}: it belongs to another search`,
@@ -195,120 +175,61 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
       );
     }
     // A checkpoint from before this epoch (the one at its start was corrupt, or none survived):
-    // every step is a function of the seed and the step, so the steps in between are trained
-    // again, each with its own epoch's order and rules, and this epoch starts where it always did.
+    // the trainer trains the steps in between again, and this epoch starts where it always did.
     if (net.weightSteps < epochStart) {
       log.warn(`epoch ${input.epoch} starts at supernet step ${epochStart}; the newest usable checkpoint (${restoredFrom ?? 'none'}) is at step ${net.weightSteps}, so steps ${net.weightSteps}-${epochStart} are trained again`);
     }
-    const resumedFromStep = net.weightSteps;
-    const orders = new Map<number, Uint32Array>();
-    const orderOf = (epoch: number): Uint32Array => {
-      let order = orders.get(epoch);
-      if (!order) orders.set(epoch, (order = epochOrder(split.train.length, input.seed, epoch)));
-      return order;
-    };
-    const order = orderOf(input.epoch);
-    const valOrder = epochOrder(split.validation.length, input.seed ^ 0x7a1, 0);
-    const schedule = { kind: 'cosine' as const, baseRate: input.learningRate, totalSteps: stepsPerEpoch * input.epochs, warmupSteps: 0, minRate: 0, decaySteps: 1, decayFactor: 1 };
-    const archEvery = strategyFailures(() => net.weightStepsPerArchStep);
 
-    let lossSum = 0;
-    let lossCount = 0;
     let checkpointKey = restoredFrom ?? '';
-    const saveCheckpoint = async (): Promise<void> => {
-      const key = keys.checkpoint(net.weightSteps);
-      await store.put(key, await net.checkpoint());
-      checkpointKey = key;
-      await pruneCheckpoints(store, keys.checkpoints, key);
-    };
-
+    const progress = (extra: Partial<TrainProgress> = {}): TrainProgress => ({
+      epoch: input.epoch,
+      epochs: input.epochs,
+      step: net.weightSteps,
+      totalSteps: trainer.totalSteps,
+      ...extra,
+      checkpointKey,
+    });
     const meter = new ThroughputMeter();
-    while (net.weightSteps < epochEnd) {
-      if (ctx.cancellationSignal.aborted) break;
-      const stepEpoch = Math.floor(net.weightSteps / stepsPerEpoch);
-      const inEpoch = net.weightSteps - stepEpoch * stepsPerEpoch;
-      const stepOrder = orderOf(stepEpoch);
-      const picked = stepOrder.subarray(inEpoch * input.batchSize, Math.min((inEpoch + 1) * input.batchSize, stepOrder.length));
-      const batch = makeBatch(data, data.train, Uint32Array.from(picked, (i) => split.train[i]), sized);
-      const report = await net.weightStep(batch, learningRateAt(schedule, net.weightSteps));
-      batch.xs.dispose();
-      batch.ys.dispose();
-      // The mean loss is this epoch's; steps trained again for an earlier one do not count.
-      if (stepEpoch === input.epoch) {
-        lossSum += report.loss;
-        lossCount++;
-      }
-      if (stepEpoch >= input.warmupEpochs && net.weightSteps % archEvery === 0) {
-        const start = (net.archSteps * input.batchSize) % split.validation.length;
-        const v = Array.from({ length: Math.min(input.batchSize, split.validation.length) }, (_, k) => split.validation[valOrder[(start + k) % valOrder.length]]);
-        const valBatch = makeBatch(data, data.train, Uint32Array.from(v), sized);
-        try {
-          await net.architectureStep(valBatch).catch(asRunFailure);
-        } finally {
-          valBatch.xs.dispose();
-          valBatch.ys.dispose();
-        }
-      }
-      meter.add(picked.length);
-      const totalSteps = stepsPerEpoch * input.epochs;
-      ctx.heartbeat({
-        epoch: input.epoch,
-        epochs: input.epochs,
-        step: net.weightSteps,
-        totalSteps,
-        loss: report.loss,
-        checkpointKey,
-        imagesPerSecond: meter.imagesPerSecond,
-        // Later epochs add architecture steps, so this is a lower bound while warming up.
-        etaSeconds: meter.etaSeconds((totalSteps - net.weightSteps) * input.batchSize),
-      } satisfies TrainProgress);
-      if ((net.weightSteps - resumedFromStep) % input.checkpointEverySteps === 0 && net.weightSteps < epochEnd) await saveCheckpoint();
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await saveCheckpoint();
-    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+    const result = await trainer
+      .trainEpoch(input.epoch, {
+        signal: ctx.cancellationSignal,
+        checkpoint: {
+          everySteps: input.checkpointEverySteps,
+          save: async () => {
+            const key = keys.checkpoint(net.weightSteps);
+            await store.put(key, await net.checkpoint());
+            checkpointKey = key;
+            await pruneCheckpoints(store, keys.checkpoints, key);
+          },
+        },
+        onStep: ({ step, loss, images }) => {
+          meter.add(images);
+          ctx.heartbeat(
+            progress({
+              loss,
+              imagesPerSecond: meter.imagesPerSecond,
+              // Later epochs add architecture steps, so this is a lower bound while warming up.
+              etaSeconds: meter.etaSeconds((trainer.totalSteps - step) * input.batchSize),
+            }),
+          );
+        },
+        // The recalibration and validation pass beat too: on a loaded machine they can outlast the
+        // heartbeat timeout, and a healthy worker would be taken for dead and its epoch run again.
+        onEvaluationBatch: () => ctx.heartbeat(progress()),
+      })
+      .catch(asRunFailure);
 
-    const derived = net.derive();
-    // After the checkpoint, so checkpoints never hold evaluation-only statistics.
-    // Batch by batch with a heartbeat between: on a loaded machine the whole pass can outlast the
-    // heartbeat timeout, and a healthy worker would be taken for dead and its epoch run again.
-    const beat = async (): Promise<void> => {
-      ctx.heartbeat({ epoch: input.epoch, epochs: input.epochs, step: net.weightSteps, totalSteps: stepsPerEpoch * input.epochs, checkpointKey } satisfies TrainProgress);
-      await new Promise((resolve) => setImmediate(resolve));
-    };
-    const calibration = imageBatches(data, data.train, Uint32Array.from(order.subarray(0, CALIBRATION_EXAMPLES), (i) => split.train[i]), input.batchSize, sized);
-    try {
-      for (let b = 0; b < calibration.length; b++) {
-        net.recalibrateBatchNorm([calibration[b]], derived.choices, b);
-        await beat();
-      }
-    } finally {
-      loadTf().dispose(calibration);
-    }
-    const evalCount = Math.min(EPOCH_EVAL_EXAMPLES, split.validation.length);
-    let hits = 0;
-    for (const chunk of sequentialChunks(evalCount, input.batchSize)) {
-      const evalBatch = makeBatch(data, data.train, Uint32Array.from(chunk, (i) => split.validation[i]), sized);
-      try {
-        hits += Math.round(net.accuracy(evalBatch, derived.choices) * chunk.length);
-      } finally {
-        evalBatch.xs.dispose();
-        evalBatch.ys.dispose();
-      }
-      await beat();
-    }
-    const validationAccuracy = hits / evalCount;
+    const { derived } = result;
     const metrics: SupernetEpochMetrics = {
       epoch: input.epoch,
       steps: net.weightSteps,
-      // Not NaN: JSON turns it into null, which readers of a number cannot format.
-      meanLoss: lossCount ? lossSum / lossCount : undefined,
-      meanEntropy: derived.entropy.reduce((a, b) => a + b, 0) / Math.max(1, derived.entropy.length),
+      meanLoss: result.meanLoss,
+      meanEntropy: result.meanEntropy,
       expectedLatencyMs: latency ? latency.fixedMs + net.expectedLatency().expected : undefined,
-      validationAccuracy,
+      validationAccuracy: result.validationAccuracy,
       blocks: derived.arch.blocks.map(encodeBlock),
       choices: derived.choices,
-      resumedFromStep,
+      resumedFromStep: result.resumedFromStep,
       checkpointKey,
     };
     if (input.epoch === input.epochs - 1) await putJson(store, keys.derived, derived.arch);

@@ -10,19 +10,19 @@ import { DatasetNotFoundError } from '../engine/data/fashion-mnist';
 import { buildSmallCnn } from '../engine/models/small-cnn';
 import { CheckpointMismatchError, ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
-import type { DatasetConfig, TrainStage } from '../dsl/pipeline';
+import type { DatasetRef, TrainSettings } from '../core/stage-settings';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
-import { datasetFor, stageKeys, storeFor } from './context';
+import { runLayout } from '../core/run-layout';
+import { datasetFor, storeFor } from './context';
 import { divergenceFailure } from './failures';
 import { exportTfjsModel } from './model-export';
+import type { RunContext } from '../core/refs';
 
-export interface TrainClassifierInput {
-  runId: string;
+export interface TrainClassifierInput extends RunContext {
   stage: string;
-  artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
-  train: TrainStage;
+  dataset: DatasetRef;
+  train: TrainSettings;
 }
 
 export interface TrainClassifierResult {
@@ -61,7 +61,7 @@ const PERMANENT = [DatasetNotFoundError, DatasetFormatError, CheckpointMismatchE
 export async function trainClassifier(input: TrainClassifierInput): Promise<TrainClassifierResult> {
   const ctx = Context.current();
   const store = storeFor(input.artifactLocation);
-  const keys = stageKeys(input.runId, input.stage);
+  const keys = runLayout(input.runId).training(input.stage);
 
   // A retry after the work finished but before Temporal heard of it: report, never redo.
   const finished = await store.head(keys.metrics);

@@ -11,13 +11,11 @@ import type { StageData } from '../dsl/dataset';
 import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import { datasetFor, storeFor } from './context';
 import { SHORT_RUN_BATCH_NORM, storedOnce, trainBriefly, type BriefTrainingResult } from './brief-training';
-import type { TrialTarget } from './model-latency';
+import { runLayout } from '../core/run-layout';
+import type { RunContext, TargetRef } from '../core/refs';
 
-export type { TrialTarget };
 
-export interface TrainTrialInput {
-  runId: string;
-  artifactLocation: string;
+export interface TrainTrialInput extends RunContext {
   seed: number;
   dataset: StageData;
   space: SearchSpace;
@@ -26,7 +24,7 @@ export interface TrainTrialInput {
   epochs: number;
   batchSize: number;
   learningRate: number;
-  target?: TrialTarget;
+  target?: TargetRef;
   pluginFiles: string[];
   /** Steps between the trial's checkpoints; absent: none, a retried trial starts over. */
   checkpointEverySteps?: number;
@@ -38,18 +36,11 @@ export interface TrialMetrics extends BriefTrainingResult {
   archKey: string;
 }
 
-export function trialKey(runId: string, trial: number): string {
-  return `${trialBase(runId, trial)}.json`;
-}
-
-function trialBase(runId: string, trial: number): string {
-  return `runs/${runId}/search/trials/trial-${String(trial).padStart(5, '0')}`;
-}
-
 export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> {
   const store = storeFor(input.artifactLocation);
-  const key = trialKey(input.runId, input.trial);
-  const folder = input.checkpointEverySteps ? { prefix: `${trialBase(input.runId, input.trial)}/checkpoints/`, everySteps: input.checkpointEverySteps } : undefined;
+  const keys = runLayout(input.runId).search;
+  const key = keys.trial(input.trial);
+  const folder = input.checkpointEverySteps ? { prefix: keys.trialCheckpoints(input.trial), everySteps: input.checkpointEverySteps } : undefined;
   return storedOnce(store, key, folder, async (checkpoints): Promise<TrialMetrics> => {
     const data = datasetFor(input.dataset, input.seed);
     const arch = {
@@ -61,7 +52,7 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
       }),
       batchNorm: SHORT_RUN_BATCH_NORM,
     };
-    const archKey = `${trialBase(input.runId, input.trial)}.arch.json`;
+    const archKey = keys.trialArch(input.trial);
     await putJson(store, archKey, arch);
 
     const trained = await trainBriefly(arch, data, {

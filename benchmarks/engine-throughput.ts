@@ -6,7 +6,7 @@
  *       [--classes N] [--batch N] [--steps N] [--warmup N] [--downsamplings N]
  *
  * Default network: EfficientNet-B0 adapted to 28x28x1 (the Fashion-MNIST benchmark's). GFLOP/s
- * use the analytic count of engine/macs.ts (training step = 3 x forward, 2 FLOPs per MAC) for both
+ * use the analytic count of engine/latency/macs.ts (training step = 3 x forward, 2 FLOPs per MAC) for both
  * frameworks, so the ratio is a ratio of images/s.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-node';
 import { backendInfo, loadTf } from '../engine/backend';
-import { resolveArch } from '../engine/arch/catalog';
+import { resolveArch } from '../cli/arch-file';
 import { efficientNet } from '../engine/arch/efficientnet';
 import { adaptToSmallInput } from '../engine/arch/small-input';
 import { ArchSpecSchema, type ArchSpec } from '../engine/arch/spec';
 import { encodeBlock } from '../engine/arch/block-string';
-import { countMacs, trainingFlopsPerExample } from '../engine/macs';
+import { countMacs, trainingFlopsPerExample } from '../engine/latency/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 

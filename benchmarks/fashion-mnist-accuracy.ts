@@ -20,7 +20,7 @@ import { scaledEfficientNet } from '../engine/arch/efficientnet';
 import { mobileNetV2 } from '../engine/arch/mobilenet-v2';
 import { adaptToSmallInput } from '../engine/arch/small-input';
 import type { ArchSpec } from '../engine/arch/spec';
-import { countMacs } from '../engine/macs';
+import { countMacs } from '../engine/latency/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';

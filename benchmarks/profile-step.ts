@@ -17,9 +17,9 @@ import { backendInfo, loadTf } from '../engine/backend';
 import { scaledEfficientNet } from '../engine/arch/efficientnet';
 import { mobileNetV2 } from '../engine/arch/mobilenet-v2';
 import { adaptToSmallInput } from '../engine/arch/small-input';
-import { readArchFile } from '../engine/arch/catalog';
+import { readArchFile } from '../cli/arch-file';
 import type { ArchSpec } from '../engine/arch/spec';
-import { countMacs, trainingFlopsPerExample } from '../engine/macs';
+import { countMacs, trainingFlopsPerExample } from '../engine/latency/macs';
 import { buildArchModel } from '../engine/models/arch-model';
 
 const { values } = parseArgs({

@@ -48,10 +48,14 @@
  * `--band-finalists K` trains the K best trials again for `--band-finalist-epochs` and picks the
  * best of those instead.
  *
- * The search mirrors activities/supernet-epoch.ts: BatchNorm momentum 0.9, cosine learning rate
- * over all search steps, one weight step per training batch and, from epoch `--warmup-epochs` on,
- * an architecture step on the next validation batch after every weight step; Adam on alpha
- * (betas 0, 0.999), two sampled paths per mixed op. The default space is ProxylessNAS-like and
+ * The search is the one-shot search's own epoch (engine/supernet/trainer.ts, which the search
+ * activity runs too): BatchNorm momentum 0.9, cosine learning rate over all search steps, one
+ * weight step per training batch and, from epoch `--warmup-epochs` on, an architecture step on the
+ * next validation batch after every weight step; Adam on alpha (betas 0, 0.999), two sampled paths
+ * per mixed op. `--arch-lr` and `--baseline-decay` default to the plugins' own defaults (those of
+ * proxyless-gradient and proxyless-reinforce); `--arch-lr` is proxyless-gradient's for
+ * `--strategy reinforce` as well, as it always was here (proxyless-reinforce's own is 0.001), so
+ * that saved searches keep matching their flags. The default space is ProxylessNAS-like and
  * sized for a 2-core CPU at 28x28: stem 16 ch stride 1 (`--stem-stride 2` quarters every block's cost, as the quickstart does); stages 16 (stride 1), 24 and 40 (stride
  * 2) channels with repeats from `--repeats`; per block k in {3,5,7} x e in {3,6} and the zero op
  * after a stage's first block; no SE (as in ProxylessNAS; `--se true` makes every block use it);
@@ -72,26 +76,20 @@ import { backendInfo, loadTf } from '../engine/backend';
 import { epochOrder, imageBatches, makeBatch } from '../engine/data/batches';
 import type { ImageDataset } from '../engine/data/dataset';
 import { selectSamples, splitIndices, subsetDataset } from '../engine/data/split';
-import { measureLatency, prepareWasmBackend, withBackend } from '../engine/latency';
-import {
-  distinctOps,
-  enumerateSpaceOps,
-  fixedLatencyMs,
-  latencyMatrix,
-  measureOpTable,
-  spaceHash,
-  tableHash,
-  type OpLatencyTable,
-  type SpaceOps,
-} from '../engine/latency-table';
-import { countMacs } from '../engine/macs';
+import { prepareWasmBackend, withBackend } from '../engine/latency/backends';
+import { measureOpTable } from '../engine/latency/build-table';
+import { countMacs } from '../engine/latency/macs';
+import { distinctOps, enumerateSpaceOps, type SpaceOps } from '../engine/latency/space-ops';
+import { fixedLatencyMs, latencyMatrix, type OpLatencyTable } from '../engine/latency/table';
+import { spaceHash, tableHash } from '../engine/latency/table-key';
+import { measureLatency } from '../engine/latency/timing';
 import { buildArchModel } from '../engine/models/arch-model';
-import { mixSeed, mulberry32 } from '../engine/random';
+import { mixSeed, mulberry32 } from '../core/random';
 import { Supernet } from '../engine/supernet';
+import { CALIBRATION_EXAMPLES, SUPERNET_BATCH_NORM, SupernetTrainer } from '../engine/supernet/trainer';
 import { proxylessGradient, proxylessReinforce } from '../plugins/builtin/proxyless';
 import type { LatencyTarget } from '../engine/supernet/latency-objective';
 import { drawInLatencyBand } from '../engine/supernet/latency-band';
-import { learningRateAt } from '../engine/train/schedule';
 import { ClassifierTrainer } from '../engine/train/classifier-trainer';
 import { nodeCpu, wasm } from '../plugins/builtin/targets';
 import { ExperimentState, type ExperimentFlags, type SearchedTarget } from './experiment-state';
@@ -100,6 +98,9 @@ import { fashionMnistForBenchmark } from './fashion-data';
 
 const SCRIPT = 'benchmarks/proxyless-hardware-experiment.ts';
 
+const GRADIENT_DEFAULTS = proxylessGradient.configSchema.parse({});
+const REINFORCE_DEFAULTS = proxylessReinforce.configSchema.parse({});
+
 const { values } = parseArgs({
   options: {
     targets: { type: 'string', default: 'node-cpu,wasm' },
@@ -107,12 +108,12 @@ const { values } = parseArgs({
     lambda: { type: 'string', default: '0.1' },
     strategy: { type: 'string', default: 'gradient' },
     'latency-target-quantile': { type: 'string' },
-    'baseline-decay': { type: 'string', default: '0.99' },
+    'baseline-decay': { type: 'string', default: String(REINFORCE_DEFAULTS.baselineDecay) },
     'search-epochs': { type: 'string', default: '30' },
     'warmup-epochs': { type: 'string', default: '5' },
     batch: { type: 'string', default: '64' },
     lr: { type: 'string', default: '0.05' },
-    'arch-lr': { type: 'string', default: '0.006' },
+    'arch-lr': { type: 'string', default: String(GRADIENT_DEFAULTS.archLearningRate) },
     'val-fraction': { type: 'string', default: '0.1' },
     'train-epochs': { type: 'string', default: '15' },
     'train-lr': { type: 'string', default: '0.05' },
@@ -387,63 +388,37 @@ interface SearchOutcome {
 
 async function search(target: TargetName, matrix: number[][], data: ImageDataset, latencyTarget?: LatencyTarget): Promise<SearchOutcome> {
   const split = splitIndices(data.train.count, cfg.valFraction, cfg.seed);
-  const stepsPerEpoch = Math.ceil(split.train.length / cfg.batch);
   const net = new Supernet({
     space,
     numClasses: data.numClasses,
     inputChannels: data.channels,
     resolution: RESOLUTION,
     seed: cfg.seed,
+    // Config left out is the plugins' defaults (two sampled paths, no weight decay on alpha).
     strategy:
       cfg.strategy === 'proxyless-reinforce'
         ? { plugin: proxylessReinforce, config: { archLearningRate: cfg.archLr, baselineDecay: cfg.baselineDecay } }
-        : { plugin: proxylessGradient, config: { archLearningRate: cfg.archLr, archWeightDecay: 0, sampledPaths: 2 } },
-    bn: BN,
+        : { plugin: proxylessGradient, config: { archLearningRate: cfg.archLr } },
+    bn: SUPERNET_BATCH_NORM,
     weightOptimizer: { learningRate: cfg.lr },
     latencyTable: matrix,
     latencyWeight: cfg.lambda,
     latencyTarget,
   });
   try {
-    const schedule = { kind: 'cosine' as const, baseRate: cfg.lr, totalSteps: stepsPerEpoch * cfg.searchEpochs, warmupSteps: 0, minRate: 0, decaySteps: 1, decayFactor: 1 };
-    const valOrder = epochOrder(split.validation.length, cfg.seed ^ 0x7a1, 0);
+    const trainer = new SupernetTrainer(net, data, split, { seed: cfg.seed, epochs: cfg.searchEpochs, warmupEpochs: cfg.warmupEpochs, batchSize: cfg.batch, learningRate: cfg.lr });
     const rows: (string | number)[][] = [];
     for (let epoch = 0; epoch < cfg.searchEpochs; epoch++) {
       const started = Date.now();
-      const order = epochOrder(split.train.length, cfg.seed, epoch);
-      const archActive = epoch >= cfg.warmupEpochs;
-      let lossSum = 0;
-      for (let s = 0; s < stepsPerEpoch; s++) {
-        const picked = order.subarray(s * cfg.batch, Math.min((s + 1) * cfg.batch, order.length));
-        const batch = makeBatch(data, data.train, Uint32Array.from(picked, (i) => split.train[i]));
-        const report = await net.weightStep(batch, learningRateAt(schedule, net.weightSteps));
-        tf.dispose([batch.xs, batch.ys]);
-        lossSum += report.loss;
-        if (archActive) {
-          const start = (net.archSteps * cfg.batch) % split.validation.length;
-          const v = Array.from({ length: Math.min(cfg.batch, split.validation.length) }, (_, k) => split.validation[valOrder[(start + k) % valOrder.length]]);
-          const valBatch = makeBatch(data, data.train, Uint32Array.from(v));
-          await net.architectureStep(valBatch);
-          tf.dispose([valBatch.xs, valBatch.ys]);
-        }
-      }
-      const derived = net.derive();
-      // As activities/supernet-epoch.ts: the argmax net's BatchNorm statistics re-estimated on 2,000 training images first.
-      const calibration = imageBatches(data, data.train, Uint32Array.from(order.subarray(0, 2000), (i) => split.train[i]), cfg.batch);
-      net.recalibrateBatchNorm(calibration, derived.choices);
-      tf.dispose(calibration);
-      const evalCount = Math.min(1000, split.validation.length);
-      const evalBatch = makeBatch(data, data.train, split.validation.subarray(0, evalCount));
-      const valAcc = net.accuracy(evalBatch, derived.choices);
-      tf.dispose([evalBatch.xs, evalBatch.ys]);
+      const { derived, meanLoss, meanEntropy, validationAccuracy } = await trainer.trainEpoch(epoch);
       rows.push([
         epoch + 1,
-        archActive ? 'yes' : 'warm-up',
-        (lossSum / stepsPerEpoch).toFixed(4),
-        mean(derived.entropy).toFixed(3),
+        epoch >= cfg.warmupEpochs ? 'yes' : 'warm-up',
+        meanLoss === undefined ? '-' : meanLoss.toFixed(4),
+        meanEntropy.toFixed(3),
         ms(net.expectedLatency().expected),
         ms(tableLatency(derived.choices, matrix, 0)),
-        pct(valAcc),
+        pct(validationAccuracy),
         ((Date.now() - started) / 1000).toFixed(0),
       ]);
       console.log(`  [${target}] epoch ${epoch + 1}/${cfg.searchEpochs} done (${net.weightSteps} weight / ${net.archSteps} arch steps)`);
@@ -454,12 +429,12 @@ async function search(target: TargetName, matrix: number[][], data: ImageDataset
     derived.probabilities.forEach((p, d) => console.log(`    ${decisions[d].id}: ${p.map((q) => q.toFixed(3)).join(' ')}  -> ${optionName(d, derived.choices[d])}`));
     // Every scored net sees the same calibration images and the whole validation split, so
     // scores differ by architecture only.
-    const calibration = imageBatches(data, data.train, Uint32Array.from(epochOrder(split.train.length, cfg.seed, cfg.searchEpochs).subarray(0, 2000), (i) => split.train[i]), cfg.batch);
+    const calibration = imageBatches(data, data.train, Uint32Array.from(epochOrder(split.train.length, cfg.seed, cfg.searchEpochs).subarray(0, CALIBRATION_EXAMPLES), (i) => split.train[i]), cfg.batch);
     const validation = makeBatch(data, data.train, split.validation);
     return {
       choices: derived.choices,
       expectedLatencyMs: net.expectedLatency().expected,
-      scoredOn: { calibration: Math.min(2000, split.train.length), validation: split.validation.length },
+      scoredOn: { calibration: Math.min(CALIBRATION_EXAMPLES, split.train.length), validation: split.validation.length },
       score: (choices) => {
         net.recalibrateBatchNorm(calibration, choices);
         return net.accuracy(validation, choices);

@@ -20,7 +20,7 @@ import type { Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { SearchSpaceSchema } from '../dsl/search-space';
 import { backendInfo, loadTf } from '../engine/backend';
 import { buildArchModel } from '../engine/models/arch-model';
-import { mulberry32 } from '../engine/random';
+import { mulberry32 } from '../core/random';
 import { archOfChoices, Supernet, type PeakMemory, type TrainBatch } from '../engine/supernet';
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@
 import { getJson, openArtifactStore, type ArtifactStore } from '../artifacts';
 import type { ElasticModelRef } from '../activities/elastic-training';
 import type { Pipeline } from '../dsl/pipeline';
-import { runKeys } from '../report/load';
+import { runLayout } from '../core/run-layout';
 import type { EvaluationSummary } from '../report/types';
 import type { PluginProvenance } from '../workflows/pipeline';
 import { CliError, EXIT_BAD_INPUT } from './errors';
@@ -62,7 +62,7 @@ export async function locateRun(runId: string, options: { artifacts?: string; wo
   } catch (err) {
     throw new CliError((err as Error).message, EXIT_BAD_INPUT);
   }
-  if ((await store.list(runKeys(runId).run)).length === 0) {
+  if ((await store.list(runLayout(runId).root)).length === 0) {
     throw new CliError(`no artifacts of run "${runId}" in ${store.location}${options.artifacts ? '' : ' (give the store the run used with --artifacts LOCATION)'}`);
   }
   return { runId, store, location: store.location };
@@ -80,14 +80,15 @@ interface StageMetrics {
 
 /** The run's models: the evaluated ones in the evaluation's order, then any other trained one. */
 export async function runModels({ store, runId }: RunStore): Promise<RunModel[]> {
-  const keys = runKeys(runId);
-  const evaluation = (await store.head(keys.evaluation)) ? await getJson<EvaluationSummary>(store, keys.evaluation) : undefined;
+  const keys = runLayout(runId);
+  const evaluation = (await store.head(keys.evaluation.summary)) ? await getJson<EvaluationSummary>(store, keys.evaluation.summary) : undefined;
   const trained = new Map<string, StageMetrics & { stage: string }>();
-  for (const key of await store.list(keys.run)) {
-    if (!key.endsWith('/metrics.json')) continue;
+  for (const key of await store.list(keys.root)) {
+    const stage = keys.trainingOfMetrics(key);
+    if (stage === undefined) continue;
     const metrics = await getJson<StageMetrics>(store, key);
     if (metrics.modelKey && metrics.modelWeightsKey && typeof metrics.testAccuracy === 'number') {
-      trained.set(metrics.modelKey, { ...metrics, stage: key.slice(keys.run.length, -'/metrics.json'.length) });
+      trained.set(metrics.modelKey, { ...metrics, stage });
     }
   }
   const models: RunModel[] = [];
@@ -131,7 +132,7 @@ export async function runModels({ store, runId }: RunStore): Promise<RunModel[]>
 
 /** The resolved pipeline and plugin list a run stored when it started (absent in stores from before they were). */
 export async function runProvenance({ store, runId }: RunStore): Promise<{ pipeline?: Pipeline; plugins?: PluginProvenance[] }> {
-  const keys = runKeys(runId);
+  const keys = runLayout(runId);
   const [pipeline, plugins] = await Promise.all([
     store.head(keys.pipeline).then((h) => (h ? getJson<Pipeline>(store, keys.pipeline) : undefined)),
     store.head(keys.plugins).then((h) => (h ? getJson<PluginProvenance[]>(store, keys.plugins) : undefined)),

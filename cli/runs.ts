@@ -27,6 +27,7 @@ import { formatProgress, readProgress, type ProgressSnapshot } from './progress'
 import { printOutcome } from './result-view';
 import { unservedMessage } from './strategy-service';
 import { hasWorkers } from './pollers';
+import type { PermanentFailure } from '../core/failures';
 
 /** The workflow type of a run; stages are child workflows of other types. */
 export const PIPELINE_WORKFLOW_TYPE = 'pipelineWorkflow';
@@ -218,7 +219,7 @@ export function rootCause(err: Error): Error {
 }
 
 /** What to do about a failure that a retry could not mend, by its type (workflows/policies.ts). */
-const WAY_ON: Record<string, (runId: string) => string> = {
+const WAY_ON: Partial<Record<PermanentFailure, (runId: string) => string>> = {
   ArtifactStoreFullError: (runId) => `free space there, then \`nas resume ${runId}\` continues from the newest checkpoint`,
   ArtifactStoreAccessError: (runId) => `make the folder writable by this user, then \`nas resume ${runId}\` continues from the newest checkpoint`,
   DatasetNotFoundError: (runId) => `put the data set where the pipeline says, then \`nas resume ${runId}\``,
@@ -229,7 +230,7 @@ const WAY_ON: Record<string, (runId: string) => string> = {
 export function failureText(err: Error, runId: string): string {
   const cause = rootCause(err);
   const type = cause instanceof ApplicationFailure ? cause.type : cause.name;
-  const hint = type ? WAY_ON[type] : undefined;
+  const hint = type && type in WAY_ON ? WAY_ON[type as PermanentFailure] : undefined;
   return hint ? `${cause.message}; ${hint(runId)}` : cause.message;
 }
 

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import type { ts as TS } from 'ts-morph';
 import { loadWithin, ModuleLoadTimeoutError } from '../plugins/bounded-load';
-import { defaultExport } from '../plugins/module-exports';
+import { defaultExport } from '../core/plugin-modules';
 import { ensureTypeScriptRequire } from '../plugins/ts-require';
 import { PipelineValidationError, type Path, type Position, type SourceDocument } from './problems';
 

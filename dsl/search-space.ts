@@ -1,9 +1,12 @@
 /**
- * The search space: an MBConv network whose stages list the candidate kernels, expansion ratios,
- * squeeze-and-excitation and skip choices of their blocks. Each block position is one decision
- * (ProxylessNAS's mixed op); strategies see only how many options each decision has.
+ * The search space as a pipeline writes it: the zod schema with its bounds and defaults. The model
+ * itself (decisions, options, the space's shape) is core/space.ts; this file parses to exactly its
+ * types and re-exports it, so a pipeline author imports one module.
  */
 import { z } from 'zod';
+import type { MBConvStage as CoreMBConvStage, SearchSpace as CoreSearchSpace } from '../core/space';
+
+export { decisionsOf, decodeChoices, log10SpaceSize, searchResolution, spaceShape, type BlockOption, type Decision } from '../core/space';
 
 const channels = z.number().int().min(1).max(4096);
 
@@ -65,57 +68,10 @@ export const SearchSpaceSchema = z
   .describe('What the baseline search may choose; defaults to an EfficientNet-B0-shaped space.');
 
 export type SearchSpace = z.output<typeof SearchSpaceSchema>;
-
-/**
- * The side of the images the search's nets see: the space's `inputResolution`, which the pipeline
- * fills with the data set's `resolution`. The supernet, the trials and the latency table all take
- * it from here; a table priced at one size and a supernet trained at another have no op in common.
- */
-export function searchResolution(space: Pick<SearchSpace, 'inputResolution'>, dataset: { resolution: number }): number {
-  return space.inputResolution ?? dataset.resolution;
-}
 export type MBConvStage = z.output<typeof MBConvStageSchema>;
 
-export type BlockOption = { kernel: 3 | 5 | 7; expansion: number; se: boolean } | 'zero';
-
-export interface Decision {
-  /** `s2b1` is stage 2, block 1 (both from 1). */
-  id: string;
-  stage: number;
-  block: number;
-  options: BlockOption[];
-}
-
-/** One decision per block position; the first block of a stage cannot be skipped (it may stride). */
-export function decisionsOf(space: Pick<SearchSpace, 'stages'>): Decision[] {
-  return space.stages.flatMap((stage, s) =>
-    Array.from({ length: stage.repeats }, (_, b) => {
-      const options: BlockOption[] = stage.kernels.flatMap((kernel) =>
-        stage.expansions.flatMap((expansion) => stage.se.map((se) => ({ kernel, expansion, se }))),
-      );
-      if (stage.skip && b > 0) options.push('zero');
-      return { id: `s${s + 1}b${b + 1}`, stage: s, block: b, options };
-    }),
-  );
-}
-
-/** What strategies see: the option count of each decision. */
-export function spaceShape(space: Pick<SearchSpace, 'stages'>): { options: number[] } {
-  return { options: decisionsOf(space).map((d) => d.options.length) };
-}
-
-/** log10 of the number of architectures, since the count itself overflows quickly. */
-export function log10SpaceSize(space: Pick<SearchSpace, 'stages'>): number {
-  return decisionsOf(space).reduce((sum, d) => sum + Math.log10(d.options.length), 0);
-}
-
-/** The chosen option of every decision; throws on choices that do not fit the space. */
-export function decodeChoices(space: Pick<SearchSpace, 'stages'>, choices: readonly number[]): { decision: Decision; option: BlockOption }[] {
-  const decisions = decisionsOf(space);
-  if (choices.length !== decisions.length) throw new Error(`expected ${decisions.length} choices, got ${choices.length}`);
-  return decisions.map((decision, i) => {
-    const option = decision.options[choices[i]];
-    if (option === undefined) throw new Error(`${decision.id}: choice ${choices[i]} out of range 0..${decision.options.length - 1}`);
-    return { decision, option };
-  });
-}
+/** True only when A and B accept the same values. */
+type SameShape<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// A field added to the file format or to the core model alone is a type error here, not a silent drift.
+true satisfies SameShape<SearchSpace, CoreSearchSpace>;
+true satisfies SameShape<MBConvStage, CoreMBConvStage>;

@@ -1,11 +1,11 @@
 /**
  * Training throughput of the small conv net on a chosen backend, in images/s and GFLOP/s (FLOPs
- * counted analytically, see macs.ts). The doctor runs it on the native backend and on the
+ * counted analytically, see engine/latency/macs.ts). The doctor runs it on the native backend and on the
  * pure-JS one to show what native TensorFlow buys.
  */
 import type { Scalar, Tensor } from '@tensorflow/tfjs-node';
 import { loadTf } from './backend';
-import { trainingFlopsPerExample } from './macs';
+import { trainingFlopsPerExample } from './latency/macs';
 import { buildSmallCnn } from './models/small-cnn';
 
 export interface ThroughputOptions {

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import { loadPluginModule, PluginLoadError } from '../plugins/load';
-import { isMultiTrialStrategy } from '../plugins/module-exports';
+import { isMultiTrialStrategy } from '../core/plugin-modules';
 import { repoRoot } from './paths';
 
 /** A user strategy module as a run records it and a worker serves it. */

@@ -4,5 +4,5 @@
  * bundled into Temporal workflows.
  */
 export * from './api';
-export { seededRng } from './rng';
+export { seededRng } from '../core/random';
 export { simulateStrategy, type SimulationResult } from './simulate';

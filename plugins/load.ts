@@ -12,7 +12,7 @@ import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node
 import type { Plugin } from './api';
 import { loadWithin, ModuleLoadTimeoutError } from './bounded-load';
 import { builtinRegistry, PluginRegistrationError, type PluginRegistry } from './registry';
-import { pluginsOfModule } from './module-exports';
+import { pluginsOfModule } from '../core/plugin-modules';
 import { ensureTypeScriptRequire, loadTypeScriptCompiler } from './ts-require';
 
 export class PluginLoadError extends Error {

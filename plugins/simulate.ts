@@ -3,7 +3,7 @@
  * function instead of training. For plugin tests and for `nas plugin check`'s replay test.
  */
 import type { Choices, MultiTrialStrategyPlugin, SearchSpaceShape, TrialResult } from './api';
-import { seededRng } from './rng';
+import { seededRng } from '../core/random';
 
 export interface SimulationResult {
   trials: TrialResult[];

@@ -3,6 +3,7 @@
  * times), then one section per stage that left artifacts, each a chart and the table behind it.
  * Pure: no I/O, no clock (the time of generation comes in), so the same input gives the same page.
  */
+import { runLayout } from '../core/run-layout';
 import type { Pipeline } from '../dsl/pipeline';
 import { budgetSentences } from './budgets';
 import { elasticChart, paretoChart, scalingChart, searchEpochsChart, trialsChart, type ChartSpec } from './charts';
@@ -63,7 +64,7 @@ ${facts([
   ['ended', t?.closeTime],
   ['duration', t ? fmt.seconds(t.durationSeconds) + (t.closeTime ? '' : ' so far') : undefined],
   ['plugins', pluginList(input.artifacts.plugins)],
-  ['artifacts', html`<code>${s.artifactLocation}/runs/${s.runId}/</code>`],
+  ['artifacts', html`<code>${s.artifactLocation}/${runLayout(s.runId).root}</code>`],
   ['generated', s.generatedAt],
   ['warnings', s.warnings ? html`<span class="warning">${s.warnings.length} evaluated model${s.warnings.length === 1 ? '' : 's'} at or near chance: see Models</span>` : undefined],
 ])}

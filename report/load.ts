@@ -18,31 +18,14 @@ import type {
   SupernetEpochMetrics,
   TrialRecord,
 } from './types';
-
-/** Where each stage writes, relative to the run (the stages' own key functions lay these out). */
-export function runKeys(runId: string) {
-  const run = `runs/${runId}`;
-  return {
-    run: `${run}/`,
-    pipeline: `${run}/pipeline.json`,
-    plugins: `${run}/plugins.json`,
-    searchEpochs: `${run}/search/epochs/`,
-    searchSummary: `${run}/search/summary.json`,
-    bandTrials: `${run}/search/band-trials.json`,
-    searchTrials: `${run}/search/trials/`,
-    scalingTable: `${run}/scaling/table.json`,
-    elastic: `${run}/elastic/`,
-    evaluation: `${run}/evaluation/summary.json`,
-    report: `${run}/report/`,
-  };
-}
+import { runLayout } from '../core/run-layout';
 
 async function optionalJson<T>(store: ArtifactStore, key: string): Promise<T | undefined> {
   if (!(await store.head(key))) return undefined;
   return getJson<T>(store, key);
 }
 
-/** The search's hardware target: the one named, else the only one declared (as cli/plan.ts decides). */
+/** The search's hardware target: the one named, else the only one declared (as the schema fills it in, dsl/pipeline.ts). */
 export function searchTargetId(pipeline: Pipeline | undefined): string | undefined {
   if (!pipeline) return undefined;
   const named = pipeline.stages?.baselineSearch?.target;
@@ -52,20 +35,20 @@ export function searchTargetId(pipeline: Pipeline | undefined): string | undefin
 }
 
 async function loadSearch(store: ArtifactStore, runId: string, pipeline: Pipeline | undefined): Promise<SearchArtifacts | undefined> {
-  const keys = runKeys(runId);
-  const epochKeys = (await store.list(keys.searchEpochs)).filter((k) => k.endsWith('.json'));
+  const keys = runLayout(runId);
+  const epochKeys = (await store.list(keys.search.epochs)).filter((k) => k.endsWith('.json'));
   if (epochKeys.length > 0) {
     const epochs = await Promise.all(epochKeys.map((k) => getJson<SupernetEpochMetrics>(store, k)));
-    const band = await optionalJson<BandTrialsSummary>(store, keys.bandTrials);
+    const band = await optionalJson<BandTrialsSummary>(store, keys.search.bandTrials);
     return { mode: 'one-shot', epochs: epochs.sort((a, b) => a.epoch - b.epoch), band };
   }
   const targetId = searchTargetId(pipeline);
-  const summary = await optionalJson<MultiTrialSummary>(store, keys.searchSummary);
+  const summary = await optionalJson<MultiTrialSummary>(store, keys.search.summary);
   if (summary) {
     return { mode: 'multi-trial', trials: summary.trials, best: summary.best.trial, strategy: summary.strategy.plugin, targetId, finished: true, budgets: summary.budgets };
   }
   // A search still running: its finished trials are already stored one file each.
-  const trialKeys = (await store.list(keys.searchTrials)).filter((k) => k.endsWith('.json') && !k.endsWith('.arch.json'));
+  const trialKeys = (await store.list(keys.search.trials)).filter((k) => k.endsWith('.json') && !k.endsWith('.arch.json'));
   if (trialKeys.length === 0) return undefined;
   const trials = await Promise.all(trialKeys.map((k) => getJson<TrialRecord>(store, k)));
   return {
@@ -82,7 +65,7 @@ async function loadSearch(store: ArtifactStore, runId: string, pipeline: Pipelin
  * resumes from the checkpoint before it, so later segments win for any step they repeat.
  */
 async function loadElastic(store: ArtifactStore, runId: string): Promise<ElasticLog[]> {
-  const prefix = runKeys(runId).elastic;
+  const prefix = runLayout(runId).elasticTrainings;
   const logKeys = (await store.list(prefix)).filter((k) => /\/log\/steps-\d+\.json$/.test(k));
   const byModel = new Map<string, Map<number, StepLogEntry>>();
   for (const key of logKeys.sort()) {
@@ -98,21 +81,21 @@ async function loadElastic(store: ArtifactStore, runId: string): Promise<Elastic
 
 /** Loads every part of the report that the run has written so far. */
 export async function loadRunArtifacts(store: ArtifactStore, runId: string): Promise<RunArtifacts> {
-  const keys = runKeys(runId);
+  const keys = runLayout(runId);
   const pipeline = await optionalJson<Pipeline>(store, keys.pipeline);
   const [plugins, search, scaling, elastic, evaluation] = await Promise.all([
     optionalJson<PluginProvenance[]>(store, keys.plugins),
     loadSearch(store, runId, pipeline),
-    optionalJson<ScalingTable>(store, keys.scalingTable),
+    optionalJson<ScalingTable>(store, keys.scaling.table),
     loadElastic(store, runId),
-    optionalJson<EvaluationSummary>(store, keys.evaluation),
+    optionalJson<EvaluationSummary>(store, keys.evaluation.summary),
   ]);
   return { runId, location: store.location, pipeline, ...(plugins ? { plugins } : {}), search, scaling, elastic, evaluation };
 }
 
 /** Whether the store holds anything at all for the run (to tell a wrong location from an empty run). */
 export async function runExists(store: ArtifactStore, runId: string): Promise<boolean> {
-  const keys = runKeys(runId);
+  const keys = runLayout(runId);
   if (await store.head(keys.pipeline)) return true;
-  return (await store.list(keys.run)).length > 0;
+  return (await store.list(keys.root)).length > 0;
 }

@@ -3,8 +3,9 @@
  * The HTML builder reads the derived parts (Pareto fronts, the chosen grid point, which sections
  * are missing and why) from here, so the page and the JSON never disagree.
  */
+import { runLayout } from '../core/run-layout';
 import { entropySentence, maxMeanEntropy } from './entropy';
-import { pointLabel } from '../engine/scaling/grid';
+import { pointLabel } from '../core/scaling-grid';
 import { chanceWarning } from './chance';
 import { paretoFront } from './pareto';
 import type { ElasticLog, ReportInput, RunArtifacts, ScalingTablePoint } from './types';
@@ -140,7 +141,7 @@ const STAGE_OF: Record<SectionId, { stage: string; what: string }> = {
 /** One line: what is missing and the likely reason, told apart by what the pipeline declared. */
 export function omissionReason(section: SectionId, a: RunArtifacts): string {
   const { stage, what } = STAGE_OF[section];
-  const base = `No ${what} under runs/${a.runId}/`;
+  const base = `No ${what} under ${runLayout(a.runId).root}`;
   if (!a.pipeline) return `${base}: the run has no such stage, or it has not written them yet.`;
   const declared = (a.pipeline.stages as Record<string, unknown> | undefined)?.[stage] !== undefined;
   return declared ? `${base}: stages.${stage} has not written them yet.` : `${base}: the pipeline has no stages.${stage}.`;

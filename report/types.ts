@@ -55,7 +55,7 @@ export interface ScalingTable {
   target?: string;
   grid: Record<string, number>;
   limits?: { latencyMs?: number; macs?: number };
-  /** `alpha_beta_gamma` of the chosen point (engine/scaling/grid.ts pointLabel), absent when none was eligible. */
+  /** `alpha_beta_gamma` of the chosen point (core/scaling-grid.ts pointLabel), absent when none was eligible. */
   chosen?: string;
   candidates: ScalingTablePoint[];
 }

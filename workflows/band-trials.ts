@@ -11,7 +11,7 @@ import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
 import type { RandomLatencyBaseline } from '../engine/supernet/latency-band';
 import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
-import { searchResolution, spaceShape } from '../dsl/search-space';
+import { searchResolution, spaceShape } from '../core/space';
 import type { SearchProgress } from './multi-trial-search';
 import { forEachInPool } from './pool';
 import { runInTrialOrder, StrategyDriver } from './strategy-driver';
@@ -19,6 +19,7 @@ import { workflowStrategy } from './strategy-registry';
 import { trialQueueOf } from './task-queues';
 import { budgetUse, type BudgetUse } from './trial-budgets';
 import { retryPolicy } from './policies';
+import { runLayout } from '../core/run-layout';
 
 export interface BandTrialsConfig {
   /** Nets drawn besides the derived one. */
@@ -137,7 +138,7 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
   const budgets = halving ? budgetUse(done, input.config.epochs) : undefined;
   const summaryKey = await writeJson({
     artifactLocation: settings.artifactLocation,
-    key: `runs/${settings.runId}/search/band-trials.json`,
+    key: runLayout(settings.runId).search.bandTrials,
     value: {
       config: input.config,
       draws: drawn.draws,

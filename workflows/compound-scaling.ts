@@ -7,13 +7,14 @@
  */
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { ScaledArchitecture, ScalingBaseline, ScalingTrialInput, ScalingTrialResult, scaledArchitectures, scalingTrial } from '../activities/scaling-trial';
-import type { TrialTarget } from '../activities/train-trial';
 import type { writeJson } from '../activities/write-json';
-import type { StageData } from '../dsl/dataset';
-import { gridTrials, pointLabel, type GridOptions } from '../engine/scaling/grid';
+import type { StageDataRef } from '../core/stage-settings';
+import { gridTrials, pointLabel, type GridOptions } from '../core/scaling-grid';
 import { forEachInPool } from './pool';
 import { trialQueueOf } from './task-queues';
 import { retryPolicy } from './policies';
+import { runLayout } from '../core/run-layout';
+import type { RunContext, TargetRef } from '../core/refs';
 
 /**
  * Activities this workflow calls. activities/index.ts must export `scalingTrial` and
@@ -26,18 +27,16 @@ type ScalingActivities = {
   writeJson: typeof writeJson;
 };
 
-export interface CompoundScalingInput {
-  runId: string;
-  artifactLocation: string;
+export interface CompoundScalingInput extends RunContext {
   seed: number;
-  dataset: StageData;
+  dataset: StageDataRef;
   baseline: ScalingBaseline;
   /** The DSL's gridStep, maxCoefficient, costRatio, tolerance and trialBudget. */
   grid: GridOptions & { trialBudget: number };
   phis: number[];
   objective: 'accuracy' | 'accuracy-latency';
   /** Measured on every trial when set; required by 'accuracy-latency' and by `limits.latencyMs`. */
-  target?: TrialTarget;
+  target?: TargetRef;
   /**
    * 'accuracy-latency' score: accuracy * (latency / referenceMs)^-weight (MnasNet's soft form).
    * referenceMs defaults to the median latency of the trained points; weight to 0.07.
@@ -173,7 +172,7 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
   results.sort((a, b) => (order.get(pointLabel(a)) ?? 0) - (order.get(pointLabel(b)) ?? 0));
   const candidates = rankCandidates(results, input);
   const chosen = chooseCandidate(candidates);
-  const keys = { table: `runs/${input.runId}/scaling/table.json` };
+  const keys = { table: runLayout(input.runId).scaling.table };
   const tableKey = await writeJson({
     artifactLocation: input.artifactLocation,
     key: keys.table,

@@ -5,22 +5,21 @@
  * on the same CPU would be a measurement of both.
  */
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { EvaluatedModelBrief, evaluateModel, EvaluationTarget, ModelToEvaluate, summarizeEvaluation } from '../activities/evaluate-model';
-import type { DatasetConfig } from '../dsl/dataset';
+import type { EvaluatedModelBrief, evaluateModel, ModelToEvaluate, summarizeEvaluation } from '../activities/evaluate-model';
+import type { DatasetRef } from '../core/stage-settings';
 import { retryPolicy } from './policies';
+import type { RunContext, TargetRef } from '../core/refs';
 
 type EvaluationActivities = { evaluateModel: typeof evaluateModel; summarizeEvaluation: typeof summarizeEvaluation };
 
-export interface EvaluationWorkflowInput {
-  runId: string;
+export interface EvaluationWorkflowInput extends RunContext {
   pipelineName: string;
-  artifactLocation: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: DatasetRef;
   batchSize: number;
   warmupRuns: number;
   repeats: number;
-  targets: EvaluationTarget[];
+  targets: TargetRef[];
   pluginFiles: string[];
   models: ModelToEvaluate[];
   /** How long an evaluation may stay silent before it is retried elsewhere; default 600. */
@@ -99,6 +98,7 @@ export function labelOf(kind: string, filters?: number): Pick<ModelToEvaluate, '
   if (efficientNet) return { label: `EfficientNet-${efficientNet[1].toUpperCase()}`, labelWithResolution: true };
   if (kind === 'mobilenet-v2') return { label: 'MobileNetV2', labelWithResolution: true };
   if (kind === 'small-cnn') return { label: `small CNN (${filters ?? 16} filters)` };
+  // A scaled model's ref carries its phi; runs started before it did know it only by this label.
   const phi = /^phi-(\d+)$/.exec(kind);
   if (phi) return { label: `phi ${phi[1]}` };
   if (kind === 'baseline') return { label: 'searched baseline' };

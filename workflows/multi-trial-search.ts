@@ -6,22 +6,22 @@
  */
 import { ApplicationFailure, continueAsNew, defineQuery, patched, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { TrainTrialInput, TrialMetrics, TrialTarget } from '../activities/train-trial';
-import type { StageData } from '../dsl/dataset';
-import { spaceShape, type SearchSpace } from '../dsl/search-space';
-import type { Candidate } from '../plugins/api';
-import { latencyPenalty } from '../engine/supernet/latency-objective';
+import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
+import type { StageDataRef } from '../core/stage-settings';
+import { spaceShape, type SearchSpace } from '../core/space';
+import type { Candidate } from '../core/strategy-contract';
+import { latencyPenalty } from '../core/objectives';
 import { runInTrialOrder, StrategyDriver } from './strategy-driver';
 import { workflowStrategy, workflowStrategyNames } from './strategy-registry';
 import { trialQueueOf } from './task-queues';
 import { budgetUse, type BudgetUse } from './trial-budgets';
 import { retryPolicy } from './policies';
+import { runLayout } from '../core/run-layout';
+import type { RunContext, TargetRef } from '../core/refs';
 
-export interface MultiTrialSearchInput {
-  runId: string;
-  artifactLocation: string;
+export interface MultiTrialSearchInput extends RunContext {
   seed: number;
-  dataset: StageData;
+  dataset: StageDataRef;
   space: SearchSpace;
   strategy: { plugin: string; config: unknown };
   epochs: number;
@@ -36,7 +36,7 @@ export interface MultiTrialSearchInput {
    * The target whose latency enters the score, with lambda and the reference latency; penalty
    * 'absolute' aims at the reference (lambda * |LAT / ref - 1|), absent or 'linear' prices it.
    */
-  latency?: { target: TrialTarget; weight: number; referenceMs: number; penalty?: 'linear' | 'absolute' };
+  latency?: { target: TargetRef; weight: number; referenceMs: number; penalty?: 'linear' | 'absolute' };
   pluginFiles: string[];
   /**
    * Trials one workflow run completes before it continues as new, so a long search keeps its
@@ -58,6 +58,8 @@ export interface CarriedSearch {
   summaries: TrialSummary[];
   call: number;
   exhausted: boolean;
+  /** Trials proposed and trained but not yet observed, in proposal order (absent before hand-overs kept them). */
+  inFlight?: Candidate[];
 }
 
 const DEFAULT_TRIALS_PER_RUN = 100;
@@ -121,7 +123,7 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
     spaceShape(input.space),
     input.epochs,
     input.seed,
-    input.carried && { ...input.carried, trialsUsed: input.carried.summaries.map((t) => t.trial) },
+    input.carried && { ...input.carried, trialsUsed: [...input.carried.summaries, ...(input.carried.inFlight ?? [])].map((t) => t.trial) },
   );
   const training = new Set<number>();
   const doneBefore = summaries.length;
@@ -160,14 +162,19 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
       return summary;
     });
   };
-  /** Time to hand over: no new trial starts, the proposed ones are observed, then the next run takes over. */
+  /** Time to hand over: no new trial starts, the proposed ones finish, then the next run takes over. */
   const handOver = (trialsThisRun: number) => !driver.exhausted && (trialsThisRun >= trialsPerRun || workflowInfo().continueAsNewSuggested);
-  const handingOver = () => continueAsNew<typeof multiTrialSearchWorkflow>({ ...input, carried: { ...driver.position(), summaries } });
+  const handingOver = (inFlight: Candidate[] = []) => {
+    // The next run trains the ones in flight again (their stored results come back) and records them then.
+    const handed = new Set(inFlight.map((c) => c.trial));
+    const carried: CarriedSearch = { ...driver.position(), summaries: summaries.filter((s) => !handed.has(s.trial)), ...(inFlight.length ? { inFlight } : {}) };
+    return continueAsNew<typeof multiTrialSearchWorkflow>({ ...input, carried });
+  };
 
   // Runs started before observe-in-trial-order replay only on the branch they ran (see there).
   if (patched('observe-in-trial-order')) {
-    const ended = await runInTrialOrder(driver, input.parallelTrials, (c) => train(c).then((s) => s.score), handOver);
-    if (ended === 'stopped') return handingOver();
+    const end = await runInTrialOrder(driver, input.parallelTrials, (c) => train(c).then((s) => s.score), handOver, input.carried?.inFlight);
+    if (end.ended === 'stopped') return handingOver(end.inFlight);
   } else {
     // Each result observed as it came, so the order in which trials finished, which timing decides,
     // steered the proposals after them.
@@ -200,7 +207,7 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
   const budgets = budgetUse(summaries, input.epochs);
   const summaryKey = await writeJson({
     artifactLocation: input.artifactLocation,
-    key: `runs/${input.runId}/search/summary.json`,
+    key: runLayout(input.runId).search.summary,
     value: { strategy: input.strategy, best, trials: summaries, ...(budgets ? { budgets } : {}) },
   });
   return { best, trials: summaries.length, summaryKey, ...(budgets ? { budgets } : {}) };

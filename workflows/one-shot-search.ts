@@ -6,17 +6,17 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { SupernetEpochInput, SupernetEpochMetrics } from '../activities/supernet-epoch';
-import type { StageData } from '../dsl/dataset';
-import type { SearchSpace } from '../dsl/search-space';
+import type { StageDataRef } from '../core/stage-settings';
+import type { SearchSpace } from '../core/space';
 import { runBandTrials, type BandTrialsConfig, type BandTrialsResult } from './band-trials';
 import type { SearchProgress } from './multi-trial-search';
 import { retryPolicy } from './policies';
+import { runLayout } from '../core/run-layout';
+import type { RunContext } from '../core/refs';
 
-export interface OneShotSearchInput {
-  runId: string;
-  artifactLocation: string;
+export interface OneShotSearchInput extends RunContext {
   seed: number;
-  dataset: StageData;
+  dataset: StageDataRef;
   space: SearchSpace;
   strategy: { plugin: string; config: Record<string, unknown> };
   epochs: number;
@@ -131,7 +131,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
   return {
     epochs,
     latencyTableKey,
-    derivedArchKey: `runs/${input.runId}/search/derived.arch.json`,
+    derivedArchKey: runLayout(input.runId).search.derived,
     blocks: last.blocks,
     validationAccuracy: last.validationAccuracy,
     expectedLatencyMs: last.expectedLatencyMs,

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure, defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ModelToEvaluate } from '../activities/evaluate-model';
-import type { DatasetConfig, ElasticTrainingStage, StageData, EvaluationStage, ReferenceModel, TrainStage } from '../dsl/pipeline';
+import type { DatasetRef, ElasticSettings, StageDataRef, TrainSettings } from '../core/stage-settings';
 import { elasticTrainingWorkflow, type ElasticModelRef, type ElasticTrainingResult } from './elastic-training';
 import { elasticQueueOf, strategyQueueOf } from './task-queues';
 import { multiTrialSearchWorkflow, type MultiTrialSearchInput, type MultiTrialSearchResult } from './multi-trial-search';
@@ -40,20 +40,46 @@ export interface PluginProvenance {
   sha256?: string;
 }
 export type SearchStageResult = { mode: 'multi-trial'; result: MultiTrialSearchResult } | { mode: 'one-shot'; result: OneShotSearchResult };
-import { trainStageWorkflow, type HardwareTargetRef, type TrainStageResult } from './train-stage';
+import { trainStageWorkflow, type TrainStageResult } from './train-stage';
+import { runLayout } from '../core/run-layout';
+import type { ModelRole, TargetRef } from '../core/refs';
 
 /** Elastic training's settings, and the model it trains when no earlier stage made one. */
 export interface ElasticStageInput {
-  config: ElasticTrainingStage;
+  config: ElasticSettings;
   fallbackModel: ElasticModelRef;
   /** The data set cut to the stage's `trainSubset`; absent in runs started before it existed. */
-  dataset?: StageData;
+  dataset?: StageDataRef;
+}
+
+/** The known models evaluation trains and measures alongside the run's own. */
+export type ReferenceModelName =
+  | 'small-cnn'
+  | 'efficientnet-b0'
+  | 'efficientnet-b1'
+  | 'efficientnet-b2'
+  | 'efficientnet-b3'
+  | 'efficientnet-b4'
+  | 'efficientnet-b5'
+  | 'efficientnet-b6'
+  | 'efficientnet-b7';
+
+/** How evaluation measures, and which reference models it trains first. */
+export interface EvaluationSettings {
+  /** Target ids as the pipeline listed them (empty: all), kept because runs recorded them; the stage measures on `EvaluationStageInput.targets`. */
+  targets: string[];
+  repeats: number;
+  warmupRuns: number;
+  batchSize: number;
+  referenceModels: ReferenceModelName[];
+  heartbeatTimeoutSeconds: number;
+  checkpointEverySeconds: number;
 }
 
 /** Evaluation's settings and the targets it measures on (its own list, else every declared one). */
 export interface EvaluationStageInput {
-  config: EvaluationStage;
-  targets: HardwareTargetRef[];
+  config: EvaluationSettings;
+  targets: TargetRef[];
 }
 
 /** The small CNN a `small-cnn` reference model is: the DSL's default width. */
@@ -63,10 +89,10 @@ export interface PipelineWorkflowInput {
   runId: string;
   pipelineName: string;
   seed: number;
-  dataset: DatasetConfig;
+  dataset: DatasetRef;
   artifactLocation: string;
-  stages: { search?: SearchStageInput; scaling?: ScalingStageInput; elastic?: ElasticStageInput; train?: TrainStage; evaluation?: EvaluationStageInput };
-  targets: HardwareTargetRef[];
+  stages: { search?: SearchStageInput; scaling?: ScalingStageInput; elastic?: ElasticStageInput; train?: TrainSettings; evaluation?: EvaluationStageInput };
+  targets: TargetRef[];
   pluginFiles: string[];
   /** Absent in runs started before it was recorded. */
   plugins?: PluginProvenance[];
@@ -123,7 +149,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
   /** What every stage's work is keyed and seeded by. */
   const runContext = { runId: input.runId, artifactLocation: input.artifactLocation, seed: input.seed, dataset: input.dataset };
   /** One model trained elastically, as its own child workflow; `folder` is its place under the run's artifacts. */
-  const trainElastically = (workflowId: string, folder: string, config: ElasticTrainingStage, model: ElasticModelRef) =>
+  const trainElastically = (workflowId: string, folder: string, config: ElasticSettings, model: ElasticModelRef) =>
     executeChild(elasticTrainingWorkflow, {
       workflowId,
       taskQueue,
@@ -164,7 +190,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
     result.elastic = [];
     for (const { label, model } of models) {
       result.elastic.push(
-        await stage(`elastic-${label}`, (workflowId) => trainElastically(workflowId, `elastic/${label}`, config, model)),
+        await stage(`elastic-${label}`, (workflowId) => trainElastically(workflowId, runLayout(input.runId).elasticStage(label), config, model)),
       );
     }
   }
@@ -218,7 +244,7 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
   return result;
 
   /** A reference model trained with elastic training's settings, else (small CNN only) the train stage's. */
-  async function trainReference(name: ReferenceModel, workflowId: string): Promise<ModelToEvaluate> {
+  async function trainReference(name: ReferenceModelName, workflowId: string): Promise<ModelToEvaluate> {
     const id = `reference-${name}`;
     const naming = labelOf(name, REFERENCE_SMALL_CNN_FILTERS);
     const elastic = input.stages.elastic;
@@ -253,13 +279,12 @@ export async function pipelineWorkflow(input: PipelineWorkflowInput): Promise<Pi
 }
 
 /** The trained models of the earlier stages; search and scaling made architectures, which elastic training trained. */
-function modelsToEvaluate(result: PipelineWorkflowResult, train: TrainStage | undefined): ModelToEvaluate[] {
+function modelsToEvaluate(result: PipelineWorkflowResult, train: TrainSettings | undefined): ModelToEvaluate[] {
   const models: ModelToEvaluate[] = [];
   for (const e of result.elastic ?? []) {
     const label = e.model.kind === 'arch' ? e.model.label : e.model.kind;
-    const role = e.model.kind !== 'arch' ? 'trained' : label.startsWith('phi-') ? 'scaled' : 'searched';
-    const naming = labelOf(label, e.model.kind === 'small-cnn' ? e.model.filters : undefined);
-    models.push({ id: `elastic-${label}`, role, ...naming, modelKey: e.modelKey, modelWeightsKey: e.modelWeightsKey });
+    const naming = e.model.kind === 'arch' && e.model.phi !== undefined ? { label: `phi ${e.model.phi}` } : labelOf(label, e.model.kind === 'small-cnn' ? e.model.filters : undefined);
+    models.push({ id: `elastic-${label}`, role: roleOf(e.model), ...naming, modelKey: e.modelKey, modelWeightsKey: e.modelWeightsKey });
   }
   if (result.train) {
     models.push({ id: 'train', role: 'trained', ...labelOf('small-cnn', train?.model.filters), modelKey: result.train.modelKey, modelWeightsKey: result.train.modelWeightsKey });
@@ -267,15 +292,21 @@ function modelsToEvaluate(result: PipelineWorkflowResult, train: TrainStage | un
   return models;
 }
 
+function roleOf(model: ElasticModelRef): ModelRole {
+  if (model.kind !== 'arch') return 'trained';
+  // Runs started before the ref carried its role named scaled models phi-<n>, and nothing else so.
+  return model.role ?? (model.label.startsWith('phi-') ? 'scaled' : 'searched');
+}
+
 /** What elastic training trains: the scaled models, else the searched baseline, else the fallback. */
 function modelsToTrain(result: PipelineWorkflowResult, fallback: ElasticModelRef): { label: string; model: ElasticModelRef }[] {
   if (result.scaling) {
-    return result.scaling.scaled.map((s) => ({ label: `phi-${s.phi}`, model: { kind: 'arch', archKey: s.archKey, label: `phi-${s.phi}` } }));
+    return result.scaling.scaled.map((s) => ({ label: `phi-${s.phi}`, model: { kind: 'arch', archKey: s.archKey, label: `phi-${s.phi}`, role: 'scaled', phi: s.phi } }));
   }
   const search = result.search;
   if (search) {
     const archKey = search.mode === 'multi-trial' ? search.result.best.archKey : resultArchKey(search.result);
-    return [{ label: 'baseline', model: { kind: 'arch', archKey, label: 'baseline' } }];
+    return [{ label: 'baseline', model: { kind: 'arch', archKey, label: 'baseline', role: 'searched' } }];
   }
   return [{ label: fallback.kind, model: fallback }];
 }

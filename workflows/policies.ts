@@ -1,33 +1,10 @@
 /**
- * How activities are retried: one table of the failures a retry cannot mend, and one retry policy
- * per kind of work. Every workflow takes its activity retries from here, so a new permanent
- * failure is named once and holds in every stage.
+ * How activities are retried: one retry policy per kind of work, each listing the failures a retry
+ * cannot mend (core/failures.ts) as non-retryable. Every workflow takes its activity retries from
+ * here, so a new permanent failure is named once and holds in every stage.
  */
 import type { RetryPolicy } from '@temporalio/workflow';
-
-/**
- * Failure types (an activity's error name, or an ApplicationFailure's type) that fail the attempt
- * for good: the same input on any worker would fail the same way, so retrying only delays the
- * message. The run fails with it, and `nas resume` continues once the cause is fixed.
- */
-export const PERMANENT_FAILURES: Readonly<Record<string, string>> = {
-  PipelineValidationError: 'the pipeline itself is wrong',
-  PluginLoadError: 'a plugin module does not load; the same file fails again',
-  DatasetNotFoundError: 'the data set is not where the pipeline says',
-  DatasetFormatError: 'the data set files are not what the pipeline says',
-  ArtifactNotFound: 'an earlier stage never stored what this one needs',
-  ArchError: 'the architecture is not one the space can build',
-  MissingOpsError: 'the latency table lacks ops the space uses',
-  UnsupportedTargetConfigError: 'the hardware target cannot run with this configuration',
-  ModelDataMismatchError: "the model's input does not fit the data set",
-  CheckpointMismatchError: 'the checkpoint belongs to other settings than this run',
-  SupernetCheckpointError: 'the supernet checkpoint belongs to other settings than this run',
-  ParticipantRejectedError: 'the elastic coordinator refused this participant for good',
-  DataPlaneKeyError: "the installation's data-plane key is missing or readable by others",
-  TrainingDivergedError: 'a retry from the same checkpoint diverges again',
-  ArtifactStoreFullError: 'the artifact store has no space left until someone frees it',
-  ArtifactStoreAccessError: "the artifact store's folder is read-only or not ours",
-};
+import { PERMANENT_FAILURES } from '../core/failures';
 
 const permanent = Object.keys(PERMANENT_FAILURES);
 

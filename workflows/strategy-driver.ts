@@ -7,8 +7,8 @@
  * strategy's state.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { Candidate, MultiTrialStrategyPlugin, SearchSpaceShape, TrialResult } from '../plugins/api';
-import { seededRng } from '../plugins/rng';
+import type { Candidate, MultiTrialStrategyPlugin, SearchSpaceShape, TrialResult } from '../core/strategy-contract';
+import { seededRng } from '../core/random';
 
 // any: each strategy's config and state types are private to it; the driver only passes them back.
 type AnyStrategy = MultiTrialStrategyPlugin<any, any>;
@@ -93,26 +93,40 @@ export class StrategyDriver {
   }
 }
 
+/** How a run of the strategy ended: done, or stopped to hand over with the trials it had in flight. */
+export type TrialOrderEnd = { ended: 'done' } | { ended: 'stopped'; inFlight: Candidate[] };
+
 /**
  * Runs the strategy to its end, or until `stop` says to hand over, `parallel` trials at a time.
  * The strategy sees results in the order it proposed them, each proposal after a fixed number of
  * them, so a search is the same function of its seed however many workers run it, in whatever
  * order trials finish, and after any kill: a resumed run reaches the undisturbed run's trials.
  * The price: a trial that finishes before an earlier one waits to be observed, and its slot with it.
+ *
+ * A hand-over keeps that promise too: the trials in flight are waited for (so their results are
+ * stored) but not observed; the next run starts with them in flight again (`inFlight`: their
+ * activities return the stored results) and observes them where an unbroken run would have, so
+ * where a search continues as new does not change what it proposes.
  */
 export async function runInTrialOrder(
   driver: StrategyDriver,
   parallel: number,
   train: (candidate: Candidate) => Promise<number>,
-  /** Asked before each proposal with the number of results observed so far. */
+  /** Asked before each step with the number of results observed so far. */
   stop: (observed: number) => boolean = () => false,
-): Promise<'done' | 'stopped'> {
-  const pending: { candidate: Candidate; score: Promise<number> }[] = [];
+  /** Trials an earlier run proposed and handed over unobserved, in proposal order. */
+  inFlight: readonly Candidate[] = [],
+): Promise<TrialOrderEnd> {
+  const pending = inFlight.map((candidate) => ({ candidate, score: train(candidate) }));
   let observed = 0;
   // The strategy proposed nothing: it waits for the next result before it can.
   let waiting = false;
   for (;;) {
-    if (!driver.exhausted && !waiting && !stop(observed) && pending.length < parallel) {
+    if (stop(observed)) {
+      await Promise.all(pending.map((p) => p.score));
+      return { ended: 'stopped', inFlight: pending.map((p) => p.candidate) };
+    }
+    if (!driver.exhausted && !waiting && pending.length < parallel) {
       const candidate = driver.propose();
       if (candidate) pending.push({ candidate, score: train(candidate) });
       else waiting = !driver.exhausted;
@@ -120,8 +134,7 @@ export async function runInTrialOrder(
     }
     const next = pending.shift();
     if (!next) {
-      if (driver.exhausted) return 'done';
-      if (stop(observed)) return 'stopped';
+      if (driver.exhausted) return { ended: 'done' };
       return driver.nothingRunning();
     }
     driver.observe(next.candidate, await next.score);

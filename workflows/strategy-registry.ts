@@ -5,8 +5,8 @@
  * bundler gives every workflow execution its own module state, so each one sees exactly the set
  * its bundle was built with.
  */
-import type { MultiTrialStrategyPlugin } from '../plugins/api';
-import { isMultiTrialStrategy, pluginsOfModule } from '../plugins/module-exports';
+import type { MultiTrialStrategyPlugin } from '../core/strategy-contract';
+import { isMultiTrialStrategy, pluginsOfModule } from '../core/plugin-modules';
 
 // any: each strategy's config and state types are private to it; the search loop only passes them back.
 type AnyMultiTrialStrategy = MultiTrialStrategyPlugin<any, any>;

@@ -8,15 +8,11 @@ import type * as activities from '../activities';
 import type { MeasureLatencyResult } from '../activities/measure-latency';
 import type { TrainClassifierInput, TrainClassifierResult } from '../activities/train-classifier';
 import { retryPolicy } from './policies';
-
-export interface HardwareTargetRef {
-  id: string;
-  plugin: string;
-  config: unknown;
-}
+import { runLayout } from '../core/run-layout';
+import type { TargetRef } from '../core/refs';
 
 export interface TrainStageInput extends TrainClassifierInput {
-  targets: HardwareTargetRef[];
+  targets: TargetRef[];
   /** Absolute paths of the user plugin modules the pipeline declared; workers load only these. */
   pluginFiles: string[];
 }
@@ -48,7 +44,7 @@ export async function trainStageWorkflow(input: TrainStageInput): Promise<TrainS
         artifactLocation: input.artifactLocation,
         modelJsonKey: trained.modelKey,
         modelWeightsKey: trained.modelWeightsKey,
-        resultKey: `runs/${input.runId}/${input.stage}/latency/${target.id}.json`,
+        resultKey: runLayout(input.runId).training(input.stage).latency(target.id),
         targetId: target.id,
         plugin: target.plugin,
         config: target.config,

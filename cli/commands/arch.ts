@@ -4,10 +4,11 @@
  * takes a second or two, and reports parameters (from the built model) and MACs (analytic).
  */
 import { parseArgs } from 'node:util';
-import { ArchError, ARCH_NAMES, resolveArch } from '../../engine/arch/catalog';
+import { ArchError, ARCH_NAMES } from '../../engine/arch/catalog';
+import { resolveArch } from '../arch-file';
 import { encodeBlock } from '../../engine/arch/block-string';
 import { archJsonSchema, ArchSpecSchema } from '../../engine/arch/spec';
-import { countLayerMacs } from '../../engine/macs';
+import { countLayerMacs } from '../../engine/latency/macs';
 import { buildArchModel } from '../../engine/models/arch-model';
 import { countParams } from '../../engine/models/param-count';
 import { compoundScale, multipliersAt, type Coefficients } from '../../engine/scaling/scale-arch';

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { openArtifactStore, validateKey, type ArtifactStore } from '../../artifacts';
 import { buildReport } from '../../report/build';
 import { chartLibrarySource } from '../../report/chart-library';
-import { loadRunArtifacts, runExists, runKeys } from '../../report/load';
+import { runLayout } from '../../core/run-layout';
+import { loadRunArtifacts, runExists } from '../../report/load';
 import type { RunTiming } from '../../report/types';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { parseRunCommand } from '../args';
@@ -107,14 +108,14 @@ export async function run(argv: string[]): Promise<number> {
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, html);
   writeFileSync(jsonOut, json);
-  const keys = runKeys(runId);
-  await store.put(`${keys.report}report.html`, html);
-  await store.put(`${keys.report}report.json`, json);
+  const keys = runLayout(runId).report;
+  await store.put(keys.html, html);
+  await store.put(keys.json, json);
 
   console.log(`report of run ${runId}${summary.pipelineName ? ` (pipeline "${summary.pipelineName}")` : ''}`);
   console.log(`  html: ${out}`);
   console.log(`  json: ${jsonOut}`);
-  console.log(`  also in ${store.location}/${keys.report}`);
+  console.log(`  also in ${store.location}/${keys.prefix}`);
   for (const o of summary.omitted) console.log(`  omitted ${o.section}: ${o.reason}`);
   if (temporal.note) console.log(`  note: ${temporal.note}`);
   return 0;

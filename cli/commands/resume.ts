@@ -10,7 +10,11 @@ import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from '../errors';
 import { changedPlugins } from '../provenance';
 import { parseRunCommand } from '../args';
 import { embeddedDir, readInput, runState, stateText, withRun } from '../runs';
-import { parseWorkers, runEmbedded, submitToCluster, type RunStart } from './run';
+import { submitToCluster } from '../cluster-submission';
+import { runEmbedded } from '../embedded-session';
+import type { RunStart } from '../follow-run';
+import { parseWorkers } from './run';
+import { runFolder } from '../run-claim';
 
 const HELP = `usage: nas resume RUN [options]
 
@@ -58,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
       ? `run ${runId} is still open (${was}); following it to the end`
       : `resuming run ${runId} (${was}): finished stages and checkpoints are reused, only unfinished work runs`,
   );
-  console.log(`artifacts: ${input.artifactLocation}/runs/${runId}`);
+  console.log(`artifacts: ${runFolder(input.artifactLocation, runId)}`);
   const started = Date.now();
   const cluster = clusterFromEnv();
   if (cluster) return submitToCluster(cluster, input, false, input.artifactLocation, started, how);

@@ -1,8 +1,8 @@
 /**
- * Architectures by name, and arch.json files, for the CLI and the pipeline: the one place that
- * turns what a user typed into a validated ArchSpec.
+ * Architectures by name, and arch.json values, for the CLI and the pipeline: the one place that
+ * turns what a user typed into a validated ArchSpec. Reading the file a user names (possibly one
+ * inside a local artifact folder) is the CLI's part: cli/arch-file.ts.
  */
-import { readPossiblyStoredFile } from '../../artifacts/local-store';
 import { decodeBlock } from './block-string';
 import { EFFICIENTNET_VARIANTS, efficientNet, type EfficientNetVariant } from './efficientnet';
 import { mobileNetV2 } from './mobilenet-v2';
@@ -47,28 +47,4 @@ export function parseArch(value: unknown, source = 'architecture'): ArchSpec {
     throw new ArchError(`${source} is not a valid architecture:\n${lines.join('\n')}`);
   }
   return parsed.data;
-}
-
-export function readArchFile(file: string): ArchSpec {
-  let text: string;
-  try {
-    text = readPossiblyStoredFile(file).toString('utf8');
-  } catch (err) {
-    throw new ArchError(`cannot read ${file}: ${(err as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ArchError(`${file} is not JSON: ${(err as Error).message}`);
-  }
-  return parseArch(json, file);
-}
-
-/** A name from ARCH_NAMES or a path to an arch.json. */
-export function resolveArch(nameOrFile: string): ArchSpec {
-  const named = namedArch(nameOrFile);
-  if (named) return named;
-  if (nameOrFile.endsWith('.json')) return readArchFile(nameOrFile);
-  throw new ArchError(`unknown architecture "${nameOrFile}": use one of ${ARCH_NAMES.join(', ')} or a path to an arch.json`);
 }

@@ -3,7 +3,7 @@
  * becomes one block, the zero op becomes no block. Multi-trial trials and the one-shot derivation
  * both go through here, so a choice vector always means the same network.
  */
-import { decisionsOf, decodeChoices, type SearchSpace } from '../../dsl/search-space';
+import { decisionsOf, decodeChoices, type SearchSpace } from '../../core/space';
 import { ArchSpecSchema, type Activation, type ArchSpec, type BlockSpec } from './spec';
 
 /** SE reduces to a quarter of the block's input channels, as in EfficientNet and the brief. */

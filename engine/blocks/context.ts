@@ -6,7 +6,7 @@
  */
 import type { SymbolicTensor } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
-import { mixSeed } from '../random';
+import { mixSeed } from '../../core/random';
 
 export type Tf = ReturnType<typeof loadTf>;
 export type Sym = SymbolicTensor;

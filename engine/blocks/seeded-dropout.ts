@@ -12,7 +12,7 @@
  */
 import type { Tensor } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
-import { mixSeed } from '../random';
+import { mixSeed } from '../../core/random';
 
 export interface SeededDropoutArgs {
   rate: number;

@@ -4,7 +4,7 @@
  * from the seed given per batch, so a resumed run sees the same augmented pixels. Horizontal
  * flips keep Fashion-MNIST and CIFAR-10 classes (a mirrored shoe is still a shoe).
  */
-import { mulberry32 } from '../random';
+import { mulberry32 } from '../../core/random';
 
 export interface AugmentOptions {
   /** Pixels of zero padding before the random crop; 0 disables cropping. */

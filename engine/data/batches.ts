@@ -5,7 +5,7 @@
  */
 import type { Tensor2D, Tensor4D } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
-import { mixSeed, seededPermutation } from '../random';
+import { mixSeed, seededPermutation } from '../../core/random';
 import { augmentImages, type AugmentOptions } from './augment';
 import { pixelsPerImage, type ImageDataset, type ImageSplit } from './dataset';
 

@@ -2,7 +2,7 @@
  * Seeded train/validation splits as index lists into one split's bytes: no pixels are copied,
  * and the same (count, fraction, seed) always gives the same split.
  */
-import { mixSeed, seededPermutation } from '../random';
+import { mixSeed, seededPermutation } from '../../core/random';
 import { pixelsPerImage, type ImageDataset, type ImageSplit } from './dataset';
 
 export interface IndexSplit {

@@ -8,7 +8,8 @@
  *   `nas run --workers N`) needs no setup. Not in the work folder: that folder also holds the local
  *   artifact store, and whoever can write artifacts must not be able to read the key.
  * - The bearer token of one training: HMAC-SHA256(key, salt), the salt a random id the workflow
- *   makes per training and passes in the activities' input.
+ *   makes per training and passes in the activities' input. Every data-plane request carries it
+ *   (`bearer`), and the plane checks it before reading a byte of the body (`carriesToken`).
  * - coordinator.json: signed with HMAC-SHA256(key, its fields + the run, stage and salt it is for).
  *
  * Why this is safe against someone who reads the Temporal history: it holds the salt, and HMAC is
@@ -107,6 +108,21 @@ export function deriveToken(key: Buffer, salt: string): string {
   return createHmac('sha256', key).update(TOKEN_CONTEXT + salt).digest('base64url');
 }
 
+/** The `authorization` header value that carries `token` on every data-plane request. */
+export function bearer(token: string): string {
+  return `Bearer ${token}`;
+}
+
+/** Whether a request's `authorization` header carries `token`, compared in constant time. */
+export function carriesToken(authorization: string | undefined, token: string): boolean {
+  return sameSecret(Buffer.from(String(authorization ?? '')), Buffer.from(bearer(token)));
+}
+
+/** Constant-time equality, so the time taken tells nothing about how much of a guess was right. */
+function sameSecret(given: Buffer, wanted: Buffer): boolean {
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
 /** Where workers find the coordinator: its URL and attempt (no secret), and a signature over them. */
 export interface CoordinatorRecord {
   url: string;
@@ -156,6 +172,6 @@ export function verifyCoordinatorRecord(key: Buffer, record: unknown, scope: Rec
   if (typeof r.signature !== 'string') throw new CoordinatorRecordRejectedError(where, 'it carries no signature');
   const wanted = Buffer.from(recordSignature(key, r as CoordinatorRecord, scope), 'hex');
   const given = Buffer.from(r.signature, 'hex');
-  if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) throw new CoordinatorRecordRejectedError(where, 'its signature does not verify');
+  if (!sameSecret(given, wanted)) throw new CoordinatorRecordRejectedError(where, 'its signature does not verify');
   return { url: r.url, attempt: r.attempt, worker: r.worker, startedAt: r.startedAt, signature: r.signature };
 }

@@ -14,10 +14,11 @@ import type { NoiseKwargs } from '../blocks/seeded-dropout';
 import type { AugmentOptions } from '../data/augment';
 import { makeBatch } from '../data/batches';
 import type { ImageDataset } from '../data/dataset';
-import { mixSeed } from '../random';
+import { mixSeed } from '../../core/random';
 import { contributionProblem, TrainingDivergedError } from '../train/divergence';
+import { bearer } from './auth';
 import { layoutSignature, readNonTrainableWeights, weightLayout, writeFlatWeights } from './flat-weights';
-import type { DivergedReport, GradientHeader, JoinReply, NextReply, WorkHeader } from './protocol';
+import type { DivergedReport, Endpoint, GradientHeader, JoinReply, NextReply, WorkHeader } from './protocol';
 import { WIRE_CONTENT_TYPE, decodeMessage, encodeMessage } from './wire';
 
 export interface ParticipantOptions {
@@ -84,12 +85,12 @@ export async function runParticipant(o: ParticipantOptions): Promise<Participant
   let steps = 0;
   let samples = 0;
 
-  async function post(path: string, body: Buffer | object): Promise<Response> {
+  async function post(path: Endpoint, body: Buffer | object): Promise<Response> {
     const binary = Buffer.isBuffer(body);
     try {
       return await fetch(`${o.url}${path}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${o.token}`, 'content-type': binary ? WIRE_CONTENT_TYPE : 'application/json' },
+        headers: { authorization: bearer(o.token), 'content-type': binary ? WIRE_CONTENT_TYPE : 'application/json' },
         body: binary ? body : JSON.stringify(body),
       });
     } catch (err) {

@@ -16,6 +16,9 @@
  * KiB; a body past its bound is refused with 413 as soon as it passes it, without reading the rest.
  * Header numbers are never NaN or infinite (wire.ts refuses to encode them; JSON would send null).
  */
+export const ENDPOINTS = ['/join', '/next', '/gradient', '/leave', '/diverged'] as const;
+export type Endpoint = (typeof ENDPOINTS)[number];
+
 export interface JoinRequest {
   /** Shown in logs: host and process of the worker. */
   name: string;

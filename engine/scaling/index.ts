@@ -1,4 +1,4 @@
 /** Compound scaling (EfficientNet): the coefficient grid, the scaling of an ArchSpec, the baseline. */
-export * from './grid';
+export * from '../../core/scaling-grid';
 export * from './scale-arch';
 export * from './baseline';

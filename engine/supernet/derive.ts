@@ -4,7 +4,7 @@
  */
 import { archFromChoices } from '../arch/from-choices';
 import type { Activation, ArchSpec } from '../arch/spec';
-import type { SearchSpace } from '../../dsl/search-space';
+import type { SearchSpace } from '../../core/space';
 import { argmax, entropy, softmax, type Logits } from './alpha';
 
 export interface DeriveOptions {

@@ -2,7 +2,7 @@
  * Nets of one latency band, drawn by the per-op table: the candidates of a search inside the band
  * a one-shot search chose, and the random nets an experiment compares a searched net against.
  */
-import type { Decision } from '../../dsl/search-space';
+import type { Decision } from '../../core/space';
 import { sampledLatency, type LatencyTable } from './latency-objective';
 
 export interface LatencyBandOptions {

@@ -3,8 +3,12 @@
  * lookup table, E[LAT] = sum over mixed ops of sum_j p_j F_j is a smooth function of alpha, and
  * dE/dalpha_i = p_i (F_i - E_op) because d p_j / d alpha_i = p_j (delta_ij - p_i).
  */
-import type { Decision } from '../../dsl/search-space';
+import type { Decision } from '../../core/space';
 import { softmax, type Logits } from './alpha';
+
+// The latency penalty is shared with the multi-trial score and moved to core/objectives.ts; the
+// supernet's barrel (./index.ts) and code written against this path still find it here.
+export { checkLatencyTarget, latencyPenalty, type LatencyPenalty, type LatencyTarget } from '../../core/objectives';
 
 /**
  * Milliseconds per (decision, option), in the order of `decisionsOf(space)` and each decision's
@@ -64,37 +68,4 @@ export function expectedLatency(alpha: Logits, table: LatencyTable, decisions?: 
 /** Latency of one concrete architecture (one option per decision) from the same table. */
 export function sampledLatency(choices: readonly number[], table: LatencyTable, decisions?: readonly Decision[]): number {
   return choices.reduce((s, j, d) => s + (decisions?.[d].options[j] === 'zero' ? 0 : table[d][j]), 0);
-}
-
-/**
- * Where the latency term of the architecture objective aims. Without a target every millisecond
- * costs lambda (ProxylessNAS). With one, the term is lambda * |LAT / targetMs - 1| (TuNAS's
- * absolute reward, Bender et al., 2020): being faster than the target is penalised as much as
- * being slower, so the search spends the budget and chooses how by accuracy, instead of giving
- * up whatever saves the most milliseconds (in practice, depth). LAT there is the whole network's:
- * `fixedMs` (stem, head) plus the mixed ops' latency.
- */
-export interface LatencyTarget {
-  ms: number;
-  fixedMs?: number;
-}
-
-export interface LatencyPenalty {
-  /** The term added to the loss (subtracted from a reward) at this latency. */
-  value: number;
-  /** d value / d (mixed-op latency in ms): what multiplies dE[LAT]/dalpha. */
-  slope: number;
-}
-
-/** Throws unless the target is a positive number of ms. */
-export function checkLatencyTarget(target: LatencyTarget): void {
-  if (!(target.ms > 0)) throw new Error(`latency target must be a positive number of ms, got ${target.ms}`);
-}
-
-/** The latency term and its slope at mixed-op latency `opsMs`, with weight lambda. */
-export function latencyPenalty(opsMs: number, lambda: number, target?: LatencyTarget): LatencyPenalty {
-  if (!target) return { value: lambda * opsMs, slope: lambda };
-  checkLatencyTarget(target);
-  const relative = (opsMs + (target.fixedMs ?? 0)) / target.ms - 1;
-  return { value: lambda * Math.abs(relative), slope: (lambda * Math.sign(relative)) / target.ms };
 }

@@ -9,7 +9,7 @@
 import type { LayersModel, Variable } from '@tensorflow/tfjs-node';
 import { SE_RATIO } from '../arch/from-choices';
 import type { Activation } from '../arch/spec';
-import type { Decision, SearchSpace, BlockOption } from '../../dsl/search-space';
+import type { Decision, SearchSpace, BlockOption } from '../../core/space';
 import { convBnAct } from '../blocks/conv-bn-act';
 import { blockContext, denseInit, type BatchNormConfig, type Sym } from '../blocks/context';
 import { mbconv } from '../blocks/mbconv';

@@ -3,8 +3,8 @@
  * it hands back, so that a strategy's bug is reported by its name and member where it happens
  * instead of surfacing later as a tensor shape error or a NaN in a checkpoint.
  */
-import type { Decision } from '../../dsl/search-space';
-import type { ArchitectureState, GateSample, OneShotStrategyPlugin } from '../../plugins/api';
+import type { Decision } from '../../core/space';
+import type { ArchitectureState, GateSample, OneShotStrategyPlugin } from '../../core/strategy-contract';
 
 /** A strategy plugin failed or broke the contract; retrying the same step would fail the same way. */
 export class OneShotStrategyError extends Error {

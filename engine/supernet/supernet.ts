@@ -32,17 +32,18 @@
  * mode, `recalibrateBatchNorm` first re-estimates its moving statistics (see there).
  */
 import type { LayerVariable, Scalar, Tensor } from '@tensorflow/tfjs-node';
-import { decisionsOf, spaceShape, type Decision, type SearchSpace } from '../../dsl/search-space';
-import type { ArchitectureSignal, ArchitectureState, GateSample, OneShotStrategyPlugin, StrategyContext } from '../../plugins/api';
+import { decisionsOf, spaceShape, type Decision, type SearchSpace } from '../../core/space';
+import type { ArchitectureSignal, ArchitectureState, GateSample, OneShotStrategyPlugin, StrategyContext } from '../../core/strategy-contract';
 import type { Activation } from '../arch/spec';
 import { loadTf } from '../backend';
 import type { BatchNormConfig } from '../blocks/context';
-import { mixSeed, mulberry32 } from '../random';
+import { mixSeed, mulberry32 } from '../../core/random';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
 import { firstNonFinite, nonFiniteTensors, TrainingDivergedError } from '../train/divergence';
 import { argmax, sampleGates, softmax, type Logits } from './alpha';
 import { deriveArchitecture, type DerivedArchitecture } from './derive';
-import { checkLatencyTarget, costsOf, expectedLatency, latencyPenalty, sampledLatency, type LatencyTable, type LatencyTarget } from './latency-objective';
+import { checkLatencyTarget, latencyPenalty, type LatencyTarget } from '../../core/objectives';
+import { costsOf, expectedLatency, sampledLatency, type LatencyTable } from './latency-objective';
 import { buildPieces, type MixedOp, type Piece, type SupernetPieces } from './paths';
 import { OneShotStrategyError, checkedSample, checkedState, guardedCall } from './strategy-calls';
 import { DEFAULT_WEIGHT_OPTIMIZER, KeyedMomentum, type NamedVariable, type WeightOptimizerSpec } from './weight-optimizer';

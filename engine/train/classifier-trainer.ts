@@ -17,7 +17,7 @@ import type { AugmentOptions } from '../data/augment';
 import { epochOrder, makeBatch } from '../data/batches';
 import type { ImageDataset, ImageSplit } from '../data/dataset';
 import { splitIndices } from '../data/split';
-import { mixSeed } from '../random';
+import { mixSeed } from '../../core/random';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { nonFiniteTensors, TrainingDivergedError } from './divergence';
 import { evaluateClassifier, type Evaluation } from './evaluate';

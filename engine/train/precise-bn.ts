@@ -36,7 +36,7 @@ import { loadTf } from '../backend';
 import type { NoiseKwargs } from '../blocks/seeded-dropout';
 import { makeBatch } from '../data/batches';
 import type { ImageDataset, ImageSplit } from '../data/dataset';
-import { mixSeed, seededPermutation } from '../random';
+import { mixSeed, seededPermutation } from '../../core/random';
 
 /** Training images the statistics are estimated from by default (pycls uses 8192 on ImageNet). */
 export const DEFAULT_CALIBRATION_IMAGES = 1024;

@@ -15,16 +15,24 @@ import { fileURLToPath } from 'node:url';
 import type { LayersModel } from '@tensorflow/tfjs-node';
 import { definePlugin, z, type LatencyMeasurement, type OpSignature, type TargetContext } from '../api';
 
-type Latency = typeof import('../../engine/latency');
-type Macs = typeof import('../../engine/macs');
-type Table = typeof import('../../engine/latency-table');
-type Engine = Latency & Macs & Table;
+type Backends = typeof import('../../engine/latency/backends');
+type Timing = typeof import('../../engine/latency/timing');
+type SavedModel = typeof import('../../engine/models/saved-model');
+type Macs = typeof import('../../engine/latency/macs');
+type Ops = typeof import('../../engine/latency/ops');
+type OpModel = typeof import('../../engine/latency/op-model');
+type Table = typeof import('../../engine/latency/table');
+type Engine = Backends & Timing & SavedModel & Macs & Ops & OpModel & Table;
 
 function engine(): Engine {
   return {
-    ...(require('../../engine/latency') as Latency),
-    ...(require('../../engine/macs') as Macs),
-    ...(require('../../engine/latency-table') as Table),
+    ...(require('../../engine/latency/backends') as Backends),
+    ...(require('../../engine/latency/timing') as Timing),
+    ...(require('../../engine/models/saved-model') as SavedModel),
+    ...(require('../../engine/latency/macs') as Macs),
+    ...(require('../../engine/latency/ops') as Ops),
+    ...(require('../../engine/latency/op-model') as OpModel),
+    ...(require('../../engine/latency/table') as Table),
   };
 }
 
@@ -231,7 +239,7 @@ export const macs = definePlugin({
       msPerMegaMac: z.number().positive().default(0.01).describe('Milliseconds charged per million multiply-adds.'),
     })
     .strict(),
-  /** Analytic, for batch 1: `opMacs` follows engine/macs.ts's convention (tests hold them equal). */
+  /** Analytic, for batch 1: `opMacs` follows engine/latency/macs.ts's convention (tests hold them equal). */
   async measureOp(op, ctx) {
     const ms = (engine().opMacs(op) / 1e6) * ctx.config.msPerMegaMac;
     return { medianMs: ms, p90Ms: ms, repeats: 1 };

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { MultiTrialStrategyPlugin, Plugin } from '../api';
 import { pluginShapeProblems } from '../contract';
 import { loadPluginModule, resolvePluginSpec } from '../load';
-import { seededRng } from '../rng';
+import { seededRng } from '../../core/random';
 import { checkContractStatically } from './contract-static';
 import { checkDeterminism } from './determinism';
 import type { Finding } from './findings';

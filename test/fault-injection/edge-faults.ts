@@ -18,7 +18,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CorruptArtifactError, LocalArtifactStore } from '../../artifacts';
-import { checkpointStep } from '../../activities/checkpoints';
+import { checkpointStep } from '../../core/run-layout';
 import type { RunReport } from '../../cli/runs';
 import { cleanEnv, runCli, startCli, waitFor, type CliResult } from '../integration/support/cli';
 import { writeFashionSubset } from '../integration/support/fashion-subset';
@@ -130,7 +130,7 @@ async function diskFull(dir: string, data: string): Promise<EdgeRow> {
   const disk = join(dir, 'disk');
   mkdirSync(disk, { recursive: true });
   if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', disk]).status !== 0) {
-    return { ...row, outcome: 'not run: mounting a 32 MB tmpfs needs root with CAP_SYS_ADMIN', ok: true, checked: 'test/unit/local-store-format.test.ts covers the store with fakes' };
+    return { ...row, outcome: 'not run: mounting a 32 MB tmpfs needs root with CAP_SYS_ADMIN', ok: true, checked: 'test/unit/artifacts/local-store-format.test.ts covers the store with fakes' };
   }
   try {
     const artifacts = join(disk, 'artifacts');

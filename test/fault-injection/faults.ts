@@ -15,7 +15,7 @@
  * finished, or the stage ended). A participant-only kill in elastic training rolls nothing back;
  * what it costs is the coordinator's stall, so there the coordinator's step is what is watched.
  */
-import { checkpointStep } from '../../activities/checkpoints';
+import { checkpointStep } from '../../core/run-layout';
 import { ownHeartbeat, progressOf, type ActivityView, type Observation, type RunMonitor } from './monitor';
 
 export type FaultKind = 'kill worker' | 'restart Temporal' | 'pause S3';

@@ -19,7 +19,7 @@ import { getJson, validateKey, type S3ArtifactStore } from '../../artifacts';
 import type { EvaluationSummary } from '../../activities/evaluate-model';
 import type { StepLogEntry } from '../../engine/elastic/coordinator';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
-import { checkpointStep } from '../../activities/checkpoints';
+import { checkpointStep } from '../../core/run-layout';
 
 export interface IntegrityReport {
   objects: number;

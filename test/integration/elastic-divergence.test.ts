@@ -20,7 +20,8 @@ import { ApplicationFailure, Client, Connection, WorkflowFailedError, defaultPay
 import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { LocalArtifactStore } from '../../artifacts';
-import { elasticCoordinator, elasticKeys, elasticParticipant } from '../../activities/elastic-training';
+import { elasticCoordinator, elasticParticipant } from '../../activities/elastic-training';
+import { runLayout } from '../../core/run-layout';
 import { ElasticTrainingSchema } from '../../dsl/stages';
 import { DATA_PLANE_KEY_ENV, deriveToken } from '../../engine/elastic/auth';
 import { decodeCheckpoint, disposeCheckpoint } from '../../engine/train/checkpoint';
@@ -151,7 +152,7 @@ test('learning rate 10 on a small CNN fails the stage at once, naming the step a
   expect(started.length).toBeGreaterThan(0);
   expect(retried).toEqual([]);
   const store = new LocalArtifactStore(args.artifactLocation);
-  const keys = elasticKeys(args.runId, args.stage);
+  const keys = runLayout(args.runId).elastic(args.stage);
   expect(await store.head(keys.modelJson)).toBeUndefined();
   expect(await store.head(keys.metrics)).toBeUndefined();
   for (const key of await store.list(keys.checkpoints)) {

@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/client';
 import { getJson } from '../../artifacts';
-import { checkpointStep } from '../../activities/checkpoints';
+import { checkpointStep } from '../../core/run-layout';
 import type { ElasticProgress } from '../../activities/elastic-training';
 import { DATA_PLANE_KEY_ENV, deriveToken } from '../../engine/elastic/auth';
 import type { EpochSummary, StepLogEntry } from '../../engine/elastic/coordinator';

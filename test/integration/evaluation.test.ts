@@ -13,7 +13,7 @@ import type { TrainClassifierResult } from '../../activities/train-classifier';
 import { parsePipelineText } from '../../dsl/load';
 import { loadFashionMnist } from '../../engine/data/fashion-mnist';
 import { readIdxFile } from '../../engine/data/idx';
-import { loadSavedModel } from '../../engine/latency';
+import { loadSavedModel } from '../../engine/models/saved-model';
 import { evaluateClassifier } from '../../engine/train/evaluate';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, waitFor, type CliResult } from './support/cli';

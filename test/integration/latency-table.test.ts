@@ -12,7 +12,8 @@ import { openArtifactStore } from '../../artifacts';
 import { buildLatencyTable, loadLatencyTable, type BuildLatencyTableInput } from '../../activities/latency-table';
 import { SearchSpaceSchema } from '../../dsl/search-space';
 import { loadTf } from '../../engine/backend';
-import { distinctOps, enumerateSpaceOps, fixedLatencyMs, latencyMatrix } from '../../engine/latency-table';
+import { distinctOps, enumerateSpaceOps } from '../../engine/latency/space-ops';
+import { fixedLatencyMs, latencyMatrix } from '../../engine/latency/table';
 
 const SPACE = {
   inputResolution: 12,

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { getJson, LocalArtifactStore, putJson, type ArtifactStore } from '../../artifacts';
-import { elasticKeys } from '../../activities/elastic-training';
-import { scalingKeys, type ScalingTrialResult } from '../../activities/scaling-trial';
-import { searchKeys, type SupernetEpochMetrics } from '../../activities/supernet-epoch';
-import { trialKey, type TrialMetrics } from '../../activities/train-trial';
+import type { ScalingTrialResult } from '../../activities/scaling-trial';
+import type { SupernetEpochMetrics } from '../../activities/supernet-epoch';
+import type { TrialMetrics } from '../../activities/train-trial';
+import { runLayout } from '../../core/run-layout';
 import { resolvePipelineFile } from '../../dsl/load';
 import type { StepLogEntry } from '../../engine/elastic/coordinator';
-import { gridTrials, pointLabel } from '../../engine/scaling/grid';
+import { gridTrials, pointLabel } from '../../core/scaling-grid';
 import { repoRoot } from '../../infra/paths';
 import type { ReportSummary } from '../../report/summary';
 import type { EvaluationSummary, ScalingTable } from '../../report/types';
@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 async function writeSearch(store: ArtifactStore): Promise<void> {
-  const keys = searchKeys(RUN);
+  const keys = runLayout(RUN).search;
   const blocks = ['e1_k3_s1_c16', 'e3_k5_s2_c24', 'e6_k3_s1_c24', 'e6_k5_s2_c40_se0.25', 'e3_k3_s1_c40', 'e6_k7_s2_c80'];
   for (let epoch = 0; epoch < 8; epoch++) {
     const m: SupernetEpochMetrics = {
@@ -84,7 +84,7 @@ async function writeScaling(store: ArtifactStore): Promise<void> {
       macs,
       latencyMs: 0.9 + macs / 8e6 + 0.2 * (p.alpha - 1),
       trainSeconds: 30 + i,
-      archKey: scalingKeys(RUN).trialArch(p),
+      archKey: runLayout(RUN).scaling.trialArch(pointLabel(p)),
     };
   });
   const limits = { latencyMs: 2.3 };
@@ -113,12 +113,12 @@ async function writeScaling(store: ArtifactStore): Promise<void> {
     })),
   };
   expect(table.candidates.some((c) => !c.eligible)).toBe(true);
-  await putJson(store, scalingKeys(RUN).table, table);
+  await putJson(store, runLayout(RUN).scaling.table, table);
 }
 
 /** Two segments per model, as the coordinator writes them at its checkpoints; phi-2 loses a worker. */
 async function writeElastic(store: ArtifactStore, model: string, dropAt?: number): Promise<void> {
-  const keys = elasticKeys(RUN, `elastic/${model}`);
+  const keys = runLayout(RUN).elastic(`elastic/${model}`);
   const entries: StepLogEntry[] = [];
   let workers = ['host-a:101'];
   for (let step = 0; step < 240; step++) {
@@ -203,7 +203,7 @@ async function writeTrials(store: ArtifactStore, run: string): Promise<void> {
       trainSeconds: 12,
     };
     m.latencyMs = (m.macs / 1e6) * 0.02;
-    await putJson(store, trialKey(run, trial), m);
+    await putJson(store, runLayout(run).search.trial(trial), m);
     summaries.push({ ...m, score: trialScore(m, latency) });
   }
   const best = summaries.reduce((b, t) => (t.score > b.score ? t : b));

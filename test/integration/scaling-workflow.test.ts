@@ -52,7 +52,7 @@ test('grid trials, table, phi models; replay is deterministic and a rerun trains
     phis: [1, 2],
     // No target here: measuring saves the model, and tfjs' saver rejects Float32Arrays from jest's
     // sandboxed realm (the search tests run their worker as a CLI process for that reason). The
-    // latency objective's arithmetic is covered by test/unit/scaling-choice.test.ts.
+    // latency objective's arithmetic is covered by test/unit/workflows/scaling-choice.test.ts.
     objective: 'accuracy',
     epochs: 1,
     batchSize: 32,

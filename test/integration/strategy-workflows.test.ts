@@ -151,9 +151,13 @@ test('a user strategy runs on its own queue and reaches the same result across c
   expect({ ...chained.best, archKey: '' }).toEqual({ ...whole.best, archKey: '' });
   // Two trials a run; the fourth run only learns that the strategy is done.
   expect(await chainOf('hill-2.search', handle.firstExecutionRunId)).toEqual(['continued as new', 'continued as new', 'continued as new', 'completed']);
-  // Two at a time: each run observes what it proposed before handing over, and the chain ends with the budget spent.
+  // Two at a time: each run hands the trials it has in flight to the next, which observes them where
+  // one run would have, so the chain reaches the unbroken search's best.
+  const wholeParallel = await client.workflow.execute(multiTrialSearchWorkflow, { workflowId: 'hill-5.search', taskQueue: strategyQueue, args: [input('hill-5')] });
   const parallel = await client.workflow.start(multiTrialSearchWorkflow, { workflowId: 'hill-4.search', taskQueue: strategyQueue, args: [input('hill-4', { trialsPerRun: 2 })] });
-  expect((await parallel.result()).trials).toBe(6);
+  const chainedParallel = await parallel.result();
+  expect(chainedParallel.trials).toBe(6);
+  expect({ ...chainedParallel.best, archKey: '' }).toEqual({ ...wholeParallel.best, archKey: '' });
   expect(await chainOf('hill-4.search', parallel.firstExecutionRunId)).toEqual(['continued as new', 'continued as new', 'completed']);
   // The built-ins' bundle has no hill-climb: there the search fails at once, naming what it has.
   const err = await client.workflow

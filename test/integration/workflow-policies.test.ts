@@ -6,7 +6,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ArtifactStoreAccessError, ArtifactStoreFullError } from '../../artifacts';
 import { failureText } from '../../cli/runs';
-import { PERMANENT_FAILURES, retryPolicy } from '../../workflows/policies';
+import { PERMANENT_FAILURES } from '../../core/failures';
+import { retryPolicy } from '../../workflows/policies';
 import type { TrainStageInput } from '../../workflows/train-stage';
 import { startWorkflowEnvironment, withStubWorker } from '../support/workflow-env';
 

@@ -3,7 +3,7 @@
  * names (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right). The test split is the training split.
  */
 import type { ImageDataset } from '../../engine/data/dataset';
-import { mulberry32 } from '../../engine/random';
+import { mulberry32 } from '../../core/random';
 
 export function quadrants(count: number): ImageDataset {
   const rand = mulberry32(5);
