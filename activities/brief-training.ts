@@ -19,6 +19,7 @@ import { checkpointKey } from '../core/run-layout';
 import { pruneCheckpoints, removeCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { measureModelOnTarget } from './model-latency';
 import type { TargetRef } from '../core/refs';
+import type { BriefTrainingResult } from '../core/artifact-files';
 
 /**
  * Trials train for a few hundred steps: BatchNorm's usual 0.99 would leave its moving statistics
@@ -78,18 +79,8 @@ export async function storedOnce<T>(store: ArtifactStore, key: string, folder: C
   return result;
 }
 
-export interface BriefTrainingResult {
-  /** Compact per-entry strings, e.g. `e6_k5_s2_c40_se0.25`, for logs and tables. */
-  blocks: string[];
-  validationAccuracy: number;
-  params: number;
-  macs: number;
-  latencyMs?: number;
-  /** This attempt's seconds in all: training, validation, export, latency. */
-  trainSeconds: number;
-  /** Of those, the seconds in the training loop alone (absent in results stored before it was). */
-  fitSeconds?: number;
-}
+/** What a brief training measured: the part of every trial file (core/artifact-files.ts) it fills. */
+export type { BriefTrainingResult };
 
 export async function trainBriefly(arch: ArchSpec, data: ImageDataset, o: BriefTrainingOptions): Promise<BriefTrainingResult> {
   const ctx = Context.current();

@@ -39,6 +39,7 @@ import { TrainingDivergedError } from '../engine/train/divergence';
 import { advertisedUrl, dataPlaneAddress } from '../engine/elastic/data-plane-address';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { runLayout } from '../core/run-layout';
+import type { StageMetrics, StepLog } from '../core/artifact-files';
 import { datasetFor, storeFor } from './context';
 import { exportTfjsModel } from './model-export';
 import type { RunContext } from '../core/refs';
@@ -277,7 +278,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput | RecordedE
         },
         onCheckpoint: async (bytes, step, entries) => {
           // The log first: a checkpoint never refers to steps whose log could be missing.
-          if (entries.length > 0) await putJson(store, keys.log(entries[0].step), entries);
+          if (entries.length > 0) await putJson(store, keys.log(entries[0].step), entries satisfies StepLog);
           const key = keys.checkpoint(step);
           await store.put(key, bytes);
           progress.checkpointKey = key;
@@ -325,7 +326,7 @@ export async function elasticCoordinator(input: ElasticTrainingInput | RecordedE
       attempt: ctx.info.attempt,
       trainSeconds: (Date.now() - started) / 1000,
     };
-    await putJson(store, keys.metrics, { ...result, perClassAccuracy: evaluation.perClassAccuracy, classNames: data.classNames });
+    await putJson(store, keys.metrics, { ...result, perClassAccuracy: evaluation.perClassAccuracy, classNames: data.classNames } satisfies StageMetrics);
     // Only now tell the workers: they stop once the result is safe.
     await coordinator.close();
     await store.delete(keys.coordinator);

@@ -23,34 +23,10 @@ import { runLayout } from '../core/run-layout';
 import { datasetFor, storeFor } from './context';
 import { copyStoredModel, measureModelOn, resolveTargets } from './target-measure';
 import type { ModelRole, RunContext, TargetRef } from '../core/refs';
+import type { EvaluatedModel, EvaluationSummary } from '../core/artifact-files';
 
-/** `runs/<run>/evaluation/summary.json`: what the report reads. */
-export interface EvaluationSummary {
-  runId: string;
-  pipelineName: string;
-  datasetName: string;
-  classNames: string[];
-  targets: { id: string; plugin: string }[];
-  models: {
-    /** e.g. 'train', 'elastic-phi-1', 'reference-efficientnet-b0'. */
-    id: string;
-    /** Elastic training of the search baseline is 'searched', of a phi 'scaled'. */
-    role: ModelRole;
-    /** Human label, e.g. 'phi 1', 'EfficientNet-B0 (28 px)'. */
-    label: string;
-    params: number;
-    macs: number;
-    /** 0..1 */
-    testAccuracy: number;
-    perClassAccuracy: number[];
-    /** By target id. */
-    latency: Record<string, { medianMs: number; p90Ms: number }>;
-    modelKey: string;
-    modelWeightsKey: string;
-  }[];
-}
-
-export type EvaluatedModel = EvaluationSummary['models'][number];
+/** `runs/<run>/evaluation/summary.json` and its rows: the file's schema is core/artifact-files.ts's. */
+export type { EvaluatedModel, EvaluationSummary };
 
 /** One model to evaluate: where its export is and how to name it. */
 export interface ModelToEvaluate {
@@ -307,7 +283,7 @@ export async function summarizeEvaluation(input: SummarizeEvaluationInput): Prom
   const key = runLayout(input.runId).evaluation.summary;
   const records = await Promise.all(input.resultKeys.map((k) => getJson<EvaluatedModelRecord>(store, k)));
   const first = records[0];
-  const summary: EvaluationSummary = {
+  const summary = {
     runId: input.runId,
     pipelineName: input.pipelineName,
     datasetName: first?.datasetName ?? '',
@@ -325,7 +301,7 @@ export async function summarizeEvaluation(input: SummarizeEvaluationInput): Prom
       modelKey: r.modelKey,
       modelWeightsKey: r.modelWeightsKey,
     })),
-  };
+  } satisfies EvaluationSummary;
   await putJson(store, key, summary);
   return key;
 }

@@ -10,6 +10,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { getJson, putJson, type ArtifactStore } from '../artifacts';
 import { runLayout } from '../core/run-layout';
+import type { SupernetEpochMetrics } from '../core/artifact-files';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
@@ -58,25 +59,8 @@ export interface SupernetEpochInput {
  */
 export type RecordedSupernetEpochInput = Omit<SupernetEpochInput, 'strategy' | 'pluginFiles'> & { mode: 'proxyless-gradient' | 'proxyless-reinforce' };
 
-export interface SupernetEpochMetrics {
-  epoch: number;
-  steps: number;
-  /**
-   * Mean training loss over the weight steps the finishing attempt ran (a retry resumes mid-epoch).
-   * Absent when it ran none: a retry that found the epoch trained to its end in the last checkpoint.
-   */
-  meanLoss?: number;
-  /** Mean entropy (nats) of the decisions' path distributions: falls as the search settles. */
-  meanEntropy: number;
-  /** E[LAT] of the net under softmax(alpha), in ms: the stem and head every net shares plus the mixed ops' expectation (the mixed ops alone with a table measured before tables held the stem and head). */
-  expectedLatencyMs?: number;
-  /** Validation accuracy of the current argmax architecture (a sample of the split). */
-  validationAccuracy: number;
-  blocks: string[];
-  choices: number[];
-  resumedFromStep: number;
-  checkpointKey: string;
-}
+/** `runs/<run>/search/epochs/epoch-NNNN.json`, also the activity's result; its schema is core/artifact-files.ts's. */
+export type { SupernetEpochMetrics };
 
 export interface SearchLatency {
   /** (decision, option) -> ms. */
@@ -220,7 +204,7 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
       .catch(asRunFailure);
 
     const { derived } = result;
-    const metrics: SupernetEpochMetrics = {
+    const metrics = {
       epoch: input.epoch,
       steps: net.weightSteps,
       meanLoss: result.meanLoss,
@@ -231,7 +215,7 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
       choices: derived.choices,
       resumedFromStep: result.resumedFromStep,
       checkpointKey,
-    };
+    } satisfies SupernetEpochMetrics;
     if (input.epoch === input.epochs - 1) await putJson(store, keys.derived, derived.arch);
     // Written last: its presence means this epoch is complete and its checkpoint is stored.
     await putJson(store, keys.epoch(input.epoch), metrics);

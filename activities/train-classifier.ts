@@ -13,6 +13,7 @@ import { ThroughputMeter } from '../engine/train/throughput-meter';
 import type { DatasetRef, TrainSettings } from '../core/stage-settings';
 import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { runLayout } from '../core/run-layout';
+import type { StageMetrics } from '../core/artifact-files';
 import { datasetFor, storeFor } from './context';
 import { divergenceFailure } from './failures';
 import { exportTfjsModel } from './model-export';
@@ -142,7 +143,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
       trainSeconds: (Date.now() - started) / 1000,
     };
     // metrics.json is written last: its presence means the stage's outputs are all in place.
-    await putJson(store, keys.metrics, { ...result, perClassAccuracy: evaluation.perClassAccuracy, classNames: data.classNames });
+    await putJson(store, keys.metrics, { ...result, perClassAccuracy: evaluation.perClassAccuracy, classNames: data.classNames } satisfies StageMetrics);
     model.dispose();
     return result;
   } catch (err) {

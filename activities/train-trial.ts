@@ -10,9 +10,10 @@ import { archFromChoices } from '../engine/arch/from-choices';
 import type { StageData } from '../dsl/dataset';
 import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import { datasetFor, storeFor } from './context';
-import { SHORT_RUN_BATCH_NORM, storedOnce, trainBriefly, type BriefTrainingResult } from './brief-training';
+import { SHORT_RUN_BATCH_NORM, storedOnce, trainBriefly } from './brief-training';
 import { runLayout } from '../core/run-layout';
 import type { RunContext, TargetRef } from '../core/refs';
+import type { TrialFile } from '../core/artifact-files';
 
 
 export interface TrainTrialInput extends RunContext {
@@ -30,11 +31,8 @@ export interface TrainTrialInput extends RunContext {
   checkpointEverySteps?: number;
 }
 
-export interface TrialMetrics extends BriefTrainingResult {
-  trial: number;
-  choices: number[];
-  archKey: string;
-}
+/** `runs/<run>/search/trials/trial-NNNNN.json`, also the activity's result; its schema is core/artifact-files.ts's. */
+export type TrialMetrics = TrialFile;
 
 export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> {
   const store = storeFor(input.artifactLocation);
@@ -68,6 +66,6 @@ export async function trainTrial(input: TrainTrialInput): Promise<TrialMetrics> 
       where: `search trial ${input.trial}`,
       checkpoints,
     });
-    return { trial: input.trial, choices: input.choices, ...trained, archKey };
+    return { trial: input.trial, choices: input.choices, ...trained, archKey } satisfies TrialFile;
   });
 }

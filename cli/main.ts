@@ -4,6 +4,8 @@
  * validate` never pays for TensorFlow or Temporal start-up.
  */
 import { ArtifactLocationError } from '../artifacts/location';
+import { ArtifactFileError } from '../artifacts/read-file';
+import { ArtifactNotFoundError, ArtifactStoreAccessError, ArtifactStoreFullError, ArtifactStoreUnavailableError, CorruptArtifactError } from '../artifacts/store';
 import { CliError, EXIT_BAD_INPUT } from './errors';
 
 interface Command {
@@ -60,6 +62,11 @@ export async function main(argv: string[]): Promise<void> {
       // location from elsewhere may still get this far): bad input, in one line.
       console.error(`nas ${name}: ${err.message}`);
       process.exitCode = EXIT_BAD_INPUT;
+    } else if (isStoreError(err)) {
+      // The artifact store said what is wrong and where (a missing or corrupt file, a full disk, a
+      // dead server): that line is the message, not a stack.
+      console.error(`nas ${name}: ${err.message}`);
+      process.exitCode = 1;
     } else if (isArgumentError(err)) {
       // node:util parseArgs: an unknown option, a missing value. Bad input, not a crash.
       console.error(`nas ${name}: ${err.message.replace(/\. To specify a positional argument.*$/s, '')} (nas ${name} --help lists the options)`);
@@ -69,6 +76,12 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = 1;
     }
   }
+}
+
+const STORE_ERRORS = [ArtifactFileError, ArtifactNotFoundError, CorruptArtifactError, ArtifactStoreUnavailableError, ArtifactStoreFullError, ArtifactStoreAccessError];
+
+function isStoreError(err: unknown): err is Error {
+  return STORE_ERRORS.some((type) => err instanceof type);
 }
 
 function isArgumentError(err: unknown): err is Error {

@@ -5,12 +5,11 @@
  * had one, adds parameters, MACs and latency per target.
  */
 import { getJson, openArtifactStore, type ArtifactStore } from '../artifacts';
-import type { ElasticModelRef } from '../activities/elastic-training';
+import { ArtifactFileError, readArtifactFile, readOptionalArtifactFile } from '../artifacts/read-file';
+import { evaluationSummarySchema, pluginsFileSchema, stageMetricsSchema, type PluginProvenance, type StageMetrics, type TrainedModel } from '../core/artifact-files';
 import type { Pipeline } from '../dsl/pipeline';
 import { runLayout } from '../core/run-layout';
-import type { EvaluationSummary } from '../report/types';
-import type { PluginProvenance } from '../workflows/pipeline';
-import { CliError, EXIT_BAD_INPUT } from './errors';
+import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE } from './errors';
 import { embeddedDir, findRun, openRuns, readInput } from './runs';
 
 export interface RunModel {
@@ -28,7 +27,7 @@ export interface RunModel {
   macs?: number;
   latency: Record<string, { medianMs: number; p90Ms: number; plugin?: string }>;
   /** What was trained: a built-in model, or the searched / scaled architecture's key and label. */
-  model?: ElasticModelRef;
+  model?: TrainedModel;
 }
 
 export interface RunStore {
@@ -68,28 +67,34 @@ export async function locateRun(runId: string, options: { artifacts?: string; wo
   return { runId, store, location: store.location };
 }
 
-interface StageMetrics {
-  modelKey?: string;
-  modelWeightsKey?: string;
-  testAccuracy?: number;
-  perClassAccuracy?: number[];
-  classNames?: string[];
-  inputShape?: number[];
-  model?: ElasticModelRef;
+/** A training stage's metrics file with the fields a model needs to be listed. */
+type TrainedStage = StageMetrics & { modelKey: string; modelWeightsKey: string; testAccuracy: number; stage: string };
+
+/** A stored file that is not what it should be ends the command in its one line, not a stack. */
+async function oneLineIfBadFile<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ArtifactFileError) throw new CliError(err.message, EXIT_FAILURE);
+    throw err;
+  }
 }
 
 /** The run's models: the evaluated ones in the evaluation's order, then any other trained one. */
-export async function runModels({ store, runId }: RunStore): Promise<RunModel[]> {
+export function runModels(run: RunStore): Promise<RunModel[]> {
+  return oneLineIfBadFile(() => modelsOf(run));
+}
+
+async function modelsOf({ store, runId }: RunStore): Promise<RunModel[]> {
   const keys = runLayout(runId);
-  const evaluation = (await store.head(keys.evaluation.summary)) ? await getJson<EvaluationSummary>(store, keys.evaluation.summary) : undefined;
-  const trained = new Map<string, StageMetrics & { stage: string }>();
+  const evaluation = await readOptionalArtifactFile(store, keys.evaluation.summary, evaluationSummarySchema);
+  const trained = new Map<string, TrainedStage>();
   for (const key of await store.list(keys.root)) {
     const stage = keys.trainingOfMetrics(key);
     if (stage === undefined) continue;
-    const metrics = await getJson<StageMetrics>(store, key);
-    if (metrics.modelKey && metrics.modelWeightsKey && typeof metrics.testAccuracy === 'number') {
-      trained.set(metrics.modelKey, { ...metrics, stage });
-    }
+    const { modelKey, modelWeightsKey, testAccuracy, ...metrics } = await readArtifactFile(store, key, stageMetricsSchema);
+    // The first stores' metrics lack the weights key: such a model cannot be shipped or lined up.
+    if (modelKey && modelWeightsKey && testAccuracy !== undefined) trained.set(modelKey, { ...metrics, modelKey, modelWeightsKey, testAccuracy, stage });
   }
   const models: RunModel[] = [];
   for (const m of evaluation?.models ?? []) {
@@ -117,9 +122,9 @@ export async function runModels({ store, runId }: RunStore): Promise<RunModel[]>
       id: s.stage.replace(/\//g, '-'),
       label: s.model?.kind === 'arch' ? s.model.label : (s.model?.kind ?? s.stage),
       role: 'trained',
-      modelKey: s.modelKey!,
-      modelWeightsKey: s.modelWeightsKey!,
-      testAccuracy: s.testAccuracy!,
+      modelKey: s.modelKey,
+      modelWeightsKey: s.modelWeightsKey,
+      testAccuracy: s.testAccuracy,
       perClassAccuracy: s.perClassAccuracy,
       classNames: s.classNames,
       inputShape: s.inputShape,
@@ -131,11 +136,14 @@ export async function runModels({ store, runId }: RunStore): Promise<RunModel[]>
 }
 
 /** The resolved pipeline and plugin list a run stored when it started (absent in stores from before they were). */
-export async function runProvenance({ store, runId }: RunStore): Promise<{ pipeline?: Pipeline; plugins?: PluginProvenance[] }> {
+export function runProvenance({ store, runId }: RunStore): Promise<{ pipeline?: Pipeline; plugins?: PluginProvenance[] }> {
   const keys = runLayout(runId);
-  const [pipeline, plugins] = await Promise.all([
-    store.head(keys.pipeline).then((h) => (h ? getJson<Pipeline>(store, keys.pipeline) : undefined)),
-    store.head(keys.plugins).then((h) => (h ? getJson<PluginProvenance[]>(store, keys.plugins) : undefined)),
-  ]);
-  return { pipeline, plugins };
+  return oneLineIfBadFile(async () => {
+    const [pipeline, plugins] = await Promise.all([
+      // As report/load.ts says: the stored pipeline is PipelineSchema's output, not parsed again.
+      store.head(keys.pipeline).then((h) => (h ? getJson<Pipeline>(store, keys.pipeline) : undefined)),
+      readOptionalArtifactFile(store, keys.plugins, pluginsFileSchema),
+    ]);
+    return { pipeline, plugins };
+  });
 }

@@ -36,3 +36,28 @@ export function latencyPenalty(opsMs: number, lambda: number, target?: LatencyTa
   const relative = (opsMs + (target.fixedMs ?? 0)) / target.ms - 1;
   return { value: lambda * Math.abs(relative), slope: (lambda * Math.sign(relative)) / target.ms };
 }
+
+/** How a multi-trial search prices a trial's latency: its weight lambda against a reference latency. */
+export interface TrialLatencyObjective {
+  weight: number;
+  referenceMs: number;
+  /** `linear` (the default): lambda * LAT / LAT_ref; `absolute`: lambda * |LAT / LAT_ref - 1|, the reference a target to hit. */
+  penalty?: 'linear' | 'absolute';
+}
+
+/** A trial's score: its validation accuracy less the latency penalty, where latency plays a part and was measured. */
+export function trialScore(m: { validationAccuracy: number; latencyMs?: number }, latency: TrialLatencyObjective | undefined): number {
+  if (!latency || m.latencyMs === undefined) return m.validationAccuracy;
+  // The one-shot search's rule; linear keeps weight * (LAT / ref), the arithmetic of runs already in flight.
+  const penalty =
+    latency.penalty === 'absolute' ? latencyPenalty(m.latencyMs, latency.weight, { ms: latency.referenceMs }) : latencyPenalty(m.latencyMs / latency.referenceMs, latency.weight);
+  return m.validationAccuracy - penalty.value;
+}
+
+/**
+ * Compound scaling's accuracy-latency objective, MnasNet's reward (Tan et al., 2019):
+ * ACC x (LAT / LAT_ref)^-w, so a net twice as slow as the reference scores 2^-w of its accuracy.
+ */
+export function accuracyLatencyReward(validationAccuracy: number, latencyMs: number, referenceMs: number, weight: number): number {
+  return validationAccuracy * (latencyMs / referenceMs) ** -weight;
+}

@@ -4,25 +4,29 @@
  * is an error, because a report that silently drops a stage would mislead.
  */
 import { getJson, type ArtifactStore } from '../artifacts';
+import { readArtifactFile, readOptionalArtifactFile } from '../artifacts/read-file';
+import {
+  bandTrialsSummarySchema,
+  evaluationSummarySchema,
+  multiTrialSearchSummarySchema,
+  pluginsFileSchema,
+  scalingTableSchema,
+  stepLogSchema,
+  supernetEpochMetricsSchema,
+  trialFileSchema,
+  type StepLogEntry,
+} from '../core/artifact-files';
 import type { Pipeline } from '../dsl/pipeline';
-import type { PluginProvenance } from '../workflows/pipeline';
-import type {
-  BandTrialsSummary,
-  ElasticLog,
-  EvaluationSummary,
-  MultiTrialSummary,
-  RunArtifacts,
-  ScalingTable,
-  SearchArtifacts,
-  StepLogEntry,
-  SupernetEpochMetrics,
-  TrialRecord,
-} from './types';
+import type { ElasticLog, RunArtifacts, SearchArtifacts } from './types';
 import { runLayout } from '../core/run-layout';
 
-async function optionalJson<T>(store: ArtifactStore, key: string): Promise<T | undefined> {
-  if (!(await store.head(key))) return undefined;
-  return getJson<T>(store, key);
+/**
+ * The resolved pipeline, as PipelineSchema produced it when the run was submitted. Not parsed again:
+ * that schema is the file format users write, strict about unknown keys and changing with the DSL,
+ * so a pipeline stored by an older version could fail it and take the whole report down with it.
+ */
+async function storedPipeline(store: ArtifactStore, key: string): Promise<Pipeline | undefined> {
+  return (await store.head(key)) ? getJson<Pipeline>(store, key) : undefined;
 }
 
 /** The search's hardware target: the one named, else the only one declared (as the schema fills it in, dsl/pipeline.ts). */
@@ -38,19 +42,19 @@ async function loadSearch(store: ArtifactStore, runId: string, pipeline: Pipelin
   const keys = runLayout(runId);
   const epochKeys = (await store.list(keys.search.epochs)).filter((k) => k.endsWith('.json'));
   if (epochKeys.length > 0) {
-    const epochs = await Promise.all(epochKeys.map((k) => getJson<SupernetEpochMetrics>(store, k)));
-    const band = await optionalJson<BandTrialsSummary>(store, keys.search.bandTrials);
+    const epochs = await Promise.all(epochKeys.map((k) => readArtifactFile(store, k, supernetEpochMetricsSchema)));
+    const band = await readOptionalArtifactFile(store, keys.search.bandTrials, bandTrialsSummarySchema);
     return { mode: 'one-shot', epochs: epochs.sort((a, b) => a.epoch - b.epoch), band };
   }
   const targetId = searchTargetId(pipeline);
-  const summary = await optionalJson<MultiTrialSummary>(store, keys.search.summary);
+  const summary = await readOptionalArtifactFile(store, keys.search.summary, multiTrialSearchSummarySchema);
   if (summary) {
     return { mode: 'multi-trial', trials: summary.trials, best: summary.best.trial, strategy: summary.strategy.plugin, targetId, finished: true, budgets: summary.budgets };
   }
   // A search still running: its finished trials are already stored one file each.
   const trialKeys = (await store.list(keys.search.trials)).filter((k) => k.endsWith('.json') && !k.endsWith('.arch.json'));
   if (trialKeys.length === 0) return undefined;
-  const trials = await Promise.all(trialKeys.map((k) => getJson<TrialRecord>(store, k)));
+  const trials = await Promise.all(trialKeys.map((k) => readArtifactFile(store, k, trialFileSchema)));
   return {
     mode: 'multi-trial',
     trials: trials.sort((a, b) => a.trial - b.trial),
@@ -72,7 +76,7 @@ async function loadElastic(store: ArtifactStore, runId: string): Promise<Elastic
     const model = key.slice(prefix.length, key.indexOf('/log/', prefix.length));
     const steps = byModel.get(model) ?? new Map<number, StepLogEntry>();
     byModel.set(model, steps);
-    for (const entry of await getJson<StepLogEntry[]>(store, key)) steps.set(entry.step, entry);
+    for (const entry of await readArtifactFile(store, key, stepLogSchema)) steps.set(entry.step, entry);
   }
   return [...byModel.entries()]
     .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
@@ -82,13 +86,13 @@ async function loadElastic(store: ArtifactStore, runId: string): Promise<Elastic
 /** Loads every part of the report that the run has written so far. */
 export async function loadRunArtifacts(store: ArtifactStore, runId: string): Promise<RunArtifacts> {
   const keys = runLayout(runId);
-  const pipeline = await optionalJson<Pipeline>(store, keys.pipeline);
+  const pipeline = await storedPipeline(store, keys.pipeline);
   const [plugins, search, scaling, elastic, evaluation] = await Promise.all([
-    optionalJson<PluginProvenance[]>(store, keys.plugins),
+    readOptionalArtifactFile(store, keys.plugins, pluginsFileSchema),
     loadSearch(store, runId, pipeline),
-    optionalJson<ScalingTable>(store, keys.scaling.table),
+    readOptionalArtifactFile(store, keys.scaling.table, scalingTableSchema),
     loadElastic(store, runId),
-    optionalJson<EvaluationSummary>(store, keys.evaluation.summary),
+    readOptionalArtifactFile(store, keys.evaluation.summary, evaluationSummarySchema),
   ]);
   return { runId, location: store.location, pipeline, ...(plugins ? { plugins } : {}), search, scaling, elastic, evaluation };
 }

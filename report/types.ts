@@ -1,64 +1,22 @@
 /**
- * What the report reads: the artifacts a run's stages write, as those stages write them, and the
- * run's timing from Temporal. The shapes the stages export are imported (types only); the ones
- * they only write inline (the scaling table, the multi-trial summary) are spelled out here.
+ * What the report reads: the artifacts a run's stages write, as core/artifact-files.ts's schemas
+ * describe them (report/load.ts parses every file with them), and the run's timing from Temporal.
  */
-import type { EvaluationSummary } from '../activities/evaluate-model';
-import type { SupernetEpochMetrics } from '../activities/supernet-epoch';
-import type { TrialMetrics } from '../activities/train-trial';
+import type { BandTrialsSummary, BudgetUse, EvaluationSummary, PluginProvenance, ScalingTable, SearchTrial, StepLogEntry, SupernetEpochMetrics, TrialFile } from '../core/artifact-files';
 import type { Pipeline } from '../dsl/pipeline';
-import type { StepLogEntry } from '../engine/elastic/coordinator';
-import type { BandTrialsSummary } from '../workflows/band-trials';
-import type { BudgetUse } from '../workflows/trial-budgets';
-import type { PluginProvenance } from '../workflows/pipeline';
 
-export type { BandTrialsSummary, StepLogEntry, SupernetEpochMetrics };
-
-/** `runs/<run>/evaluation/summary.json`: one type for the evaluation stage that writes it and the report. */
-export type { EvaluationSummary, EvaluatedModel } from '../activities/evaluate-model';
+export type {
+  BandTrialsSummary,
+  EvaluatedModel,
+  EvaluationSummary,
+  ScalingTable,
+  ScalingTablePoint,
+  StepLogEntry,
+  SupernetEpochMetrics,
+} from '../core/artifact-files';
 
 /** One multi-trial candidate: `search/summary.json` adds the score; a trial file alone has none. */
-export interface TrialRecord extends TrialMetrics {
-  score?: number;
-  /** The trial's own budget, in multi-fidelity searches. */
-  epochs?: number;
-}
-
-/** `runs/<run>/search/summary.json` (workflows/multi-trial-search.ts). */
-export interface MultiTrialSummary {
-  strategy: { plugin: string; config: unknown };
-  best: TrialRecord;
-  trials: TrialRecord[];
-  /** Multi-fidelity searches: trials per budget and the training saved. */
-  budgets?: BudgetUse;
-}
-
-/** One grid point of `runs/<run>/scaling/table.json` (workflows/compound-scaling.ts). */
-export interface ScalingTablePoint {
-  alpha: number;
-  beta: number;
-  gamma: number;
-  cost: number;
-  resolution: number;
-  macs: number;
-  params: number;
-  latencyMs: number | null;
-  validationAccuracy: number;
-  score: number;
-  eligible: boolean;
-  archKey: string;
-}
-
-export interface ScalingTable {
-  objective: 'accuracy' | 'accuracy-latency';
-  /** Id of the hardware target the points were measured on, when there was one. */
-  target?: string;
-  grid: Record<string, number>;
-  limits?: { latencyMs?: number; macs?: number };
-  /** `alpha_beta_gamma` of the chosen point (core/scaling-grid.ts pointLabel), absent when none was eligible. */
-  chosen?: string;
-  candidates: ScalingTablePoint[];
-}
+export type TrialRecord = TrialFile & Partial<Pick<SearchTrial, 'score' | 'epochs'>>;
 
 export type SearchArtifacts =
   | { mode: 'one-shot'; epochs: SupernetEpochMetrics[]; band?: BandTrialsSummary }

@@ -9,8 +9,8 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { BandCandidate } from '../activities/band-candidates';
-import type { RandomLatencyBaseline } from '../engine/supernet/latency-band';
-import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
+import type { TrainTrialInput } from '../activities/train-trial';
+import type { BandTrial, BandTrialsSummary } from '../core/artifact-files';
 import { searchResolution, spaceShape } from '../core/space';
 import type { SearchProgress } from './multi-trial-search';
 import { forEachInPool } from './pool';
@@ -41,26 +41,8 @@ export interface BandTrialsInput {
   config: BandTrialsConfig;
 }
 
-export interface BandTrial extends TrialMetrics {
-  tableMs: number;
-  /** With halving: the epochs this trial trained (a promoted net trains again under a trial number of its own). */
-  epochs?: number;
-}
-
-/** `runs/<run>/search/band-trials.json`, what `nas report` reads back. */
-export interface BandTrialsSummary {
-  config: BandTrialsConfig;
-  draws: number;
-  referenceMs: number;
-  /** The derived net's table latency against random nets of the whole space. */
-  random?: RandomLatencyBaseline;
-  /** Trial number of the pick, the search's result. */
-  pick: number;
-  /** In trial order; trial 0 is the derived net. */
-  trials: BandTrial[];
-  /** With halving: trials per budget and the training saved. */
-  budgets?: BudgetUse;
-}
+/** A band trial, and `runs/<run>/search/band-trials.json` that `nas report` reads back: their schemas are core/artifact-files.ts's. */
+export type { BandTrial, BandTrialsSummary };
 
 export interface BandTrialsResult {
   /** Trial 0 is the derived net; the others were drawn from its band. */

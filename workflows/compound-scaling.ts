@@ -13,8 +13,10 @@ import { gridTrials, pointLabel, type GridOptions } from '../core/scaling-grid';
 import { forEachInPool } from './pool';
 import { trialQueueOf } from './task-queues';
 import { retryPolicy } from './policies';
+import { accuracyLatencyReward } from '../core/objectives';
 import { runLayout } from '../core/run-layout';
 import type { RunContext, TargetRef } from '../core/refs';
+import type { ScalingTable } from '../core/artifact-files';
 
 /**
  * Activities this workflow calls. activities/index.ts must export `scalingTrial` and
@@ -99,7 +101,7 @@ export function rankCandidates(
   return results.map((r) => {
     const score =
       o.objective === 'accuracy-latency' && r.latencyMs !== undefined
-        ? r.validationAccuracy * (r.latencyMs / reference) ** -weight
+        ? accuracyLatencyReward(r.validationAccuracy, r.latencyMs, reference, weight)
         : r.validationAccuracy;
     const overLatency = o.limits?.latencyMs !== undefined && (r.latencyMs === undefined || r.latencyMs > o.limits.latencyMs);
     const overMacs = o.limits?.macs !== undefined && r.macs > o.limits.macs;
@@ -196,7 +198,7 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
         eligible: c.eligible,
         archKey: c.archKey,
       })),
-    },
+    } satisfies ScalingTable,
   });
   if (!chosen) {
     throw ApplicationFailure.nonRetryable(

@@ -6,16 +6,17 @@
  */
 import { ApplicationFailure, continueAsNew, defineQuery, patched, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { TrainTrialInput, TrialMetrics } from '../activities/train-trial';
+import type { TrainTrialInput } from '../activities/train-trial';
+import type { MultiTrialSearchSummary, SearchTrial } from '../core/artifact-files';
 import type { StageDataRef } from '../core/stage-settings';
 import { spaceShape, type SearchSpace } from '../core/space';
 import type { Candidate } from '../core/strategy-contract';
-import { latencyPenalty } from '../core/objectives';
 import { runInTrialOrder, StrategyDriver } from './strategy-driver';
 import { workflowStrategy, workflowStrategyNames } from './strategy-registry';
 import { trialQueueOf } from './task-queues';
 import { budgetUse, type BudgetUse } from './trial-budgets';
 import { retryPolicy } from './policies';
+import { trialScore } from '../core/objectives';
 import { runLayout } from '../core/run-layout';
 import type { RunContext, TargetRef } from '../core/refs';
 
@@ -64,11 +65,8 @@ export interface CarriedSearch {
 
 const DEFAULT_TRIALS_PER_RUN = 100;
 
-export interface TrialSummary extends TrialMetrics {
-  score: number;
-  /** The epochs it was trained for, where its strategy gave it a budget of its own (multi-fidelity). */
-  epochs?: number;
-}
+/** A scored trial: carried between runs, and a row of `runs/<run>/search/summary.json` (core/artifact-files.ts). */
+export type TrialSummary = SearchTrial;
 
 export interface MultiTrialSearchResult {
   best: TrialSummary;
@@ -85,18 +83,6 @@ export interface SearchProgress {
 }
 
 export const searchProgressQuery = defineQuery<SearchProgress>('searchProgress');
-
-/**
- * Accuracy traded against latency relative to a reference, as a penalty: lambda * LAT / LAT_ref,
- * or lambda * |LAT / LAT_ref - 1| when the reference is a target to hit.
- */
-export function trialScore(m: TrialMetrics, latency: MultiTrialSearchInput['latency']): number {
-  if (!latency || m.latencyMs === undefined) return m.validationAccuracy;
-  // The one-shot search's rule; linear keeps weight * (LAT / ref), the arithmetic of runs already in flight.
-  const penalty =
-    latency.penalty === 'absolute' ? latencyPenalty(m.latencyMs, latency.weight, { ms: latency.referenceMs }) : latencyPenalty(m.latencyMs / latency.referenceMs, latency.weight);
-  return m.validationAccuracy - penalty.value;
-}
 
 export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Promise<MultiTrialSearchResult> {
   const strategy = workflowStrategy(input.strategy.plugin);
@@ -208,7 +194,7 @@ export async function multiTrialSearchWorkflow(input: MultiTrialSearchInput): Pr
   const summaryKey = await writeJson({
     artifactLocation: input.artifactLocation,
     key: runLayout(input.runId).search.summary,
-    value: { strategy: input.strategy, best, trials: summaries, ...(budgets ? { budgets } : {}) },
+    value: { strategy: input.strategy, best, trials: summaries, ...(budgets ? { budgets } : {}) } satisfies MultiTrialSearchSummary,
   });
   return { best, trials: summaries.length, summaryKey, ...(budgets ? { budgets } : {}) };
 }

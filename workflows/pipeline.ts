@@ -29,20 +29,13 @@ export type SearchStageInput =
   | { mode: 'multi-trial'; input: MultiTrialSearchInput; strategySet?: StrategySetRef }
   | { mode: 'one-shot'; input: OneShotSearchInput };
 
-/** A plugin a run uses, as it was when the run started (`nas status`, the report, `nas resume`'s check). */
-export interface PluginProvenance {
-  kind: 'search-strategy' | 'hardware-target';
-  name: string;
-  version: string;
-  /** "built-in (hwnas VERSION)" or the module file. */
-  source: string;
-  /** sha256 of a user module's file. */
-  sha256?: string;
-}
+/** A plugin a run uses, as it was when the run started (`nas status`, the report, `nas resume`'s check); `plugins.json`'s schema is core/artifact-files.ts's. */
+export type { PluginProvenance };
 export type SearchStageResult = { mode: 'multi-trial'; result: MultiTrialSearchResult } | { mode: 'one-shot'; result: OneShotSearchResult };
 import { trainStageWorkflow, type TrainStageResult } from './train-stage';
 import { runLayout } from '../core/run-layout';
 import type { ModelRole, TargetRef } from '../core/refs';
+import type { PluginProvenance } from '../core/artifact-files';
 
 /** Elastic training's settings, and the model it trains when no earlier stage made one. */
 export interface ElasticStageInput {

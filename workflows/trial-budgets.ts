@@ -3,29 +3,10 @@
  * every architecture it tried the full budget. Pure arithmetic over the trials' own measured times,
  * so the number a run prints is computed, never assumed.
  */
-export interface BudgetRung {
-  epochs: number;
-  trials: number;
-  /** Training seconds summed over this budget's trials. */
-  trainSeconds: number;
-}
+import type { BudgetRung, BudgetUse } from '../core/artifact-files';
 
-export interface BudgetUse {
-  /** Smallest budget first. */
-  rungs: BudgetRung[];
-  /** Distinct architectures trained. */
-  candidates: number;
-  /** The largest budget any trial had: what "the full budget" means here. */
-  fullEpochs: number;
-  /** Training seconds summed over every trial. */
-  trainSeconds: number;
-  /**
-   * Every candidate trained once at the full budget, from its own longest trial: that trial's
-   * seconds outside the training loop (validation, export, latency) once, plus its training loop's
-   * seconds per epoch times the full budget.
-   */
-  fullBudgetSeconds: number;
-}
+/** Stored in the search summaries (core/artifact-files.ts has their schema). */
+export type { BudgetRung, BudgetUse };
 
 interface BudgetedTrial {
   choices: number[];

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { getJson } from '../../artifacts';
+import { getJson, type ArtifactStore } from '../../artifacts';
+import { ArchError, parseArch } from '../../engine/arch/catalog';
 import { repoRoot } from '../../infra/paths';
 import { parseArgs } from 'node:util';
 import { validateRunId } from '../args';
@@ -32,6 +33,22 @@ const CARD_FORMAT = 'hwnas-model-card/1';
 
 interface TfjsModelJson {
   weightsManifest?: { paths: string[] }[];
+}
+
+/**
+ * The trained architecture's file, checked by the engine's architecture schema (the one its
+ * writers satisfy) but shipped as stored: parsing decodes block strings, and the card should say
+ * what the run kept.
+ */
+async function storedArch(store: ArtifactStore, key: string): Promise<object> {
+  const stored = await getJson<object>(store, key);
+  try {
+    parseArch(stored, key);
+  } catch (err) {
+    if (err instanceof ArchError) throw new CliError(err.message, EXIT_FAILURE);
+    throw err;
+  }
+  return stored;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -72,7 +89,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const p of (modelJson.weightsManifest ?? []).flatMap((g) => g.paths)) files[p] = await store.get(`${folder}${p}`);
 
   const { pipeline, plugins } = await runProvenance(located);
-  const architecture = model.model?.kind === 'arch' ? { label: model.model.label, ...(await getJson<object>(store, model.model.archKey)) } : model.model;
+  const architecture = model.model?.kind === 'arch' ? { label: model.model.label, ...(await storedArch(store, model.model.archKey)) } : model.model;
   const card = {
     format: CARD_FORMAT,
     model: model.id,

@@ -15,6 +15,7 @@
  *
  * Its state (weights, momentum, sample cursor, policy, the epoch's loss) is what a checkpoint holds.
  */
+import type { StepLogEntry } from '../../core/artifact-files';
 import { loadTf } from '../backend';
 import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
 import { contributionProblem, describeNonFinite, TrainingDivergedError } from '../train/divergence';
@@ -35,19 +36,8 @@ export interface StepLoopConfig extends ElasticPolicyConfig {
   checkpointEverySteps: number;
 }
 
-export interface StepLogEntry {
-  step: number;
-  epoch: number;
-  /** Workers whose gradients this step applied. */
-  workers: string[];
-  /** Workers dropped during this step (timed out, died or left). */
-  dropped: string[];
-  globalBatch: number;
-  learningRate: number;
-  loss: number;
-  /** When the step was applied, ms since the epoch. */
-  at: number;
-}
+/** One applied step: what the step log (`log/steps-*.json`, core/artifact-files.ts) stores. */
+export type { StepLogEntry };
 
 export interface EpochSummary {
   epoch: number;

@@ -2,6 +2,7 @@
  * Nets of one latency band, drawn by the per-op table: the candidates of a search inside the band
  * a one-shot search chose, and the random nets an experiment compares a searched net against.
  */
+import type { RandomLatencyBaseline } from '../../core/artifact-files';
 import type { Decision } from '../../core/space';
 import { sampledLatency, type LatencyTable } from './latency-objective';
 
@@ -62,15 +63,8 @@ export function drawInLatencyBand(decisions: readonly Decision[], table: Latency
 }
 
 /** Where a net stands among random nets of the same space, by the same table. */
-export interface RandomLatencyBaseline {
-  /** Nets drawn uniformly from the space (one option per decision). */
-  draws: number;
-  medianMs: number;
-  p10Ms: number;
-  p90Ms: number;
-  /** The share of the random nets slower than the reference: 0.9 means it beats 90% of them. */
-  referenceFasterThan: number;
-}
+/** Stored in `band-trials.json`, so its schema is core/artifact-files.ts's. */
+export type { RandomLatencyBaseline };
 
 /**
  * The latency a search result is worth against chance: `draws` nets drawn uniformly from the

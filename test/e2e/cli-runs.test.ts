@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../infra/free-port';
 import type { RunReport } from '../../cli/runs';
+import { runLayout } from '../../core/run-layout';
 import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor, type CliResult } from '../integration/support/cli';
 import { writeFashionSubset } from '../integration/support/fashion-subset';
 
@@ -126,8 +127,8 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect(status.stdout).toMatch(/stage train: done in [\d.]+ s/);
     expect(status.stdout).toMatch(/test accuracy: 0\.\d{4}/);
     // A finished run's results, as its `nas run` printed them: where the model and metrics are.
-    expect(status.stdout).toContain(`  model:   ${join(root, 'artifacts')}/runs/${completedRunId}/`);
-    expect(status.stdout).toContain(`  metrics: ${join(root, 'artifacts')}/runs/${completedRunId}/`);
+    expect(status.stdout).toContain(`  model:   ${join(root, 'artifacts')}/${runLayout(completedRunId).root}`);
+    expect(status.stdout).toContain(`  metrics: ${join(root, 'artifacts')}/${runLayout(completedRunId).root}`);
     // The commands stop a server they started, as `nas run` does.
     expect(existsSync(join(workDir, 'temporal-server.json'))).toBe(false);
   });
@@ -237,7 +238,7 @@ describe('nas list / status / watch / cancel, embedded', () => {
     expect(again.stderr.trim()).toBe('nas resume: run resume-1 has already completed: nothing to resume, and its results stay as they are');
 
     // The same `nas run` again is refused in one line, and the run's resolved pipeline is left as it was.
-    const pipelineKey = join(root, 'artifacts', 'runs', 'resume-1', 'pipeline.json');
+    const pipelineKey = join(root, 'artifacts', runLayout('resume-1').pipeline);
     const before = readFileSync(pipelineKey);
     const rerun = await runCli(['run', pipelineFile('cli-resume-other', 1), '--work-dir', workDir, '--run-id', 'resume-1'], env, 60_000);
     expect(rerun.code).toBe(2);

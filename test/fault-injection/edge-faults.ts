@@ -18,7 +18,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CorruptArtifactError, LocalArtifactStore } from '../../artifacts';
-import { checkpointStep } from '../../core/run-layout';
+import { checkpointStep, runLayout } from '../../core/run-layout';
 import type { RunReport } from '../../cli/runs';
 import { cleanEnv, runCli, startCli, waitFor, type CliResult } from '../integration/support/cli';
 import { writeFashionSubset } from '../integration/support/fashion-subset';
@@ -248,7 +248,7 @@ async function corruptBoundaryCheckpoint(dir: string, data: string): Promise<Edg
   await exit;
   const boundary = at.totalSteps! / at.epochs!;
   const artifacts = join(workDir, 'artifacts');
-  const checkpoints = filesUnder(artifacts).filter((f) => checkpointStep(f) !== undefined && f.includes(`runs/${runId}/`));
+  const checkpoints = filesUnder(artifacts).filter((f) => checkpointStep(f) !== undefined && f.includes(runLayout(runId).root));
   const boundaryFile = checkpoints.find((f) => checkpointStep(f) === boundary);
   if (!boundaryFile) return { ...row, outcome: `no checkpoint at the boundary step ${boundary}`, ok: false, checked: checkpoints.join(', ') };
   // As if the process had died just after writing the boundary checkpoint, torn: later ones go,

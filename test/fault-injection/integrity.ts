@@ -19,7 +19,7 @@ import { getJson, validateKey, type S3ArtifactStore } from '../../artifacts';
 import type { EvaluationSummary } from '../../activities/evaluate-model';
 import type { StepLogEntry } from '../../engine/elastic/coordinator';
 import type { PipelineWorkflowResult } from '../../workflows/pipeline';
-import { checkpointStep } from '../../core/run-layout';
+import { checkpointStep, elasticLayout, runLayout } from '../../core/run-layout';
 
 export interface IntegrityReport {
   objects: number;
@@ -82,18 +82,18 @@ export async function checkIntegrity(admin: S3Client, store: S3ArtifactStore, re
     accounted.add(key);
     if (!keys.has(key)) report.missing.push(key);
   };
-  const run = `runs/${e.runId}`;
-  want(`${run}/pipeline.json`);
+  const run = runLayout(e.runId);
+  want(run.pipeline);
   // The plugins the run used, as `nas run` recorded them before starting it.
-  want(`${run}/plugins.json`);
+  want(run.plugins);
 
   if (result.search?.mode === 'one-shot') {
     const s = result.search.result;
     want(s.derivedArchKey);
     want(s.latencyTableKey);
-    for (let epoch = 0; epoch < e.searchEpochs; epoch++) want(`${run}/search/epochs/epoch-${String(epoch).padStart(4, '0')}.json`);
+    for (let epoch = 0; epoch < e.searchEpochs; epoch++) want(run.search.epoch(epoch));
     const last = s.epochs[s.epochs.length - 1];
-    checkpoints(`${run}/search/supernet/`, last?.steps);
+    checkpoints(run.search.checkpoints, last?.steps);
   }
   if (result.scaling) {
     const sc = result.scaling;
@@ -109,13 +109,14 @@ export async function checkIntegrity(admin: S3Client, store: S3ArtifactStore, re
   }
   for (const el of result.elastic ?? []) {
     const base = el.metricsKey.replace(/\/metrics\.json$/, '');
+    const stage = elasticLayout(base);
     want(el.metricsKey);
     want(el.modelKey);
     want(el.modelWeightsKey);
-    for (let epoch = 0; epoch < e.elasticEpochs; epoch++) want(`${base}/coverage/epoch-${String(epoch).padStart(4, '0')}.json`);
-    checkpoints(`${base}/checkpoints/`, el.steps);
+    for (let epoch = 0; epoch < e.elasticEpochs; epoch++) want(stage.coverage(epoch));
+    checkpoints(stage.checkpoints, el.steps);
     // The step log: chunks that tile [0, steps) exactly once.
-    const chunks = [...keys].filter((k) => k.startsWith(`${base}/log/`)).sort();
+    const chunks = [...keys].filter((k) => k.startsWith(stage.logPrefix)).sort();
     let next = 0;
     for (const chunk of chunks) {
       const entries = await getJson<StepLogEntry[]>(store, chunk).catch(() => [] as StepLogEntry[]);
@@ -129,7 +130,7 @@ export async function checkIntegrity(admin: S3Client, store: S3ArtifactStore, re
         accounted.add(chunk);
       }
     }
-    if (next !== el.steps) report.missing.push(`${base}/log/ covers [0, ${next}) of ${el.steps} steps`);
+    if (next !== el.steps) report.missing.push(`${stage.logPrefix} covers [0, ${next}) of ${el.steps} steps`);
   }
   if (result.evaluation) {
     want(result.evaluation.summaryKey);

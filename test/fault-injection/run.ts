@@ -31,7 +31,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { getJson } from '../../artifacts';
-import { checkpointStep } from '../../core/run-layout';
+import { checkpointStep, runLayout } from '../../core/run-layout';
 import type { EvaluationSummary } from '../../activities/evaluate-model';
 import { mulberry32 } from '../../core/random';
 import { repoRoot } from '../../infra/paths';
@@ -264,16 +264,17 @@ function policies(doc: PipelineDoc, runId: string): Record<string, CheckpointPol
   const search = doc.stages.baselineSearch.checkpointEverySteps;
   const elastic = doc.stages.elasticTraining.checkpointEverySteps;
   const scaling = doc.stages.compoundScaling.checkpointEverySteps;
+  const run = runLayout(runId);
   return {
-    supernetEpoch: { prefix: () => `runs/${runId}/search/supernet/`, intervalSteps: () => search, intervalText: () => `${search} steps` },
+    supernetEpoch: { prefix: () => run.search.checkpoints, intervalSteps: () => search, intervalText: () => `${search} steps` },
     elasticCoordinator: {
-      prefix: (a) => `runs/${runId}/elastic/${a.key.split('#')[0].slice(`${runId}.elastic-`.length)}/checkpoints/`,
+      prefix: (a) => run.elastic(run.elasticStage(a.key.split('#')[0].slice(`${runId}.elastic-`.length))).checkpoints,
       intervalSteps: () => elastic,
       intervalText: () => `${elastic} steps`,
     },
     scalingTrial: {
       // The trial's grid point is in its heartbeat; before the first one, its checkpoints are unknown.
-      prefix: (a) => (typeof a.details?.point === 'string' ? `runs/${runId}/scaling/trials/${a.details.point}/checkpoints/` : undefined),
+      prefix: (a) => (typeof a.details?.point === 'string' ? run.scaling.trialCheckpoints(a.details.point) : undefined),
       intervalSteps: () => scaling,
       intervalText: () => `${scaling} steps`,
     },

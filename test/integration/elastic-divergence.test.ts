@@ -133,7 +133,7 @@ test('the history holds a salt per training and no token; the token appears in n
   expect(all.includes(salt)).toBe(true);
   expect(all.includes(token)).toBe(false);
   const store = new LocalArtifactStore(args.artifactLocation);
-  for (const key of await store.list(`runs/${args.runId}/`)) expect(Buffer.from(await store.get(key)).toString('latin1').includes(token) ? key : undefined).toBeUndefined();
+  for (const key of await store.list(runLayout(args.runId).root)) expect(Buffer.from(await store.get(key)).toString('latin1').includes(token) ? key : undefined).toBeUndefined();
 });
 
 test('learning rate 10 on a small CNN fails the stage at once, naming the step and the worker; no model, no non-finite checkpoint', async () => {
@@ -186,7 +186,7 @@ stages:
   const result = await runCli(['run', file, '--run-id', 'diverges-cli', '--work-dir', workDir, '--workers', '2'], cleanEnv(), 240_000);
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/run diverges-cli failed: stage elastic\/small-cnn: elastic training diverged at step \d+: worker [^ ]+:\d+ computed .*; lower the learning rate/);
-  const stage = join(workDir, 'artifacts', 'runs', 'diverges-cli', 'elastic', 'small-cnn');
+  const stage = join(workDir, 'artifacts', runLayout('diverges-cli').elastic('elastic/small-cnn').base);
   expect(existsSync(join(stage, 'model'))).toBe(false);
   expect(readdirSync(stage)).not.toContain('metrics.json');
 });

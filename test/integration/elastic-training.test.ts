@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/client';
 import { getJson } from '../../artifacts';
-import { checkpointStep } from '../../core/run-layout';
+import { checkpointStep, runLayout } from '../../core/run-layout';
 import type { ElasticProgress } from '../../activities/elastic-training';
 import { DATA_PLANE_KEY_ENV, deriveToken } from '../../engine/elastic/auth';
 import type { EpochSummary, StepLogEntry } from '../../engine/elastic/coordinator';
@@ -45,7 +45,7 @@ describe('elastic training across worker processes', () => {
     const env = { ...cluster.env('it-elastic'), [DATA_PLANE_KEY_ENV]: dataPlaneKey };
     const store = cluster.store(location);
     const { client, s3 } = cluster;
-    const base = `runs/${runId}/elastic/small-cnn`;
+    const stage = runLayout(runId).elastic('elastic/small-cnn');
 
     const file = join(root, 'elastic.yaml');
     writeFileSync(
@@ -86,13 +86,13 @@ stages:
           // The kill rolls back to the newest checkpoint: wait until a step the three trained
           // together lies before it, or its log entry could be redone by fewer and never be stored.
           const covered = checkpointStep(p.checkpointKey) ?? 0;
-          const stored = (await Promise.all((await store.list(`${base}/log/`)).map((k) => getJson<StepLogEntry[]>(store, k)))).flat();
+          const stored = (await Promise.all((await store.list(stage.logPrefix)).map((k) => getJson<StepLogEntry[]>(store, k)))).flat();
           return stored.some((e) => e.workers.length === 3 && e.step < covered) ? p : undefined;
         },
         240_000,
         200,
       );
-      const record = await getJson<{ worker: string; signature?: string }>(store, `${base}/coordinator.json`);
+      const record = await getJson<{ worker: string; signature?: string }>(store, stage.coordinator);
       expect(record.signature).toMatch(/^[0-9a-f]{64}$/);
       const coordinatorPid = Number(record.worker.split(':').pop());
       const host = workers.find((w) => w.pid === coordinatorPid);
@@ -115,7 +115,7 @@ stages:
 
       // Exactly once per epoch, counted by sample id from the coverage records.
       for (let epoch = 0; epoch < EPOCHS; epoch++) {
-        const coverage = await getJson<EpochSummary>(store, `${base}/coverage/epoch-${String(epoch).padStart(4, '0')}.json`);
+        const coverage = await getJson<EpochSummary>(store, stage.coverage(epoch));
         const counts = new Uint8Array(TRAIN);
         for (const id of coverage.appliedOrder) counts[id]++;
         expect(coverage.appliedOrder).toHaveLength(TRAIN);
@@ -123,7 +123,7 @@ stages:
       }
 
       // The membership log: three together before the kills, the newcomer after, steps contiguous.
-      const chunks = (await store.list(`${base}/log/`)).sort();
+      const chunks = (await store.list(stage.logPrefix)).sort();
       const log = (await Promise.all(chunks.map((k) => getJson<StepLogEntry[]>(store, k)))).flat();
       expect(log.map((e) => e.step)).toEqual(log.map((_, i) => i));
       const name = (child: { pid?: number }) => `${hostname()}:${child.pid}`;
@@ -145,7 +145,7 @@ stages:
       const secrets = [s3.secretKey, dataPlaneKey, deriveToken(Buffer.from(dataPlaneKey), coordinatorInput.salt)];
       const outputs = [...workers, added, submitter].flatMap((c) => [c.output().stdout, c.output().stderr]);
       for (const secret of secrets) for (const text of outputs) expect(text).not.toContain(secret);
-      for (const key of await store.list(`runs/${runId}/`)) {
+      for (const key of await store.list(runLayout(runId).root)) {
         const text = Buffer.from(await store.get(key)).toString('latin1');
         for (const secret of secrets) expect(text.includes(secret) ? key : undefined).toBeUndefined();
       }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { LocalArtifactStore, getJson } from '../../artifacts';
 import type { EvaluatedModelRecord, EvaluationCheckpoint, EvaluationSummary } from '../../activities/evaluate-model';
 import type { TrainClassifierResult } from '../../activities/train-classifier';
+import { runLayout } from '../../core/run-layout';
 import { parsePipelineText } from '../../dsl/load';
 import { loadFashionMnist } from '../../engine/data/fashion-mnist';
 import { readIdxFile } from '../../engine/data/idx';
@@ -73,7 +74,7 @@ describe('nas run with an evaluation stage', () => {
       ),
     );
     result = await runCli(['run', file, '--work-dir', join(root, 'work'), '--run-id', runId], cleanEnv(), 240_000);
-    if (result.code === 0) summary = await getJson<EvaluationSummary>(store, `runs/${runId}/evaluation/summary.json`);
+    if (result.code === 0) summary = await getJson<EvaluationSummary>(store, runLayout(runId).evaluation.summary);
   });
 
   test('runs after training and writes the summary with every model', () => {
@@ -97,7 +98,7 @@ describe('nas run with an evaluation stage', () => {
   });
 
   test("the trained model's accuracy is the train stage's, on the same test split", async () => {
-    const train = await getJson<TrainClassifierResult & { perClassAccuracy: number[] }>(store, `runs/${runId}/train/metrics.json`);
+    const train = await getJson<TrainClassifierResult & { perClassAccuracy: number[] }>(store, runLayout(runId).training('train').metrics);
     const m = summary.models.find((x) => x.id === 'train')!;
     // Trained: well above chance (0.1).
     expect(m.testAccuracy).toBeGreaterThan(0.5);
@@ -118,7 +119,7 @@ describe('nas run with an evaluation stage', () => {
       expect(m.latency['this-cpu'].p90Ms).toBeGreaterThanOrEqual(m.latency['this-cpu'].medianMs);
       expect(m.latency.macs.medianMs).toBeCloseTo((m.macs / 1e6) * 0.5, 9);
     }
-    const record = await getJson<EvaluatedModelRecord>(store, `runs/${runId}/evaluation/models/train.json`);
+    const record = await getJson<EvaluatedModelRecord>(store, runLayout(runId).evaluation.model('train'));
     // The stage's repeats (7) override the target's own (3).
     expect(record.measurements['this-cpu'].repeats).toBe(7);
     expect(record.testCount).toBe(TEST_IMAGES);
@@ -138,7 +139,7 @@ describe('nas run with an evaluation stage', () => {
       // Aligned: every row as long as the header, the last column ending in the same place.
       expect(row!.length).toBe(header!.length);
     }
-    expect(result.stdout).toContain(`summary: ${artifacts}/runs/${runId}/evaluation/summary.json`);
+    expect(result.stdout).toContain(`summary: ${artifacts}/${runLayout(runId).evaluation.summary}`);
   });
 
   test('plain @tensorflow/tfjs (pure JavaScript) loads the exported model and reproduces the accuracy', async () => {
@@ -170,7 +171,7 @@ describe('nas run with an evaluation stage', () => {
   });
 
   test('each model\'s result is stored under evaluation/models/', async () => {
-    for (const m of summary.models) expect(existsSync(join(artifacts, `runs/${runId}/evaluation/models/${m.id}.json`))).toBe(true);
+    for (const m of summary.models) expect(existsSync(join(artifacts, runLayout(runId).evaluation.model(m.id)))).toBe(true);
   });
 });
 
@@ -199,18 +200,18 @@ describe('nas run with elastic training and an evaluation stage', () => {
     expectExitedZero(result);
     expect(result.stdout).toMatch(/stage reference-small-cnn: [\d.]+ s/);
     const store = new LocalArtifactStore(artifacts);
-    const summary = await getJson<EvaluationSummary>(store, `runs/${id}/evaluation/summary.json`);
+    const summary = await getJson<EvaluationSummary>(store, runLayout(id).evaluation.summary);
     // No targets listed: every declared one.
     expect(summary.targets.map((t) => t.id)).toEqual(['this-cpu', 'macs']);
     expect(summary.models.map((m) => [m.id, m.role, m.label, m.modelKey])).toEqual([
-      ['elastic-small-cnn', 'trained', 'small CNN (8 filters)', `runs/${id}/elastic/small-cnn/model/model.json`],
-      ['reference-small-cnn', 'reference', 'small CNN (16 filters)', `runs/${id}/reference/small-cnn/model/model.json`],
+      ['elastic-small-cnn', 'trained', 'small CNN (8 filters)', runLayout(id).elastic('elastic/small-cnn').modelJson],
+      ['reference-small-cnn', 'reference', 'small CNN (16 filters)', runLayout(id).training('reference/small-cnn').modelJson],
     ]);
     for (const [model, stage] of [
       ['elastic-small-cnn', 'elastic/small-cnn'],
       ['reference-small-cnn', 'reference/small-cnn'],
     ]) {
-      const trained = await getJson<{ testAccuracy: number; steps: number }>(store, `runs/${id}/${stage}/metrics.json`);
+      const trained = await getJson<{ testAccuracy: number; steps: number }>(store, runLayout(id).training(stage).metrics);
       expect(trained.steps).toBe(30);
       expect(Math.abs(summary.models.find((m) => m.id === model)!.testAccuracy - trained.testAccuracy)).toBeLessThan(1e-6);
     }
@@ -241,7 +242,7 @@ describe('an evaluation whose worker is SIGKILLed mid-pass', () => {
         .replace(`location: ${artifacts}`, `location: ${killArtifacts}`),
     );
     const store = new LocalArtifactStore(killArtifacts);
-    const checkpointKey = `runs/${id}/evaluation/checkpoints/train.json`;
+    const checkpointKey = runLayout(id).evaluation.checkpoint('train');
     const server = await startTemporalDevServer({ workDir: join(root, 'kill-work'), ui: false });
     const env = cleanEnv({ TEMPORAL_ADDRESS: server.address, NAS_TASK_QUEUE: 'eval-kill' });
     const first = startCli(['worker', '--identity', 'first'], env);
@@ -262,7 +263,7 @@ describe('an evaluation whose worker is SIGKILLed mid-pass', () => {
       first.kill('SIGKILL');
       second = startCli(['worker', '--identity', 'second'], env);
       expect(await submitterExit).toBe(0);
-      const record = await getJson<EvaluatedModelRecord>(store, `runs/${id}/evaluation/models/train.json`);
+      const record = await getJson<EvaluatedModelRecord>(store, runLayout(id).evaluation.model('train'));
       expect(record.testCount).toBe(images);
       // The retry continued from the checkpoint seen before the kill (or a later one), not from image 0.
       expect(record.resumedFrom!.testImages).toBeGreaterThanOrEqual(seen.tally.done);

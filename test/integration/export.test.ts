@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { runLayout } from '../../core/run-layout';
 import { loadFashionMnist } from '../../engine/data/fashion-mnist';
 import { repoRoot } from '../../infra/paths';
 import { cleanEnv, expectExitedZero, runCli, stopLeftoverDevServer } from './support/cli';
@@ -84,8 +85,9 @@ test('nas export writes the model folder and a model card; refuses a folder in u
 });
 
 test("Python's json.load reads the stored files and the model card as they are", () => {
-  const stored = join(workDir, 'artifacts', 'runs', 'short-1');
-  for (const file of [join(stored, 'train', 'metrics.json'), join(stored, 'train', 'model', 'model.json'), join(stored, 'pipeline.json'), join(exported, 'model-card.json')]) {
+  const stored = (key: string) => join(workDir, 'artifacts', key);
+  const run = runLayout('short-1');
+  for (const file of [stored(run.training('train').metrics), stored(run.training('train').modelJson), stored(run.pipeline), join(exported, 'model-card.json')]) {
     const python = spawnSync('python3', ['-c', 'import json,sys; json.load(open(sys.argv[1]))', file], { encoding: 'utf8' });
     expect({ file, code: python.status, stderr: python.stderr }).toEqual({ file, code: 0, stderr: '' });
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/client';
 import { LocalArtifactStore, getJson } from '../../artifacts';
 import type { TrainProgress } from '../../activities/train-classifier';
+import { runLayout } from '../../core/run-layout';
 import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, waitFor } from './support/cli';
 import { writeFashionSubset } from './support/fashion-subset';
 import { startClusterServices, type ClusterServices } from './support/cluster';
@@ -169,7 +170,7 @@ describe('cluster mode: nas worker processes against a real dev server, artifact
       expect(metrics.testAccuracy).toBe(train.testAccuracy);
       expect(await store.head(train.modelKey)).toBeDefined();
       // Old checkpoints are pruned: the final one and the one before it remain.
-      const left = (await store.list(`runs/${runId}/train/checkpoints/`)).filter((k) => k.endsWith('.ckpt'));
+      const left = (await store.list(runLayout(runId).training('train').checkpoints)).filter((k) => k.endsWith('.ckpt'));
       expect(left.length).toBeLessThanOrEqual(2);
       // The submitting `nas run` saw the whole story and reports it.
       expect(await submitterExit).toBe(0);

@@ -22,7 +22,8 @@ import { repoRoot } from '../../infra/paths';
 import type { ReportSummary } from '../../report/summary';
 import type { EvaluationSummary, ScalingTable } from '../../report/types';
 import { chooseCandidate, rankCandidates } from '../../workflows/compound-scaling';
-import { trialScore, type TrialSummary } from '../../workflows/multi-trial-search';
+import { trialScore } from '../../core/objectives';
+import type { TrialSummary } from '../../workflows/multi-trial-search';
 import { cleanEnv, expectExitedZero, runCli } from './support/cli';
 
 jest.setTimeout(180_000);
@@ -168,8 +169,8 @@ async function writeEvaluation(store: ArtifactStore, run: string, targets: [Targ
         return [t.id, { medianMs: ms, p90Ms: t.plugin === 'macs' ? ms : ms * 1.15 }];
       }),
     ),
-    modelKey: `runs/${run}/evaluation/models/${id}/model.json`,
-    modelWeightsKey: `runs/${run}/evaluation/models/${id}/weights.bin`,
+    modelKey: `${runLayout(run).evaluation.base}/models/${id}/model.json`,
+    modelWeightsKey: `${runLayout(run).evaluation.base}/models/${id}/weights.bin`,
   });
   const summary: EvaluationSummary = {
     runId: run,
@@ -183,7 +184,7 @@ async function writeEvaluation(store: ArtifactStore, run: string, targets: [Targ
       model('reference-efficientnet-b0', 'reference', 'EfficientNet-B0 (28 px)', 0.902, 7.8, 31.5, 4_020_000, 24_500_000),
     ],
   };
-  await putJson(store, `runs/${run}/evaluation/summary.json`, summary);
+  await putJson(store, runLayout(run).evaluation.summary, summary);
 }
 
 /** A multi-trial search as workflows/multi-trial-search.ts leaves it: trial files and the summary. */
@@ -194,7 +195,7 @@ async function writeTrials(store: ArtifactStore, run: string): Promise<void> {
     const m: TrialMetrics = {
       trial,
       choices: [trial % 3, (trial * 7) % 5],
-      archKey: `runs/${run}/search/trials/trial-${String(trial).padStart(5, '0')}.arch.json`,
+      archKey: runLayout(run).search.trialArch(trial),
       blocks: [`e${3 + (trial % 4)}_k${3 + 2 * (trial % 3)}_s2_c24`, 'e6_k3_s1_c40'],
       validationAccuracy: 0.78 + 0.06 * Math.abs(Math.sin(trial * 1.3)),
       params: 90_000 + 7_000 * trial,
@@ -207,7 +208,7 @@ async function writeTrials(store: ArtifactStore, run: string): Promise<void> {
     summaries.push({ ...m, score: trialScore(m, latency) });
   }
   const best = summaries.reduce((b, t) => (t.score > b.score ? t : b));
-  await putJson(store, `runs/${run}/search/summary.json`, { strategy: { plugin: 'random', config: { trials: 16 } }, best, trials: summaries });
+  await putJson(store, runLayout(run).search.summary, { strategy: { plugin: 'random', config: { trials: 16 } }, best, trials: summaries });
 }
 
 interface RenderedChart {
@@ -291,7 +292,7 @@ function expectAllDrawn(charts: RenderedChart[]): void {
 
 test('nas report: every chart drawn in Chromium, no console errors, no network', async () => {
   const pipeline = resolvePipelineFile(join(repoRoot(), 'examples', 'full-search.yaml')).pipeline;
-  await putJson(store, `runs/${RUN}/pipeline.json`, pipeline);
+  await putJson(store, runLayout(RUN).pipeline, pipeline);
   await writeSearch(store);
   await writeScaling(store);
   await writeElastic(store, 'phi-1');
@@ -321,8 +322,8 @@ test('nas report: every chart drawn in Chromium, no console errors, no network',
     ['phi-1', 3, 0],
     ['phi-2', 3, 1],
   ]);
-  expect(await getJson<ReportSummary>(store, `runs/${RUN}/report/report.json`)).toEqual(summary);
-  expect(new TextDecoder().decode(await store.get(`runs/${RUN}/report/report.html`))).toBe(readFileSync(out, 'utf8'));
+  expect(await getJson<ReportSummary>(store, runLayout(RUN).report.json)).toEqual(summary);
+  expect(new TextDecoder().decode(await store.get(runLayout(RUN).report.html))).toBe(readFileSync(out, 'utf8'));
 
   // A second report in the same folder keeps the first one's JSON: each is named after its HTML file.
   const second = await runCli(['report', RUN, '--artifacts', artifacts, '--no-temporal', '--out', join(root, 'out', 'weekly.html')], cleanEnv(), 60_000);
@@ -345,7 +346,7 @@ test('nas report: every chart drawn in Chromium, no console errors, no network',
 
 test('a multi-trial run without scaling or elastic training: trials on the search target\'s front, the rest noted', async () => {
   const pipeline = resolvePipelineFile(join(repoRoot(), 'examples', 'random-search.yaml')).pipeline;
-  await putJson(store, `runs/${TRIALS_RUN}/pipeline.json`, pipeline);
+  await putJson(store, runLayout(TRIALS_RUN).pipeline, pipeline);
   // The search measures its trials on the only target declared (examples/random-search.yaml: mac-count).
   expect(Object.keys(pipeline.hardwareTargets)).toEqual(['mac-count']);
   await writeTrials(store, TRIALS_RUN);

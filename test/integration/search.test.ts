@@ -12,6 +12,7 @@ import { workflowBundle } from '../../infra/workflow-bundle';
 import { parse as parseYaml } from 'yaml';
 import { LocalArtifactStore, getJson } from '../../artifacts';
 import { workflowInput } from '../../cli/plan';
+import { runLayout } from '../../core/run-layout';
 import { resolvePipelineFile } from '../../dsl/load';
 import { SearchSpaceSchema } from '../../dsl/search-space';
 import { opMacs } from '../../engine/latency/ops';
@@ -110,7 +111,7 @@ test('nas run executes the strategy in a workflow, trains every trial once, stor
     expect(c.params).toBeGreaterThan(0);
     expect(c.validationAccuracy).toBeGreaterThan(0);
   }
-  for (const phi of [1, 2]) expect(await store.head(`runs/search-1/scaling/phi-${phi}.arch.json`)).toBeDefined();
+  for (const phi of [1, 2]) expect(await store.head(runLayout('search-1').scaling.phiArch(phi))).toBeDefined();
 });
 
 test('the search workflow replays deterministically, and a rerun reuses stored trials instead of retraining', async () => {
@@ -139,7 +140,8 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
     expect(second.trials).toEqual(first.trials);
 
     // A long search continues as new to keep its history bounded. With one trial per run and two
-    // in parallel, each run hands over after its first two trials: 5 trials in 3 runs, one result.
+    // in parallel, each run observes one trial and hands the other, in flight, to the next: 5
+    // trials in 5 runs, and the one result.
     const chained = await client.workflow.execute(multiTrialSearchWorkflow, {
       workflowId: 'search-1.search-chained',
       taskQueue: 'search-rerun',
@@ -149,7 +151,7 @@ test('the search workflow replays deterministically, and a rerun reuses stored t
     expect(chained.trials).toBe(5);
     const runs = [];
     for await (const run of client.workflow.list({ query: `WorkflowId = 'search-1.search-chained'` })) runs.push(run);
-    expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW']);
+    expect(runs.map((r) => r.status.name).sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW']);
     const third = await getJson<Summary>(store, 'runs/search-1/search/summary.json');
     expect(third.trials).toEqual(first.trials);
   } finally {
@@ -178,7 +180,7 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
     const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
     expectExitedZero(result);
     const store = new LocalArtifactStore(location);
-    const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; blocks: string[] }>(store, `runs/${name}/search/epochs/epoch-000${e}.json`)));
+    const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; blocks: string[] }>(store, runLayout(name).search.epoch(e))));
     // The printout says what the expectation covers, in three significant digits (a proxy's "ms" are thousandths).
     const printed = /search epoch 2: .*E\[latency\] of the net ([\d.]+) ms/.exec(result.stdout);
     expect(printed).not.toBeNull();
@@ -222,9 +224,9 @@ test('a search at another resolution than the data set\'s own prices, trains and
   const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
   expectExitedZero(result);
   const store = new LocalArtifactStore(location);
-  const derived = await getJson<{ resolution: number; inputChannels: number }>(store, `runs/${name}/search/derived.arch.json`);
+  const derived = await getJson<{ resolution: number; inputChannels: number }>(store, runLayout(name).search.derived);
   expect(derived).toMatchObject({ resolution: 32, inputChannels: 1 });
-  const band = await getJson<{ latencyTableKey?: string; trials: { archKey: string }[] }>(store, `runs/${name}/search/band-trials.json`);
+  const band = await getJson<{ latencyTableKey?: string; trials: { archKey: string }[] }>(store, runLayout(name).search.bandTrials);
   expect(band.trials).toHaveLength(3);
   for (const t of band.trials) expect((await getJson<{ resolution: number }>(store, t.archKey)).resolution).toBe(32);
   const tables = (await store.list('latency-tables/macs/')).filter((k) => !k.endsWith('.partial.json'));
@@ -329,10 +331,10 @@ test("a user's one-shot strategy (Gumbel-softmax, its own update rule) runs a su
   expectExitedZero(result);
   expect(result.stdout).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
   const store = new LocalArtifactStore(location);
-  const epochs = await Promise.all([0, 1].map((e) => getJson<{ meanEntropy: number; choices: number[] }>(store, `runs/${name}/search/epochs/epoch-000${e}.json`)));
+  const epochs = await Promise.all([0, 1].map((e) => getJson<{ meanEntropy: number; choices: number[] }>(store, runLayout(name).search.epoch(e))));
   // The warm-up epoch leaves the logits where init put them; the strategy's own steps move them.
   expect(epochs[1].meanEntropy).toBeLessThan(epochs[0].meanEntropy);
-  expect(await store.head(`runs/${name}/search/derived.arch.json`)).toBeDefined();
+  expect(await store.head(runLayout(name).search.derived)).toBeDefined();
   const status = await runCli(['status', name, '--work-dir', work], cleanEnv(), 60_000);
   expect(status.stdout).toContain(`plugin search-strategy gumbel-softmax`);
   expect(status.stdout).toContain(plugin);
@@ -347,7 +349,7 @@ test('band trials with halving run successive halving over the band nets, and th
   );
   const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
   expectExitedZero(result);
-  const summary = await getJson<{ pick: number; trials: (TrialSummary & { tableMs: number })[] }>(new LocalArtifactStore(location), `runs/${name}/search/band-trials.json`);
+  const summary = await getJson<{ pick: number; trials: (TrialSummary & { tableMs: number })[] }>(new LocalArtifactStore(location), runLayout(name).search.bandTrials);
   // Rung 0: the derived net and the 3 band nets for 1 epoch; rung 1: the better 2 of them again, for 2.
   expect(summary.trials.map((t) => [t.trial, t.epochs])).toEqual([[0, 1], [1, 1], [2, 1], [3, 1], [4, 2], [5, 2]]);
   const firstRung = summary.trials.slice(0, 4);
@@ -386,8 +388,8 @@ test('band trials after a one-shot search train the derived net and nets of its 
     pick: number;
     trials: (TrialSummary & { tableMs: number })[];
   }
-  const summary = await getJson<BandSummary>(store, `runs/${name}/search/band-trials.json`);
-  const lastEpoch = await getJson<{ blocks: string[] }>(store, `runs/${name}/search/epochs/epoch-0001.json`);
+  const summary = await getJson<BandSummary>(store, runLayout(name).search.bandTrials);
+  const lastEpoch = await getJson<{ blocks: string[] }>(store, runLayout(name).search.epoch(1));
   // Trial 0 is the supernet's derived net; the others are distinct nets of its band, never slower.
   expect(summary.config).toEqual({ trials: 3, epochs: 1, band: 0.9, parallelTrials: 2 });
   expect(summary.trials.map((t) => t.trial)).toEqual([0, 1, 2, 3]);

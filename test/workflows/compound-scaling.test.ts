@@ -4,6 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/client';
 import type { ScalingTrialInput } from '../../activities/scaling-trial';
+import { runLayout } from '../../core/run-layout';
 import { gridTrials, pointLabel } from '../../core/scaling-grid';
 import { compoundScalingWorkflow, scalingProgressQuery, type CompoundScalingInput } from '../../workflows/compound-scaling';
 import { trialQueueOf } from '../../workflows/task-queues';
@@ -60,7 +61,7 @@ test('trains the trial budget of grid points on the trials queue, at most parall
 
   const [table] = calls.of('writeJson');
   expect(calls.queuesOf('writeJson')).toEqual([stubs.taskQueue]);
-  expect(table.key).toBe(`runs/${input.runId}/scaling/table.json`);
+  expect(table.key).toBe(runLayout(input.runId).scaling.table);
   const written = table.value as { chosen: string; candidates: { alpha: number; beta: number; gamma: number; validationAccuracy: number; eligible: boolean; latencyMs: number | null; cost: number }[] };
   expect(written.candidates.map(pointLabel)).toEqual(points.map(pointLabel));
   expect(written.candidates.map((c) => c.validationAccuracy)).toEqual(accuracy);
@@ -79,7 +80,7 @@ test('trains the trial budget of grid points on the trials queue, at most parall
     gamma: points[1].gamma,
     chosen: { validationAccuracy: 0.9, macs: 100_000, params: 10_000, latencyMs: 11, score: 0.9 },
     trials: 4,
-    tableKey: `runs/${input.runId}/scaling/table.json`,
+    tableKey: runLayout(input.runId).scaling.table,
     scaled: scaled(input),
   });
 });
@@ -161,7 +162,7 @@ test('a MACs limit that no point meets fails after the table is written, naming 
   });
   const { root: failure } = await failureOf(stubs.execute(compoundScalingWorkflow, input));
   expect(failure.type).toBe('NoEligibleCandidate');
-  expect(failure.message).toBe(`no grid point meets the limits {"macs":10}; see runs/${input.runId}/scaling/table.json for what each point measured`);
+  expect(failure.message).toBe(`no grid point meets the limits {"macs":10}; see ${runLayout(input.runId).scaling.table} for what each point measured`);
   const table = calls.of('writeJson')[0].value as { chosen?: string; candidates: { eligible: boolean }[] };
   expect(table.chosen).toBeUndefined();
   expect(table.candidates.map((c) => c.eligible)).toEqual([false, false, false, false]);

@@ -6,6 +6,7 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/client';
 import type { ElasticParticipantInput, ElasticTrainingInput } from '../../activities/elastic-training';
+import { runLayout } from '../../core/run-layout';
 import { elasticTrainingWorkflow, type ElasticTrainingWorkflowInput } from '../../workflows/elastic-training';
 import { elasticQueueOf } from '../../workflows/task-queues';
 import { useStubWorkers, type StubCalls } from '../support/workflow-env';
@@ -64,7 +65,7 @@ test('a slot that fails for good leaves the training to the coordinator and the 
     },
   });
   const result = await stubs.execute(elasticTrainingWorkflow, input);
-  expect(result.modelKey).toBe(`runs/${input.runId}/elastic/small-cnn/model/model.json`);
+  expect(result.modelKey).toBe(runLayout(input.runId).elastic('elastic/small-cnn').modelJson);
   // Not retried: the rejection is permanent.
   expect(calls.all.filter((c) => c.activity === 'elasticParticipant').map((c) => c.attempt)).toEqual([1, 1, 1]);
 });

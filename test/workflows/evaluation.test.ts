@@ -1,6 +1,7 @@
 /** evaluationWorkflow with stub activities: every model in turn, then one summary of them all. */
 import { ApplicationFailure } from '@temporalio/client';
 import type { ModelToEvaluate } from '../../activities/evaluate-model';
+import { runLayout } from '../../core/run-layout';
 import { evaluationProgressQuery, evaluationWorkflow, labelOf, type EvaluationWorkflowInput } from '../../workflows/evaluation';
 import { useStubWorkers } from '../support/workflow-env';
 import { evaluated, everyStub, failureOf, newRunId, sleep } from './stubs';
@@ -57,9 +58,9 @@ test('evaluates every model in turn, then summarises their results in model orde
   expect(calls.all[0].heartbeatTimeoutMs).toBe(90_000);
   // The summary names the targets by id and plugin; their configs stay out of it.
   expect(calls.of('summarizeEvaluation')).toEqual([
-    { runId: input.runId, pipelineName: 'workflow-test', artifactLocation: '/nonexistent', targets: [{ id: 'cpu', plugin: 'node-cpu' }, { id: 'proxy', plugin: 'macs' }], resultKeys: MODELS.map((m) => `runs/${input.runId}/evaluation/models/${m.id}.json`) },
+    { runId: input.runId, pipelineName: 'workflow-test', artifactLocation: '/nonexistent', targets: [{ id: 'cpu', plugin: 'node-cpu' }, { id: 'proxy', plugin: 'macs' }], resultKeys: MODELS.map((m) => runLayout(input.runId).evaluation.model(m.id)) },
   ]);
-  expect(result).toEqual({ summaryKey: `runs/${input.runId}/evaluation/summary.json`, models: evaluations.map(evaluated) });
+  expect(result).toEqual({ summaryKey: runLayout(input.runId).evaluation.summary, models: evaluations.map(evaluated) });
   expect(await handle.query(evaluationProgressQuery)).toEqual({ index: 3, count: 3 });
 });
 

@@ -4,6 +4,7 @@
  * continues as new part-way and ends where the uninterrupted one does.
  */
 import type { TrainTrialInput } from '../../activities/train-trial';
+import { runLayout } from '../../core/run-layout';
 import { multiTrialSearchWorkflow, searchProgressQuery, type MultiTrialSearchInput, type TrialSummary } from '../../workflows/multi-trial-search';
 import { trialQueueOf } from '../../workflows/task-queues';
 import { useStubWorkers } from '../support/workflow-env';
@@ -49,7 +50,7 @@ test('trains every proposal on the trials queue and returns the best by validati
   expect(result.budgets).toBeUndefined();
   const [summary] = calls.of('writeJson');
   expect(calls.queuesOf('writeJson')).toEqual([stubs.taskQueue]);
-  expect(summary.key).toBe(`runs/${input.runId}/search/summary.json`);
+  expect(summary.key).toBe(runLayout(input.runId).search.summary);
   expect(result.summaryKey).toBe(summary.key);
   const written = summary.value as { best: TrialSummary; trials: TrialSummary[]; strategy: unknown };
   expect(written.trials.map((t) => t.trial)).toEqual([0, 1, 2, 3, 4]);

@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/client';
 import type { SupernetEpochInput } from '../../activities/supernet-epoch';
 import type { TrainTrialInput } from '../../activities/train-trial';
+import { runLayout } from '../../core/run-layout';
 import type { BandTrialsSummary } from '../../workflows/band-trials';
 import { oneShotProgressQuery, oneShotSearchWorkflow, resultArchKey, type OneShotSearchInput } from '../../workflows/one-shot-search';
 import { trialQueueOf } from '../../workflows/task-queues';
@@ -22,7 +23,7 @@ function searchInput(fields: string, targets?: string): OneShotSearchInput {
   return search.input;
 }
 
-const tableKey = (input: { runId?: string }) => `runs/${input.runId}/latency-table.json`;
+const tableKey = (input: { runId?: string }) => `${runLayout(String(input.runId)).root}latency-table.json`;
 const epochsOf = (calls: ActivityInput<'supernetEpoch'>[]) => calls as SupernetEpochInput[];
 
 test('without latency (weight 0) no table is built and the epochs train without one; the result is the last epoch', async () => {
@@ -43,7 +44,7 @@ test('without latency (weight 0) no table is built and the epochs train without 
   expect(result).toEqual({
     epochs: epochs.map((e) => epochMetrics(e)),
     latencyTableKey: undefined,
-    derivedArchKey: `runs/${input.runId}/search/derived.arch.json`,
+    derivedArchKey: runLayout(input.runId).search.derived,
     blocks: epochMetrics(epochs[2]).blocks,
     validationAccuracy: 0.52,
     expectedLatencyMs: undefined,
@@ -115,7 +116,7 @@ describe('band trials', () => {
     expect(calls.queuesOf('trainTrial')).toEqual([trialQueueOf(stubs.taskQueue)]);
 
     const [summary] = calls.of('writeJson');
-    expect(summary.key).toBe(`runs/${input.runId}/search/band-trials.json`);
+    expect(summary.key).toBe(runLayout(input.runId).search.bandTrials);
     const written = summary.value as BandTrialsSummary;
     expect(written).toMatchObject({ draws: 9, referenceMs: 10, pick: 2, config: input.bandTrials });
     expect(written.trials.map((t) => [t.trial, t.tableMs])).toEqual([[0, 10], [1, 9.9], [2, 9.8], [3, 9.7]]);

@@ -7,6 +7,7 @@
 import { ChildWorkflowFailure, ApplicationFailure } from '@temporalio/client';
 import type { ElasticTrainingInput } from '../../activities/elastic-training';
 import type { ModelToEvaluate } from '../../activities/evaluate-model';
+import { runLayout } from '../../core/run-layout';
 import { pipelineStatusQuery, pipelineWorkflow, stageWorkflowId, type PipelineWorkflowInput } from '../../workflows/pipeline';
 import { resultArchKey } from '../../workflows/one-shot-search';
 import { strategyQueueOf, trialQueueOf } from '../../workflows/task-queues';
@@ -31,10 +32,11 @@ test('a train-only pipeline runs one child stage that trains, then measures on e
   expect(calls.names()).toEqual(['trainClassifier', 'measureLatency', 'measureLatency']);
   const [trained] = calls.of('trainClassifier');
   expect(trained).toEqual({ runId: input.runId, stage: 'train', artifactLocation: input.artifactLocation, seed: 7, dataset: input.dataset, train: input.stages.train });
-  const trainedModel = `runs/${input.runId}/train/model/model.json`;
+  const train = runLayout(input.runId).training('train');
+  const trainedModel = train.modelJson;
   expect(calls.of('measureLatency').map((m) => [m.targetId, m.plugin, m.resultKey, m.modelJsonKey])).toEqual([
-    ['proxy', 'macs', `runs/${input.runId}/train/latency/proxy.json`, trainedModel],
-    ['cpu', 'node-cpu', `runs/${input.runId}/train/latency/cpu.json`, trainedModel],
+    ['proxy', 'macs', train.latency('proxy'), trainedModel],
+    ['cpu', 'node-cpu', train.latency('cpu'), trainedModel],
   ]);
   expect(calls.of('measureLatency')[0].inputShape).toEqual([28, 28, 1]);
   expect(result.train?.latency.map((l) => l.targetId)).toEqual(['proxy', 'cpu']);
@@ -65,8 +67,8 @@ test('every stage in order: scaling scales the best trial, elastic training trai
 
   const elastic = coordinated(calls.of('elasticCoordinator'));
   expect(elastic.map((e) => [e.stage, e.model])).toEqual([
-    ['elastic/phi-1', { kind: 'arch', archKey: `runs/${input.runId}/scaling/phi-1.arch.json`, label: 'phi-1', role: 'scaled', phi: 1 }],
-    ['elastic/phi-2', { kind: 'arch', archKey: `runs/${input.runId}/scaling/phi-2.arch.json`, label: 'phi-2', role: 'scaled', phi: 2 }],
+    ['elastic/phi-1', { kind: 'arch', archKey: runLayout(input.runId).scaling.phiArch(1), label: 'phi-1', role: 'scaled', phi: 1 }],
+    ['elastic/phi-2', { kind: 'arch', archKey: runLayout(input.runId).scaling.phiArch(2), label: 'phi-2', role: 'scaled', phi: 2 }],
   ]);
   // The stage's own cut of the data; the pipeline's data set is whole.
   for (const e of elastic) expect(e.dataset).toEqual({ ...input.dataset, trainSubset: 500 });
@@ -77,16 +79,16 @@ test('every stage in order: scaling scales the best trial, elastic training trai
     { id: 'elastic-phi-1', role: 'scaled', label: 'phi 1' },
     { id: 'elastic-phi-2', role: 'scaled', label: 'phi 2' },
   ]);
-  expect(evaluations.map((e) => e.model.modelKey)).toEqual([`runs/${input.runId}/elastic/phi-1/model/model.json`, `runs/${input.runId}/elastic/phi-2/model/model.json`]);
+  expect(evaluations.map((e) => e.model.modelKey)).toEqual([runLayout(input.runId).elastic('elastic/phi-1').modelJson, runLayout(input.runId).elastic('elastic/phi-2').modelJson]);
   expect(evaluations.map((e) => [e.index, e.count])).toEqual([[1, 2], [2, 2]]);
   for (const e of evaluations) {
     expect(e.targets.map((t) => t.id)).toEqual(['cpu']);
     expect(e).toMatchObject({ repeats: 3, warmupRuns: 1, batchSize: 256, dataset: input.dataset });
   }
   expect(calls.of('summarizeEvaluation')).toEqual([
-    expect.objectContaining({ runId: input.runId, pipelineName: 'workflow-test', targets: [{ id: 'cpu', plugin: 'node-cpu' }], resultKeys: evaluations.map((e) => `runs/${input.runId}/evaluation/models/${e.model.id}.json`) }),
+    expect.objectContaining({ runId: input.runId, pipelineName: 'workflow-test', targets: [{ id: 'cpu', plugin: 'node-cpu' }], resultKeys: evaluations.map((e) => runLayout(input.runId).evaluation.model(e.model.id)) }),
   ]);
-  expect(result.evaluation).toEqual({ summaryKey: `runs/${input.runId}/evaluation/summary.json`, models: expect.any(Array) });
+  expect(result.evaluation).toEqual({ summaryKey: runLayout(input.runId).evaluation.summary, models: expect.any(Array) });
   expect(result.evaluation?.models.map((m) => m.id)).toEqual(['elastic-phi-1', 'elastic-phi-2']);
 });
 
@@ -103,7 +105,7 @@ test('without scaling, elastic training trains the one-shot search result as the
   expect(stageNames(result)).toEqual(['search', 'elastic-baseline', 'evaluation']);
   expect(calls.of('supernetEpoch')).toHaveLength(2);
   expect(coordinated(calls.of('elasticCoordinator')).map((e) => [e.stage, e.model])).toEqual([
-    ['elastic/baseline', { kind: 'arch', archKey: `runs/${input.runId}/search/derived.arch.json`, label: 'baseline', role: 'searched' }],
+    ['elastic/baseline', { kind: 'arch', archKey: runLayout(input.runId).search.derived, label: 'baseline', role: 'searched' }],
   ]);
   expect(modelsEvaluated(calls.of('evaluateModel'))).toEqual([{ id: 'elastic-baseline', role: 'searched', label: 'searched baseline' }]);
   expect(calls.of('evaluateModel')[0].targets.map((t) => t.id)).toEqual(['proxy', 'cpu']);
@@ -184,7 +186,7 @@ test('references are trained elastically when the pipeline has elastic training,
     { id: 'reference-efficientnet-b0', role: 'reference', label: 'EfficientNet-B0', labelWithResolution: true },
   ];
   expect(modelsEvaluated(calls.of('evaluateModel'))).toEqual(evaluated);
-  expect(calls.of('evaluateModel')[3].model).toMatchObject({ modelKey: `runs/${input.runId}/reference/efficientnet-b0/model/model.json`, modelWeightsKey: `runs/${input.runId}/reference/efficientnet-b0/model/weights.bin` });
+  expect(calls.of('evaluateModel')[3].model).toMatchObject({ modelKey: runLayout(input.runId).training('reference/efficientnet-b0').modelJson, modelWeightsKey: runLayout(input.runId).training('reference/efficientnet-b0').modelWeights });
 });
 
 test("without elastic training a small-CNN reference is trained with the train stage's settings at 16 filters, and measured only by evaluation", async () => {
@@ -202,7 +204,7 @@ test("without elastic training a small-CNN reference is trained with the train s
     ['reference/small-cnn', 16, 3],
   ]);
   // The train stage's model is measured on both targets; the reference only inside evaluation.
-  expect(calls.of('measureLatency').map((m) => m.resultKey)).toEqual([`runs/${input.runId}/train/latency/proxy.json`, `runs/${input.runId}/train/latency/cpu.json`]);
+  expect(calls.of('measureLatency').map((m) => m.resultKey)).toEqual([runLayout(input.runId).training('train').latency('proxy'), runLayout(input.runId).training('train').latency('cpu')]);
   expect(modelsEvaluated(calls.of('evaluateModel'))).toEqual([
     { id: 'train', role: 'trained', label: 'small CNN (8 filters)' },
     { id: 'reference-small-cnn', role: 'reference', label: 'small CNN (16 filters)' },

@@ -12,6 +12,7 @@ import type { SupernetEpochInput, SupernetEpochMetrics } from '../../activities/
 import type { ElasticTrainingInput, ElasticTrainingResult } from '../../activities/elastic-training';
 import type { EvaluateModelInput, EvaluatedModelBrief } from '../../activities/evaluate-model';
 import { workflowInput } from '../../cli/plan';
+import { runLayout } from '../../core/run-layout';
 import { parsePipelineText } from '../../dsl/load';
 import { builtinRegistry } from '../../plugins/registry';
 import type { PipelineWorkflowInput } from '../../workflows/pipeline';
@@ -50,7 +51,7 @@ export function trialMetrics(input: TrainTrialInput, validationAccuracy: number,
   return {
     trial: input.trial,
     choices: input.choices,
-    archKey: `runs/${input.runId}/search/trials/trial-${input.trial}.arch.json`,
+    archKey: `${runLayout(input.runId).search.trials}trial-${input.trial}.arch.json`,
     blocks: input.choices.map((c) => `b${c}`),
     validationAccuracy,
     params: 1000 + input.trial,
@@ -69,7 +70,7 @@ export function scalingResult(input: ScalingTrialInput, m: { validationAccuracy:
     beta,
     gamma,
     resolution: Math.round(28 * gamma),
-    archKey: `runs/${input.runId}/scaling/trials/${alpha}_${beta}_${gamma}.arch.json`,
+    archKey: runLayout(input.runId).scaling.trialArch(`${alpha}_${beta}_${gamma}`),
     blocks: ['b'],
     validationAccuracy: m.validationAccuracy,
     params: 10_000,
@@ -92,16 +93,16 @@ export function epochMetrics(recorded: ActivityInput<'supernetEpoch'>, choices =
     blocks: choices.map((c) => `b${c}`),
     choices,
     resumedFromStep: 0,
-    checkpointKey: `runs/${input.runId}/search/supernet/step-${input.epoch}.ckpt`,
+    checkpointKey: `${runLayout(input.runId).search.checkpoints}step-${input.epoch}.ckpt`,
   };
 }
 
 export function classifierResult(input: ActivityInput<'trainClassifier'>): TrainClassifierResult {
   return {
-    modelKey: `runs/${input.runId}/${input.stage}/model/model.json`,
-    modelWeightsKey: `runs/${input.runId}/${input.stage}/model/weights.bin`,
+    modelKey: runLayout(input.runId).training(input.stage).modelJson,
+    modelWeightsKey: runLayout(input.runId).training(input.stage).modelWeights,
     inputShape: [28, 28, 1],
-    metricsKey: `runs/${input.runId}/${input.stage}/metrics.json`,
+    metricsKey: runLayout(input.runId).training(input.stage).metrics,
     testAccuracy: 0.8,
     testLoss: 0.5,
     classes: 10,
@@ -116,11 +117,11 @@ export function elasticResult(recorded: ActivityInput<'elasticCoordinator'>): El
   const input = recorded as ElasticTrainingInput;
   return {
     model: input.model,
-    modelKey: `runs/${input.runId}/${input.stage}/model/model.json`,
-    modelWeightsKey: `runs/${input.runId}/${input.stage}/model/weights.bin`,
+    modelKey: runLayout(input.runId).elastic(input.stage).modelJson,
+    modelWeightsKey: runLayout(input.runId).elastic(input.stage).modelWeights,
     inputShape: [28, 28, 1],
-    metricsKey: `runs/${input.runId}/${input.stage}/metrics.json`,
-    logPrefix: `runs/${input.runId}/${input.stage}/log/`,
+    metricsKey: runLayout(input.runId).elastic(input.stage).metrics,
+    logPrefix: runLayout(input.runId).elastic(input.stage).logPrefix,
     testAccuracy: 0.85,
     testLoss: 0.4,
     classes: 10,
@@ -142,7 +143,7 @@ export function evaluated(input: EvaluateModelInput): EvaluatedModelBrief {
     macs: 2000,
     testAccuracy: 0.8,
     latency: Object.fromEntries(input.targets.map((t) => [t.id, { medianMs: 1, p90Ms: 2 }])),
-    resultKey: `runs/${input.runId}/evaluation/models/${input.model.id}.json`,
+    resultKey: runLayout(input.runId).evaluation.model(input.model.id),
     classes: 10,
   };
 }
@@ -151,7 +152,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** The phi models of scaledArchitectures, keyed as the activity keys them. */
 export function scaledModels(input: { runId: string; phis: number[] }) {
-  return input.phis.map((phi) => ({ phi, archKey: `runs/${input.runId}/scaling/phi-${phi}.arch.json`, resolution: 28 + phi, macs: phi * 1e6, params: phi * 1e4 }));
+  return input.phis.map((phi) => ({ phi, archKey: runLayout(input.runId).scaling.phiArch(phi), resolution: 28 + phi, macs: phi * 1e6, params: phi * 1e4 }));
 }
 
 /** Band candidates: the derived net (10 ms) and `count` others, each 0.1 ms faster than the last. */
@@ -173,7 +174,7 @@ export function everyStub(overrides: Stubs = {}): Stubs {
     measureLatency: async (i) => ({ targetId: i.targetId, plugin: i.plugin, medianMs: 1, repeats: 3 }),
     trainTrial: async (t) => trialMetrics(t, accuracyOfChoices(t.choices)),
     writeJson: async ({ key }) => key,
-    buildLatencyTable: async (t) => `runs/${t.runId}/latency-table.json`,
+    buildLatencyTable: async (t) => `${runLayout(String(t.runId)).root}latency-table.json`,
     supernetEpoch: async (e) => epochMetrics(e),
     drawBandCandidates: async (d) => bandCandidates(d),
     scalingTrial: async (t) => scalingResult(t, { validationAccuracy: 0.5 + t.point.alpha / 10 }),
@@ -181,7 +182,7 @@ export function everyStub(overrides: Stubs = {}): Stubs {
     elasticCoordinator: async (i) => elasticResult(i),
     elasticParticipant: async () => ({ steps: 0, samples: 0 }),
     evaluateModel: async (i) => evaluated(i),
-    summarizeEvaluation: async (i) => `runs/${i.runId}/evaluation/summary.json`,
+    summarizeEvaluation: async (i) => runLayout(i.runId).evaluation.summary,
     ...overrides,
   };
 }

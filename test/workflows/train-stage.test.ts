@@ -1,5 +1,6 @@
 /** trainStageWorkflow with stub activities: train, then measure on each target, one at a time. */
 import { ApplicationFailure } from '@temporalio/client';
+import { runLayout } from '../../core/run-layout';
 import { trainStageWorkflow, type TrainStageInput } from '../../workflows/train-stage';
 import { useStubWorkers } from '../support/workflow-env';
 import { everyStub, failureOf, newRunId, planned, sleep } from './stubs';
@@ -34,17 +35,17 @@ test('trains, then measures the model on each target in turn, under the stage fo
   expect(calls.of('trainClassifier')).toEqual([{ runId: input.runId, stage: 'reference/small-cnn', artifactLocation: input.artifactLocation, seed: 7, dataset: input.dataset, train: input.train }]);
   expect(calls.all[0].heartbeatTimeoutMs).toBe(45_000);
   expect(mostAtOnce).toBe(1);
-  const base = `runs/${input.runId}/reference/small-cnn`;
+  const reference = runLayout(input.runId).training('reference/small-cnn');
   expect(calls.of('measureLatency')).toEqual([
-    { artifactLocation: input.artifactLocation, modelJsonKey: `${base}/model/model.json`, modelWeightsKey: `${base}/model/weights.bin`, resultKey: `${base}/latency/proxy.json`, targetId: 'proxy', plugin: 'macs', config: input.targets[0].config, pluginFiles: ['/plugins/target.ts'], inputShape: [28, 28, 1] },
-    expect.objectContaining({ resultKey: `${base}/latency/cpu.json`, targetId: 'cpu', plugin: 'node-cpu' }),
+    { artifactLocation: input.artifactLocation, modelJsonKey: reference.modelJson, modelWeightsKey: reference.modelWeights, resultKey: reference.latency('proxy'), targetId: 'proxy', plugin: 'macs', config: input.targets[0].config, pluginFiles: ['/plugins/target.ts'], inputShape: [28, 28, 1] },
+    expect.objectContaining({ resultKey: reference.latency('cpu'), targetId: 'cpu', plugin: 'node-cpu' }),
   ]);
   expect(calls.all[1].heartbeatTimeoutMs).toBe(120_000);
   expect(result.latency).toEqual([
     { targetId: 'proxy', plugin: 'macs', medianMs: 5, repeats: 3 },
     { targetId: 'cpu', plugin: 'node-cpu', medianMs: 3, repeats: 3 },
   ]);
-  expect(result.modelKey).toBe(`${base}/model/model.json`);
+  expect(result.modelKey).toBe(reference.modelJson);
 });
 
 test('without targets the stage only trains', async () => {

@@ -1,5 +1,6 @@
 /** The result table `nas run` and `nas status` print (cli/result-view.ts): models at chance are marked and explained. */
 import { MARK, printOutcome } from '../../../cli/result-view';
+import { runLayout } from '../../../core/run-layout';
 import type { PipelineWorkflowResult } from '../../../workflows/pipeline';
 
 function printed(result: PipelineWorkflowResult): string[] {
@@ -21,14 +22,14 @@ const row = (id: string, label: string, testAccuracy: number, classes?: number) 
   macs: 4.2e6,
   testAccuracy,
   latency: { cpu: { medianMs: 1.5, p90Ms: 1.8 } },
-  resultKey: `runs/r/evaluation/models/${id}.json`,
+  resultKey: runLayout('r').evaluation.model(id),
   ...(classes === undefined ? {} : { classes }),
 });
 
 const result = (models: ReturnType<typeof row>[]): PipelineWorkflowResult => ({
   runId: 'r',
   stages: [],
-  evaluation: { summaryKey: 'runs/r/evaluation/summary.json', models },
+  evaluation: { summaryKey: runLayout('r').evaluation.summary, models },
 });
 
 test('a model at chance gets a marker in the table and a note below it; the columns stay aligned', () => {

@@ -1,4 +1,5 @@
 /** The report builder on partial runs: missing stages become one-line notes, present ones their charts. */
+import { runLayout } from '../../../core/run-layout';
 import { budgetUse } from '../../../workflows/trial-budgets';
 import { buildReport } from '../../../report/build';
 import type { ChartSpec } from '../../../report/charts';
@@ -138,7 +139,7 @@ test('a one-shot search with band trials shows every trial and marks the pick, t
     params: 1000,
     macs: 2e6,
     trainSeconds: 3,
-    archKey: `runs/r/search/trials/trial-0000${n}.arch.json`,
+    archKey: runLayout('r').search.trialArch(n),
     tableMs: 4 - 0.1 * n,
   });
   const band = { config: { trials: 2, epochs: 1, band: 0.1, parallelTrials: 2 }, draws: 40, referenceMs: 4, pick: 2, trials: [trial(0, 0.8, 'e3_k3_s1_c16'), trial(1, 0.7, 'e3_k5_s1_c16'), trial(2, 0.85, 'e6_k3_s1_c16')] };

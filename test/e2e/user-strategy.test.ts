@@ -11,14 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { LocalArtifactStore, getJson } from '../../artifacts';
+import { runLayout } from '../../core/run-layout';
 import { startTemporalDevServer } from '../../infra/temporal-dev-server';
 import { strategySetOf } from '../../infra/workflow-bundle';
 import { hasWorkers } from '../../cli/pollers';
 import type { TrialSummary } from '../../workflows/multi-trial-search';
 import { strategyQueueOf } from '../../workflows/task-queues';
-import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from './support/cli';
-import { writeFashionSubset } from './support/fashion-subset';
-import { TINY_SEARCH_SPACE_YAML } from './support/tiny-space';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from '../integration/support/cli';
+import { writeFashionSubset } from '../integration/support/fashion-subset';
+import { TINY_SEARCH_SPACE_YAML } from '../integration/support/tiny-space';
 
 jest.setTimeout(600_000);
 
@@ -61,7 +62,7 @@ function outcome(summary: Summary) {
   return { best: strip(summary.best), trials: summary.trials.map(strip) };
 }
 
-const summaryOf = (runId: string) => getJson<Summary>(new LocalArtifactStore(artifacts), `runs/${runId}/search/summary.json`);
+const summaryOf = (runId: string) => getJson<Summary>(new LocalArtifactStore(artifacts), runLayout(runId).search.summary);
 
 let undisturbed: ReturnType<typeof outcome>;
 
