@@ -116,6 +116,35 @@ export function chooseCandidate(candidates: ScalingCandidate[]): ScalingCandidat
     .reduce<ScalingCandidate | undefined>((best, c) => (!best || c.score > best.score || (c.score === best.score && c.macs < best.macs) ? c : best), undefined);
 }
 
+/** `scaling/table.json`: every grid point as measured and scored, and the one chosen. */
+export function scalingTable(
+  input: Pick<CompoundScalingInput, 'objective' | 'grid' | 'limits'> & { target?: { id: string } },
+  candidates: ScalingCandidate[],
+  chosen: ScalingCandidate | undefined,
+): ScalingTable {
+  return {
+    objective: input.objective,
+    target: input.target?.id,
+    grid: input.grid,
+    limits: input.limits,
+    chosen: chosen && pointLabel(chosen),
+    candidates: candidates.map((c) => ({
+      alpha: c.alpha,
+      beta: c.beta,
+      gamma: c.gamma,
+      cost: c.cost,
+      resolution: c.resolution,
+      macs: c.macs,
+      params: c.params,
+      latencyMs: c.latencyMs ?? null,
+      validationAccuracy: c.validationAccuracy,
+      score: c.score,
+      eligible: c.eligible,
+      archKey: c.archKey,
+    })),
+  };
+}
+
 export async function compoundScalingWorkflow(input: CompoundScalingInput): Promise<CompoundScalingResult> {
   if (input.objective === 'accuracy-latency' && !input.target) {
     throw ApplicationFailure.nonRetryable('the accuracy-latency objective needs a hardware target: set compoundScaling.target', 'ConfigError');
@@ -178,27 +207,7 @@ export async function compoundScalingWorkflow(input: CompoundScalingInput): Prom
   const tableKey = await writeJson({
     artifactLocation: input.artifactLocation,
     key: keys.table,
-    value: {
-      objective: input.objective,
-      target: input.target?.id,
-      grid: input.grid,
-      limits: input.limits,
-      chosen: chosen && pointLabel(chosen),
-      candidates: candidates.map((c) => ({
-        alpha: c.alpha,
-        beta: c.beta,
-        gamma: c.gamma,
-        cost: c.cost,
-        resolution: c.resolution,
-        macs: c.macs,
-        params: c.params,
-        latencyMs: c.latencyMs ?? null,
-        validationAccuracy: c.validationAccuracy,
-        score: c.score,
-        eligible: c.eligible,
-        archKey: c.archKey,
-      })),
-    } satisfies ScalingTable,
+    value: scalingTable(input, candidates, chosen),
   });
   if (!chosen) {
     throw ApplicationFailure.nonRetryable(

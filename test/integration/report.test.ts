@@ -20,8 +20,8 @@ import type { StepLogEntry } from '../../engine/elastic/coordinator';
 import { gridTrials, pointLabel } from '../../core/scaling-grid';
 import { repoRoot } from '../../infra/paths';
 import type { ReportSummary } from '../../report/summary';
-import type { EvaluationSummary, ScalingTable } from '../../report/types';
-import { chooseCandidate, rankCandidates } from '../../workflows/compound-scaling';
+import type { EvaluationSummary } from '../../report/types';
+import { chooseCandidate, rankCandidates, scalingTable } from '../../workflows/compound-scaling';
 import { trialScore } from '../../core/objectives';
 import type { TrialSummary } from '../../workflows/multi-trial-search';
 import { cleanEnv, expectExitedZero, runCli } from './support/cli';
@@ -92,27 +92,7 @@ async function writeScaling(store: ArtifactStore): Promise<void> {
   const candidates = rankCandidates(results, { objective: 'accuracy-latency', limits });
   const chosen = chooseCandidate(candidates);
   // The value workflows/compound-scaling.ts hands to writeJson.
-  const table: ScalingTable = {
-    objective: 'accuracy-latency',
-    target: 'laptop-cpu',
-    grid,
-    limits,
-    chosen: chosen && pointLabel(chosen),
-    candidates: candidates.map((c) => ({
-      alpha: c.alpha,
-      beta: c.beta,
-      gamma: c.gamma,
-      cost: c.cost,
-      resolution: c.resolution,
-      macs: c.macs,
-      params: c.params,
-      latencyMs: c.latencyMs ?? null,
-      validationAccuracy: c.validationAccuracy,
-      score: c.score,
-      eligible: c.eligible,
-      archKey: c.archKey,
-    })),
-  };
+  const table = scalingTable({ objective: 'accuracy-latency', target: { id: 'laptop-cpu' }, grid, limits }, candidates, chosen);
   expect(table.candidates.some((c) => !c.eligible)).toBe(true);
   await putJson(store, runLayout(RUN).scaling.table, table);
 }

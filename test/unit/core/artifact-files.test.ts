@@ -37,7 +37,7 @@ import { trialScore } from '../../../core/objectives';
 import { runLayout } from '../../../core/run-layout';
 import { gridTrials, pointLabel } from '../../../core/scaling-grid';
 import { loadRunArtifacts } from '../../../report/load';
-import { chooseCandidate, rankCandidates, type CompoundScalingInput } from '../../../workflows/compound-scaling';
+import { chooseCandidate, rankCandidates, scalingTable, type CompoundScalingInput } from '../../../workflows/compound-scaling';
 import { budgetUse } from '../../../workflows/trial-budgets';
 
 const RUN = 'r1';
@@ -188,28 +188,7 @@ describe('each file as its writer stores it today', () => {
     }));
     const candidates = rankCandidates(results, input);
     const chosen = chooseCandidate(candidates);
-    // The object workflows/compound-scaling.ts writes, field for field.
-    const table = {
-      objective: input.objective,
-      target: 'cpu',
-      grid: input.grid,
-      limits: input.limits,
-      chosen: chosen && pointLabel(chosen),
-      candidates: candidates.map((c) => ({
-        alpha: c.alpha,
-        beta: c.beta,
-        gamma: c.gamma,
-        cost: c.cost,
-        resolution: c.resolution,
-        macs: c.macs,
-        params: c.params,
-        latencyMs: c.latencyMs ?? null,
-        validationAccuracy: c.validationAccuracy,
-        score: c.score,
-        eligible: c.eligible,
-        archKey: c.archKey,
-      })),
-    } satisfies ScalingTable;
+    const table = scalingTable({ ...input, target: { id: 'cpu' } }, candidates, chosen);
     expect(candidates.length).toBeGreaterThan(1);
     expect(await roundTrip(keys.scaling.table, table, scalingTableSchema)).toEqual(table);
   });
