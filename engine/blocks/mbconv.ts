@@ -4,19 +4,14 @@
  * projection, and an identity shortcut with stochastic depth when stride is 1 and the channel
  * count is unchanged. MobileNetV2's block is this with ReLU6, no SE and no drop-connect.
  */
-import type { Activation } from '../arch/spec';
+import type { Activation, UnrolledBlock } from '../arch/spec';
 import { convBnAct, depthwiseBnAct } from './conv-bn-act';
 import { nameHash, type BlockContext, type Sym } from './context';
 import { seededDropout } from './seeded-dropout';
 import { squeezeExcite } from './squeeze-excite';
 
-export interface MBConvOptions {
-  inChannels: number;
-  outChannels: number;
-  expansion: number;
-  kernel: number;
-  stride: 1 | 2;
-  seRatio: number;
+/** An unrolled block's shape (engine/arch/spec.ts), and how to build it. */
+export interface MBConvOptions extends Omit<UnrolledBlock, 'entry' | 'copy'> {
   activation: Activation;
   /** Probability of dropping the residual branch for an example (training only). */
   dropConnect: number;
