@@ -53,7 +53,8 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
       nativeConnection = await NativeConnection.connect({ address: server.address });
       const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue, strategySets });
       if (workers > 1) extra = startExtraWorkers(workers - 1, path.join(workDir, 'workers', input.runId), server.address, taskQueue);
-      const interrupt = interruptOnSignals(input.runId, () => Promise.allSettled([extra?.stop(0), server?.stop()]));
+      // Quitting at once: the server gets a second to exit before SIGKILL (it once took 10 s, the default).
+      const interrupt = interruptOnSignals(input.runId, () => Promise.allSettled([extra?.stop(0), server?.stop({ graceMs: 1000 })]));
       const serverLost = watchServerProcess(server.pid);
       try {
         const code = await worker.runUntil(

@@ -22,8 +22,12 @@ export interface DevServer {
   logFile: string;
   /** The server's process id (of the reused one when `reused`). */
   pid: number;
-  /** Leaves the server: stops it when no other live process uses it, whoever started it. */
-  stop(): Promise<void>;
+  /**
+   * Leaves the server: stops it when no other live process uses it, whoever started it. It gets
+   * `graceMs` (default 10 s) to exit on SIGTERM before SIGKILL; SQLite keeps its database whole
+   * either way, so a user who will not wait (a second Ctrl-C) gives it less.
+   */
+  stop(opts?: { graceMs?: number }): Promise<void>;
 }
 
 export interface DevServerOptions {
@@ -101,7 +105,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     try {
       const server = (await reuseRunning(files)) ?? (await startNew(opts, files));
       let left = false;
-      const stop = async (): Promise<void> => {
+      const stop = async ({ graceMs = STOP_GRACE_MS }: { graceMs?: number } = {}): Promise<void> => {
         if (left) return;
         left = true;
         await withServerLock(workDir, async () => {
@@ -111,7 +115,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
             server.child?.unref();
             return;
           }
-          await stopServer(server, files);
+          await stopServer(server, files, graceMs);
         });
       };
       return {
@@ -264,24 +268,27 @@ async function startNew(opts: DevServerOptions, files: ServerFiles): Promise<Run
   }
 }
 
-async function stopServer(server: RunningServer, files: ServerFiles): Promise<void> {
+/** How long a stopped server may take to exit on SIGTERM before it gets SIGKILL. */
+const STOP_GRACE_MS = 10_000;
+
+async function stopServer(server: RunningServer, files: ServerFiles, graceMs = STOP_GRACE_MS): Promise<void> {
   const { child, exited } = server;
   if (child && exited) {
     if (exited() === undefined) {
       const done = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await done;
       clearTimeout(timer);
     }
   } else if (isServerOf(server.state, files.dbFile)) {
-    await killAndWait(server.state.pid, 'SIGTERM');
+    await killAndWait(server.state.pid, 'SIGTERM', graceMs);
   }
   rmSync(files.stateFile, { force: true });
 }
 
-/** Signals a process we started in an earlier life and waits for it to go, SIGKILL after 10 s. */
-async function killAndWait(pid: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+/** Signals a process we started in an earlier life and waits for it to go, SIGKILL after `graceMs`. */
+async function killAndWait(pid: number, signal: NodeJS.Signals = 'SIGKILL', graceMs = STOP_GRACE_MS): Promise<void> {
   const signalled = (s: NodeJS.Signals): boolean => {
     try {
       process.kill(pid, s);
@@ -291,7 +298,7 @@ async function killAndWait(pid: number, signal: NodeJS.Signals = 'SIGKILL'): Pro
     }
   };
   if (!signalled(signal)) return;
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + graceMs;
   while (alive(pid)) {
     if (Date.now() > deadline) {
       signalled('SIGKILL');
