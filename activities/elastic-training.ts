@@ -41,6 +41,7 @@ import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { runLayout } from '../core/run-layout';
 import type { StageMetrics, StepLog } from '../core/artifact-files';
 import { datasetFor, storeFor } from './context';
+import { divergenceFailure } from './failures';
 import { exportTfjsModel } from './model-export';
 import type { RunContext } from '../core/refs';
 
@@ -138,7 +139,7 @@ const PERMANENT = [DatasetNotFoundError, DatasetFormatError, ElasticCheckpointMi
  * is retried, and the coordinator's next attempt writes a genuine record.
  */
 function permanentOr(err: unknown, where: string): unknown {
-  if (err instanceof TrainingDivergedError) return ApplicationFailure.nonRetryable(`${where}: ${err.message}`, err.name);
+  if (err instanceof TrainingDivergedError) return divergenceFailure(err, where);
   if (PERMANENT.some((type) => err instanceof type)) return ApplicationFailure.nonRetryable((err as Error).message, (err as Error).name);
   return err;
 }
