@@ -108,6 +108,7 @@ export async function trainBriefly(arch: ArchSpec, data: ImageDataset, o: BriefT
     beat(trainer.position.globalStep);
     await trainer.train({
       checkpointEverySteps: c ? c.everySteps : Number.MAX_SAFE_INTEGER,
+      onEagerStep: (why) => log.info(`trial ${JSON.stringify(o.label)}: the training step runs on the eager tape (${why}), not as one TensorFlow graph`),
       onCheckpoint: async (bytes, position) => {
         if (!c) return;
         const key = checkpointKey(c.prefix, position.globalStep);

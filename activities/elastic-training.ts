@@ -412,6 +412,7 @@ export async function elasticParticipant(input: ElasticParticipantInput | Record
             labelSmoothing: input.labelSmoothing,
             augment: input.augment,
             signal: leave.signal,
+            onEagerStep: (why) => log.info(`elastic ${input.stage}: the training step runs on the eager tape (${why}), not as one TensorFlow graph`),
             onStep: (s) => {
               progress.steps++;
               progress.samples += s.samples;

@@ -104,6 +104,7 @@ export async function trainClassifier(input: TrainClassifierInput): Promise<Trai
     const meter = new ThroughputMeter();
     await trainer.train({
       checkpointEverySteps: input.train.checkpointEverySteps,
+      onEagerStep: (why) => log.info(`${input.stage}: the training step runs on the eager tape (${why}), not as one TensorFlow graph`),
       shouldStop: () => ctx.cancellationSignal.aborted,
       onStep: (report) => {
         meter.add(input.train.batchSize);

@@ -5,7 +5,11 @@
  * the scaling efficiency on this machine.
  *
  *   npx tsx benchmarks/elastic-throughput.ts [--workers 1,2] [--per-worker-batch 64] [--filters 16]
- *       [--warmup-steps 10] [--steps 60] [--train-subset 20000]
+ *       [--arch FILE.arch.json] [--warmup-steps 10] [--steps 60] [--train-subset 20000]
+ *
+ * `--arch` trains that architecture instead of the small CNN (e.g. the quickstart's phi-1 net,
+ * benchmarks/nets/quickstart-phi1.arch.json). `NAS_GRAPH_STEP=0` makes the workers use the eager
+ * tape instead of the compiled step, for the before/after comparison.
  *
  * The coordinator runs in this process, unpinned: on a 2-core machine it shares the cores with
  * the workers, which the numbers include.
@@ -18,6 +22,8 @@ import type { ImageDataset } from '../engine/data/dataset';
 import { ElasticCoordinator } from '../engine/elastic/coordinator';
 import { readFlatWeights, weightLayout } from '../engine/elastic/flat-weights';
 import { runParticipant } from '../engine/elastic/participant';
+import { readArchFile } from '../cli/arch-file';
+import { buildArchModel } from '../engine/models/arch-model';
 import { buildSmallCnn } from '../engine/models/small-cnn';
 import { fashionMnistForBenchmark } from './fashion-data';
 
@@ -26,6 +32,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1,2' },
     'per-worker-batch': { type: 'string', default: '64' },
     filters: { type: 'string', default: '16' },
+    arch: { type: 'string' },
     'warmup-steps': { type: 'string', default: '10' },
     steps: { type: 'string', default: '60' },
     'train-subset': { type: 'string', default: '20000' },
@@ -37,7 +44,10 @@ const { values } = parseArgs({
 });
 
 const buildModel = (data: ImageDataset) =>
-  buildSmallCnn({ height: data.height, width: data.width, channels: data.channels, numClasses: data.numClasses, filters: Number(values.filters), seed: 1 });
+  values.arch
+    ? buildArchModel(readArchFile(values.arch), { seed: 1 })
+    : buildSmallCnn({ height: data.height, width: data.width, channels: data.channels, numClasses: data.numClasses, filters: Number(values.filters), seed: 1 });
+const modelName = () => (values.arch ? `arch ${values.arch}` : `small-cnn (filters ${values.filters})`);
 
 const loadData = () => fashionMnistForBenchmark(values['train-subset'], '1000', 1);
 
@@ -66,7 +76,7 @@ async function measure(workers: number, data: ImageDataset): Promise<number> {
   const url = await coordinator.listen('127.0.0.1');
   const children: ChildProcess[] = [];
   for (let i = 0; i < workers; i++) {
-    const args = ['-c', String(i % cpus().length), 'npx', 'tsx', __filename, '--participant', '--url', url, '--token', token, '--filters', values.filters!, '--train-subset', values['train-subset']!];
+    const args = ['-c', String(i % cpus().length), 'npx', 'tsx', __filename, '--participant', '--url', url, '--token', token, '--filters', values.filters!, '--train-subset', values['train-subset']!, ...(values.arch ? ['--arch', values.arch] : [])];
     children.push(spawn('taskset', args, { stdio: ['ignore', 'ignore', 'inherit'] }));
   }
   const warmup = Number(values['warmup-steps']);
@@ -93,8 +103,8 @@ async function main() {
   if (values.participant) return participant();
   const data = loadData();
   const info = backendInfo();
-  console.log(`${info.package} (${info.backend}), ${cpus().length} CPUs; small-cnn (filters ${values.filters}), per-worker batch ${values['per-worker-batch']}`);
-  console.log(`command: npx tsx benchmarks/elastic-throughput.ts ${['workers', 'per-worker-batch', 'filters', 'warmup-steps', 'steps', 'train-subset'].map((k) => `--${k} ${values[k as keyof typeof values]}`).join(' ')}`);
+  console.log(`${info.package} (${info.backend}), ${cpus().length} CPUs; ${modelName()}, step ${process.env.NAS_GRAPH_STEP === '0' ? 'eager' : 'compiled graph'}, per-worker batch ${values['per-worker-batch']}`);
+  console.log(`command: npx tsx benchmarks/elastic-throughput.ts ${['workers', 'per-worker-batch', 'filters', 'arch', 'warmup-steps', 'steps', 'train-subset'].filter((k) => values[k as keyof typeof values] !== undefined).map((k) => `--${k} ${values[k as keyof typeof values]}`).join(' ')}`);
   const results: { workers: number; imagesPerSecond: number }[] = [];
   for (const workers of values.workers!.split(',').map(Number)) {
     const imagesPerSecond = await measure(workers, data);

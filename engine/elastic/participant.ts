@@ -15,6 +15,7 @@ import type { AugmentOptions } from '../data/augment';
 import { makeBatch } from '../data/batches';
 import type { ImageDataset } from '../data/dataset';
 import { mixSeed } from '../../core/random';
+import { compileTrainingStep } from '../graph/training-step';
 import { contributionProblem, TrainingDivergedError } from '../train/divergence';
 import { bearer } from './auth';
 import { layoutSignature, readNonTrainableWeights, weightLayout, writeFlatWeights } from './flat-weights';
@@ -37,6 +38,8 @@ export interface ParticipantOptions {
   /** Aborting leaves the run gracefully: the coordinator drops this worker at once. */
   signal?: AbortSignal;
   onStep?(step: { step: number; epoch: number; samples: number; loss: number }): void;
+  /** Told once, before the first step, when the model trains on the eager tape instead of the compiled graph, and why. */
+  onEagerStep?(reason: string): void;
 }
 
 export interface ParticipantResult {
@@ -110,77 +113,100 @@ export async function runParticipant(o: ParticipantOptions): Promise<Participant
     return reply.kind === 'joined' ? reply.memberId : undefined;
   }
 
+  // One TensorFlow graph per step where the model allows it (engine/graph/training-step.ts); the
+  // eager tape otherwise. Both compute the same loss and gradient, to rounding.
+  const { step: compiled, reason } = compileTrainingStep(o.model, {
+    labelSmoothing: o.labelSmoothing ?? 0,
+    weightDecay: o.weightDecay ?? 0,
+    decays: isKernel,
+  });
+  if (!compiled) o.onEagerStep?.(reason ?? 'not compiled');
+
+  function eagerGradient(xs: Tensor, ys: Tensor, noiseStep: number): { gradient: Float32Array; loss: number } {
+    const { value, grads } = tf.variableGrads(() => {
+      const kwargs: NoiseKwargs = { training: true, noiseStep };
+      const logits = o.model.apply(xs, kwargs) as Tensor;
+      let loss = tf.losses.softmaxCrossEntropy(ys, logits, undefined, o.labelSmoothing ?? 0) as Scalar;
+      const wd = o.weightDecay ?? 0;
+      if (wd > 0 && kernels.length > 0) loss = tf.add(loss, tf.mul(tf.addN(kernels.map((k) => tf.sum(tf.square(k)))), wd / 2)) as Scalar;
+      return loss;
+    }, trainable);
+    const gradient = new Float32Array(layout.trainableSize);
+    let at = 0;
+    for (const v of trainable) {
+      const g = grads[v.name].dataSync() as Float32Array;
+      gradient.set(g, at);
+      at += g.length;
+    }
+    const loss = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return { gradient, loss };
+  }
+
   function gradientOf(ids: Uint32Array, noiseStep: number, augmentSeed: number): { gradient: Float32Array; loss: number } {
     const batch = makeBatch(o.data, o.data.train, ids, { size: resolution, augment: o.augment, augmentSeed });
     try {
-      const { value, grads } = tf.variableGrads(() => {
-        const kwargs: NoiseKwargs = { training: true, noiseStep };
-        const logits = o.model.apply(batch.xs, kwargs) as Tensor;
-        let loss = tf.losses.softmaxCrossEntropy(batch.ys, logits, undefined, o.labelSmoothing ?? 0) as Scalar;
-        const wd = o.weightDecay ?? 0;
-        if (wd > 0 && kernels.length > 0) loss = tf.add(loss, tf.mul(tf.addN(kernels.map((k) => tf.sum(tf.square(k)))), wd / 2)) as Scalar;
-        return loss;
-      }, trainable);
-      const gradient = new Float32Array(layout.trainableSize);
-      let at = 0;
-      for (const v of trainable) {
-        const g = grads[v.name].dataSync() as Float32Array;
-        gradient.set(g, at);
-        at += g.length;
+      if (!compiled) return eagerGradient(batch.xs, batch.ys, noiseStep);
+      const { loss, gradients } = compiled.run(batch.xs, batch.ys, noiseStep, { flat: true });
+      try {
+        return { gradient: gradients[0].dataSync() as Float32Array, loss: loss.dataSync()[0] };
+      } finally {
+        tf.dispose([loss, ...gradients]);
       }
-      const loss = value.dataSync()[0];
-      tf.dispose([value, ...Object.values(grads)]);
-      return { gradient, loss };
     } finally {
       tf.dispose([batch.xs, batch.ys]);
     }
   }
 
-  let memberId = await join();
-  while (memberId) {
-    if (o.signal?.aborted) {
-      await post('/leave', { memberId }).catch(() => undefined);
-      return { steps, samples, outcome: 'stopped' };
+  try {
+    let memberId = await join();
+    while (memberId) {
+      if (o.signal?.aborted) {
+        await post('/leave', { memberId }).catch(() => undefined);
+        return { steps, samples, outcome: 'stopped' };
+      }
+      const res = await post('/next', { memberId });
+      if (res.headers.get('content-type') !== WIRE_CONTENT_TYPE) {
+        const reply = await json<NextReply>(res);
+        if (reply.kind === 'done') break;
+        if (reply.kind === 'rejoin') memberId = await join();
+        continue;
+      }
+      const { header, values } = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer()));
+      writeFlatWeights(o.model, {
+        trainable: values.subarray(0, layout.trainableSize),
+        nonTrainable: values.subarray(layout.trainableSize),
+      });
+      const ids = Uint32Array.from(header.ids);
+      const { gradient, loss } = gradientOf(
+        ids,
+        mixSeed(header.seed, NOISE_SALT, header.step, ids[0] ?? 0),
+        augmentSeedOf(header.seed, header.step, ids[0] ?? 0),
+      );
+      const nonTrainable = readNonTrainableWeights(o.model, layout);
+      const problem = contributionProblem(loss, gradient, nonTrainable);
+      if (problem) {
+        // Said to the coordinator, which fails the run naming this worker; best effort, the throw is what counts here.
+        await post('/diverged', { memberId, step: header.step, detail: problem } satisfies DivergedReport)
+          .then((r) => r.arrayBuffer())
+          .catch(() => undefined);
+        throw new TrainingDivergedError(`worker ${o.name} diverged at step ${header.step} of elastic training: it computed ${problem}; lower the learning rate`);
+      }
+      const sent = await post(
+        '/gradient',
+        encodeMessage({ memberId, step: header.step, count: ids.length, loss } satisfies GradientHeader, gradient, nonTrainable),
+      );
+      const ack = await json<{ ok?: boolean; kind?: string }>(sent);
+      if (ack.kind === 'rejoin') {
+        memberId = await join();
+        continue;
+      }
+      steps++;
+      samples += ids.length;
+      o.onStep?.({ step: header.step, epoch: header.epoch, samples: ids.length, loss });
     }
-    const res = await post('/next', { memberId });
-    if (res.headers.get('content-type') !== WIRE_CONTENT_TYPE) {
-      const reply = await json<NextReply>(res);
-      if (reply.kind === 'done') break;
-      if (reply.kind === 'rejoin') memberId = await join();
-      continue;
-    }
-    const { header, values } = decodeMessage<WorkHeader>(new Uint8Array(await res.arrayBuffer()));
-    writeFlatWeights(o.model, {
-      trainable: values.subarray(0, layout.trainableSize),
-      nonTrainable: values.subarray(layout.trainableSize),
-    });
-    const ids = Uint32Array.from(header.ids);
-    const { gradient, loss } = gradientOf(
-      ids,
-      mixSeed(header.seed, NOISE_SALT, header.step, ids[0] ?? 0),
-      augmentSeedOf(header.seed, header.step, ids[0] ?? 0),
-    );
-    const nonTrainable = readNonTrainableWeights(o.model, layout);
-    const problem = contributionProblem(loss, gradient, nonTrainable);
-    if (problem) {
-      // Said to the coordinator, which fails the run naming this worker; best effort, the throw is what counts here.
-      await post('/diverged', { memberId, step: header.step, detail: problem } satisfies DivergedReport)
-        .then((r) => r.arrayBuffer())
-        .catch(() => undefined);
-      throw new TrainingDivergedError(`worker ${o.name} diverged at step ${header.step} of elastic training: it computed ${problem}; lower the learning rate`);
-    }
-    const sent = await post(
-      '/gradient',
-      encodeMessage({ memberId, step: header.step, count: ids.length, loss } satisfies GradientHeader, gradient, nonTrainable),
-    );
-    const ack = await json<{ ok?: boolean; kind?: string }>(sent);
-    if (ack.kind === 'rejoin') {
-      memberId = await join();
-      continue;
-    }
-    steps++;
-    samples += ids.length;
-    o.onStep?.({ step: header.step, epoch: header.epoch, samples: ids.length, loss });
+    return { steps, samples, outcome: 'done' };
+  } finally {
+    compiled?.dispose();
   }
-  return { steps, samples, outcome: 'done' };
 }

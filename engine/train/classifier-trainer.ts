@@ -10,8 +10,9 @@
  * see precise-bn.ts): with the usual momentum 0.99 a short training leaves them near their initial
  * 0 and 1, and the model then predicts one class for every image in inference mode.
  */
-import type { LayersModel, Optimizer, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
+import type { LayersModel, NamedTensorMap, Optimizer, Scalar, Tensor, Variable } from '@tensorflow/tfjs-node';
 import { loadTf } from '../backend';
+import { compileTrainingStep, type CompiledTrainingStep } from '../graph/training-step';
 import type { NoiseKwargs } from '../blocks/seeded-dropout';
 import type { AugmentOptions } from '../data/augment';
 import { epochOrder, makeBatch } from '../data/batches';
@@ -116,6 +117,8 @@ export interface TrainHooks {
   onEpoch?(report: EpochReport): void | Promise<void>;
   /** Checked between steps; training stops (after a final checkpoint) when it returns true. */
   shouldStop?(): boolean;
+  /** Told once, before the first step, when the model trains on the eager tape instead of the compiled graph, and why. */
+  onEagerStep?(reason: string): void;
 }
 
 export class CheckpointMismatchError extends Error {
@@ -288,6 +291,23 @@ export class ClassifierTrainer {
   }
 
   async train(hooks: TrainHooks): Promise<void> {
+    // The step as one TensorFlow graph where the model allows it (engine/graph/training-step.ts),
+    // the eager tape otherwise: the same loss and gradients, to rounding. Its session lives as
+    // long as this call.
+    const { step: compiled, reason } = compileTrainingStep(this.model, {
+      labelSmoothing: this.options.labelSmoothing ?? 0,
+      weightDecay: this.options.weightDecay ?? 0,
+      decays: isKernel,
+    });
+    if (!compiled) hooks.onEagerStep?.(reason ?? 'not compiled');
+    try {
+      await this.trainWith(compiled, hooks);
+    } finally {
+      compiled?.dispose();
+    }
+  }
+
+  private async trainWith(compiled: CompiledTrainingStep | null, hooks: TrainHooks): Promise<void> {
     const tf = loadTf();
     let order = this.epochIndices(this.position.epoch);
     let sinceCheckpoint = 0;
@@ -306,7 +326,9 @@ export class ClassifierTrainer {
       const noiseStep = mixSeed(this.options.seed, NOISE_SALT, step);
       // minimize() would apply the gradients before anyone could look at them: computed, checked,
       // and only then applied, so that a NaN never reaches the weights (or a checkpoint of them).
-      const { value, grads } = this.optimizer.computeGradients(() => this.lossOf(batch.xs, batch.ys, noiseStep), this.trainable);
+      const { value, grads } = compiled
+        ? compiledGradients(compiled, this.trainable, batch.xs, batch.ys, noiseStep)
+        : this.optimizer.computeGradients(() => this.lossOf(batch.xs, batch.ys, noiseStep), this.trainable);
       let loss: number;
       try {
         loss = (await value.data())[0];
@@ -389,4 +411,10 @@ export class ClassifierTrainer {
     const source: ImageSplit = split === 'test' ? this.data.test : this.data.train;
     return evaluateClassifier(this.model, this.data, source, { indices: split === 'validation' ? this.validationIndices : undefined, batchSize });
   }
+}
+
+/** The compiled step's results in the form `optimizer.computeGradients` gives them. */
+function compiledGradients(step: CompiledTrainingStep, trainable: Variable[], xs: Tensor, ys: Tensor, noiseStep: number): { value: Scalar; grads: NamedTensorMap } {
+  const { loss, gradients } = step.run(xs, ys, noiseStep);
+  return { value: loss, grads: Object.fromEntries(trainable.map((v, i) => [v.name, gradients[i]])) };
 }
