@@ -34,34 +34,6 @@ export function pipelineStartOptions(input: PipelineWorkflowInput, taskQueue: st
 }
 
 /** The run's exit code once it has finished, its result printed. */
-/**
- * `pending`, or a rejection with the signal's reason once it aborts. Not the client's
- * `withAbortSignal`: it adds a listener to the signal for every long poll of the result and never
- * removes one, so following a run of more than ten polls printed Node's "possible memory leak"
- * warning in the middle of the progress lines. The poll left behind ends when the caller closes
- * its connection.
- */
-function untilAborted<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    pending.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
 export async function followRun(client: Client, { taskQueue, input, artifactLocation, started, how = 'start', interrupt, servesStrategies = false }: FollowedRun): Promise<number> {
   const handle =
     how === 'attach'
@@ -75,7 +47,7 @@ export async function followRun(client: Client, { taskQueue, input, artifactLoca
   const set = strategySetOfRun(input);
   const stopWatch = set && !servesStrategies ? watchStrategyService(client, client.options.namespace, taskQueue, set, (line) => console.error(`note: ${line}`)) : () => undefined;
   try {
-    const result = await (interrupt ? untilAborted(handle.result(), interrupt) : handle.result());
+    const result = await (interrupt ? client.withAbortSignal(interrupt, () => handle.result()) : handle.result());
     stopWatch();
     await stopProgress();
     printResult(result, artifactLocation, started);
