@@ -2,7 +2,7 @@
  * Our engine's side of benchmarks/peers.ts: one measurement of one network in a fresh process,
  * printed as one JSON line on stdout.
  *
- *   npx tsx benchmarks/peers-ours.ts --arch FILE --batch N --steps N --warmup N [--mode eager] [--max-seconds S]
+ *   npx tsx benchmarks/peers-ours.ts --arch FILE --batch N --steps N --warmup N [--mode graph|eager] [--max-seconds S]
  *   npx tsx benchmarks/peers-ours.ts --arch FILE --inference [--runs N] [--warmup N]
  *
  * `--max-seconds S` ends the timed steps early once S seconds have passed (after at least two), so
@@ -11,7 +11,9 @@
  *
  * Training: the trainer's step (engine/train/classifier-trainer.ts) on random data: softmax
  * cross-entropy with label smoothing 0.1 plus 5e-5/2 x the sum of squared kernels, SGD with
- * momentum 0.9. Inference: batch-1 latency of the inference-only model through the evaluation
+ * momentum 0.9. `graph` (the default, what the trainer runs) computes loss and gradients as one
+ * TensorFlow graph (engine/graph/training-step.ts) and applies them with the tfjs optimizer;
+ * `eager` is the same step on tfjs's gradient tape (the trainer's fallback). Inference: batch-1 latency of the inference-only model through the evaluation
  * stage's own timer (engine/latency/timing.ts: `model.predict`, result read back, median).
  *
  * Threads: libtensorflow reads TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when tfjs-node
@@ -26,10 +28,12 @@ import type { NoiseKwargs } from '../engine/blocks/seeded-dropout';
 import { buildArchModel } from '../engine/models/arch-model';
 import { countParams } from '../engine/models/param-count';
 import { makeOptimizer } from '../engine/train/optimizers';
+import { CompiledTrainingStep } from '../engine/graph/training-step';
 import { measureLatency } from '../engine/latency/timing';
+import { isDecayedKernel } from '../engine/train/weight-decay';
 
 /** The training-step implementations this script can time; peers.ts passes `--modes` through. */
-const MODES = ['eager'] as const;
+const MODES = ['graph', 'eager'] as const;
 type Mode = (typeof MODES)[number];
 
 /** The trainer's defaults for the Fashion-MNIST recipe (benchmarks/fashion-mnist-accuracy.ts). */
@@ -43,21 +47,17 @@ interface StepInputs {
   ys: Tensor;
 }
 
-function isKernel(name: string): boolean {
-  return /\/(kernel|depthwise_kernel)$/.test(name);
-}
-
 /**
  * One training step of `model` as a function returning the step's loss. Each mode is one branch;
  * all of them must compute the same loss and apply the same update, so that only the
  * implementation differs between the table's columns.
  */
-function makeTrainStep(mode: Mode, model: LayersModel, optimizer: Optimizer, batch: StepInputs): () => Promise<number> {
+function makeTrainStep(mode: Mode, model: LayersModel, optimizer: Optimizer, batch: StepInputs): { step: () => Promise<number>; dispose(): void } {
   const tf = loadTf();
   // The trainer's variable list, in the same order (tfjs optimizers key their slots by position).
   const variables = model.trainableWeights.map((w) => ({ name: w.originalName, v: (w as unknown as { val: Variable }).val }));
   const trainable = variables.map((x) => x.v);
-  const kernels = variables.filter((x) => isKernel(x.name)).map((x) => x.v);
+  const kernels = variables.filter((x) => isDecayedKernel(x.name)).map((x) => x.v);
   let noiseStep = 0;
   const lossOf = (): Scalar => {
     const kwargs: NoiseKwargs = { training: true, noiseStep: noiseStep++ };
@@ -68,12 +68,30 @@ function makeTrainStep(mode: Mode, model: LayersModel, optimizer: Optimizer, bat
   };
   switch (mode) {
     case 'eager':
-      return async () => {
-        const loss = optimizer.minimize(lossOf, true, trainable)!;
-        const value = (await loss.data())[0];
-        loss.dispose();
-        return value;
+      return {
+        step: async () => {
+          const loss = optimizer.minimize(lossOf, true, trainable)!;
+          const value = (await loss.data())[0];
+          loss.dispose();
+          return value;
+        },
+        dispose: () => undefined,
       };
+    case 'graph': {
+      // Throws, naming the layer, for a net the graph cannot express: a benchmark must not
+      // quietly time the eager fallback under this mode's name.
+      const compiled = CompiledTrainingStep.compile(model, { labelSmoothing: LABEL_SMOOTHING, weightDecay: WEIGHT_DECAY, decays: isDecayedKernel });
+      return {
+        step: async () => {
+          const { loss, gradients } = compiled.run(batch.xs, batch.ys, noiseStep++);
+          optimizer.applyGradients(variables.map((x, i) => ({ name: x.v.name, tensor: gradients[i] })));
+          const value = (await loss.data())[0];
+          tf.dispose([loss, ...gradients]);
+          return value;
+        },
+        dispose: () => compiled.dispose(),
+      };
+    }
   }
 }
 
@@ -83,7 +101,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '64' },
     steps: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
-    mode: { type: 'string', default: 'eager' },
+    mode: { type: 'string', default: 'graph' },
     inference: { type: 'boolean', default: false },
     runs: { type: 'string', default: '50' },
     'max-seconds': { type: 'string', default: '0' },
@@ -111,7 +129,7 @@ async function train(file: string, mode: Mode, batchSize: number, maxSteps: numb
   const optimizer = makeOptimizer({ kind: 'momentum', learningRate: LEARNING_RATE, momentum: MOMENTUM, rmspropDecay: 0.9, rmspropEpsilon: 1e-3 });
   const xs = tf.randomUniform([batchSize, arch.resolution, arch.resolution, arch.inputChannels], 0, 1, 'float32', 1);
   const ys = tf.oneHot(tf.randomUniform([batchSize], 0, arch.numClasses, 'int32', 2) as Tensor, arch.numClasses).toFloat();
-  const step = makeTrainStep(mode, model, optimizer, { xs, ys });
+  const { step, dispose } = makeTrainStep(mode, model, optimizer, { xs, ys });
   for (let i = 0; i < warmup; i++) await step();
   const { result: losses, seconds, cpuPerWall } = await timed(async () => {
     const out: number[] = [];
@@ -135,6 +153,7 @@ async function train(file: string, mode: Mode, batchSize: number, maxSteps: numb
     threads: threadEnv(),
     tensorsAlive: tf.memory().numTensors,
   };
+  dispose();
   tf.dispose([xs, ys]);
   optimizer.dispose();
   model.dispose();

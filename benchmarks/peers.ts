@@ -5,7 +5,7 @@
  *
  *   npx tsx benchmarks/peers.ts [--quick] [--nets mobilenet-v2,efficientnet-b0,quickstart-phi1]
  *       [--batches 64,256] [--rounds 3] [--steps N|auto] [--images 1024] [--max-seconds 10] [--warmup 2]
- *       [--modes eager] [--torch-modes eager,channels_last,compile] [--keras-modes graph]
+ *       [--modes graph,eager] [--torch-modes eager,channels_last,compile] [--keras-modes graph]
  *       [--threads 2] [--inference-runs 50] [--python .bench-venv/bin/python]
  *
  * Networks: MobileNetV2 and EfficientNet-B0 at width 0.5 adapted to 28x28x1 with three
@@ -56,7 +56,7 @@ const { values } = parseArgs({
     images: { type: 'string' },
     warmup: { type: 'string' },
     'max-seconds': { type: 'string' },
-    modes: { type: 'string', default: 'eager' },
+    modes: { type: 'string', default: 'graph,eager' },
     'torch-modes': { type: 'string' },
     'keras-modes': { type: 'string', default: 'graph' },
     threads: { type: 'string', default: String(cpus().length) },

@@ -4,11 +4,11 @@
  * long as the run is followed. Ctrl-C and a dead server end the session with the line that says how
  * to go on; the run itself stays open for `nas resume`.
  */
-import { setMaxListeners } from 'node:events';
 import * as path from 'node:path';
 import { Client, Connection, ServiceError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { startLocalWorkers, type LocalWorkers } from '../infra/local-workers';
+import { defaultWorkerCount } from './worker-count';
 import { alive } from '../infra/process-identity';
 import { startTemporalDevServer, type DevServer } from '../infra/temporal-dev-server';
 import { taskQueueFromEnv } from '../infra/temporal-connection';
@@ -25,7 +25,7 @@ export interface EmbeddedRun {
   artifactLocation: string;
   started: number;
   how?: RunStart;
-  /** Worker processes in all, this one included. */
+  /** Worker processes in all, this one included; absent: as many as the pipeline keeps busy (cli/worker-count.ts). */
   workers?: number;
   /** The SDK's log lines on stderr too, not only in the run's log file. */
   verbose?: boolean;
@@ -33,10 +33,16 @@ export interface EmbeddedRun {
   beforeStart?: (client: Client) => Promise<void>;
 }
 
-export async function runEmbedded({ workDir, input, artifactLocation, started, how = 'start', workers = 1, verbose = false, beforeStart }: EmbeddedRun): Promise<number> {
+export async function runEmbedded({ workDir, input, artifactLocation, started, how = 'start', workers, verbose = false, beforeStart }: EmbeddedRun): Promise<number> {
+  const count = workers !== undefined ? { count: workers, why: '--workers' } : defaultWorkerCount(input);
   const strategySets = embeddedStrategySets(input);
   let server: DevServer | undefined;
   let extra: LocalWorkers | undefined;
+  // Installed until this function returns, not only while the run is followed: a second Ctrl-C
+  // while the workers, connections and server are being stopped must still quit at once and take
+  // the server with it (without a handler the signal would kill this process and leave the
+  // server, in its own process group, running).
+  let interrupt: SessionWatch | undefined;
   try {
     server = await startTemporalDevServer({ workDir, ownProcessGroup: true, user: `the nas process executing run ${input.runId}` });
     const taskQueue = taskQueueFromEnv();
@@ -52,9 +58,9 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
       installRunLog(workDir, input.runId, verbose);
       nativeConnection = await NativeConnection.connect({ address: server.address });
       const worker = await createNasWorker({ connection: nativeConnection, namespace: 'default', taskQueue, strategySets });
-      if (workers > 1) extra = startExtraWorkers(workers - 1, path.join(workDir, 'workers', input.runId), server.address, taskQueue);
+      if (count.count > 1) extra = startExtraWorkers(count.count - 1, count.why, path.join(workDir, 'workers', input.runId), server.address, taskQueue);
       // Quitting at once: the server gets a second to exit before SIGKILL (it once took 10 s, the default).
-      const interrupt = interruptOnSignals(input.runId, () => Promise.allSettled([extra?.stop(0), server?.stop({ graceMs: 1000 })]));
+      interrupt = interruptOnSignals(input.runId, () => Promise.allSettled([extra?.stop(0), server?.stop({ graceMs: 1000 })]));
       const serverLost = watchServerProcess(server.pid);
       try {
         const code = await worker.runUntil(
@@ -68,7 +74,6 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
         throw err;
       } finally {
         serverLost.stop();
-        interrupt.stop();
       }
     } finally {
       await extra?.stop();
@@ -77,6 +82,7 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
     }
   } finally {
     await server?.stop();
+    interrupt?.stop();
   }
 }
 
@@ -94,7 +100,7 @@ function installRunLog(workDir: string, runId: string, verbose: boolean): void {
 }
 
 /** `--workers N`: the N - 1 processes beside this one, each an elastic-training participant with its own log. */
-function startExtraWorkers(count: number, logDir: string, address: string, taskQueue: string): LocalWorkers {
+function startExtraWorkers(count: number, why: string, logDir: string, address: string, taskQueue: string): LocalWorkers {
   const extra = startLocalWorkers({
     count,
     address,
@@ -104,7 +110,7 @@ function startExtraWorkers(count: number, logDir: string, address: string, taskQ
     onExit: (w, code, signal) =>
       console.error(`worker process ${w.index} (pid ${w.pid}) ended ${signal ? `on ${signal}` : `with exit code ${code}`}; the run goes on without it (log: ${w.log})`),
   });
-  console.log(`workers: this process and ${count} more (pid ${extra.workers.map((w) => w.pid).join(', ')}; logs in ${logDir})`);
+  console.log(`workers: this process and ${count} more (${why}; pid ${extra.workers.map((w) => w.pid).join(', ')}; logs in ${logDir})`);
   return extra;
 }
 
@@ -123,10 +129,6 @@ const EXIT_ON_SIGNAL: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, S
  */
 function interruptOnSignals(runId: string, quitNow: () => Promise<unknown>): SessionWatch {
   const interrupt = new AbortController();
-  // The client adds one listener per call made under the signal and never removes it: waiting
-  // for the result long-polls, a call every 20 s or so, which passes Node's warning limit of 10
-  // within minutes (about 180 small closures an hour).
-  setMaxListeners(0, interrupt.signal);
   const onSignal = (signal: NodeJS.Signals): void => {
     if (!interrupt.signal.aborted) {
       // The workers take a few seconds to stop (the running stage writes its checkpoint): say so at once.

@@ -11,6 +11,7 @@ import { printResult } from './result-view';
 import { runExists } from './run-claim';
 import { failureText } from './runs';
 import { strategySetOfRun, watchStrategyService } from './strategy-service';
+import { callUntilAborted } from './abortable-call';
 
 /** How to reach the run: start its pipeline workflow, or attach to the one already running (`nas resume`). */
 export type RunStart = 'start' | 'attach';
@@ -47,7 +48,7 @@ export async function followRun(client: Client, { taskQueue, input, artifactLoca
   const set = strategySetOfRun(input);
   const stopWatch = set && !servesStrategies ? watchStrategyService(client, client.options.namespace, taskQueue, set, (line) => console.error(`note: ${line}`)) : () => undefined;
   try {
-    const result = await (interrupt ? client.withAbortSignal(interrupt, () => handle.result()) : handle.result());
+    const result = await (interrupt ? callUntilAborted(client, interrupt, () => handle.result()) : handle.result());
     stopWatch();
     await stopProgress();
     printResult(result, artifactLocation, started);

@@ -125,8 +125,11 @@ export async function createNasWorker(opts: NasWorkerOptions): Promise<NasWorker
     connection: opts.connection,
     namespace: opts.namespace,
     ...(opts.identity ? { identity: opts.identity } : {}),
-    // Checkpoints bound what a kill loses; a graceful stop should not wait for a whole epoch.
-    shutdownGraceTime: '5s' as const,
+    // A graceful stop (Ctrl-C, SIGTERM) cancels running activities at once: a trainer then writes a
+    // checkpoint at its next step and stops, which is what `nas run` promises on Ctrl-C. A grace
+    // period would let it train on unseen for that long, or even finish the stage while the run is
+    // reported as stopped.
+    shutdownGraceTime: 0,
     // Heartbeats carry progress (`nas status`, `watch`, the fault suite's lost-work measure). By
     // default they reach the server only every 0.8 x heartbeat timeout, so progress seen from
     // outside would lag by up to that; one a second per running activity is cheap.

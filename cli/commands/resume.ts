@@ -19,7 +19,8 @@ import { runFolder } from '../run-claim';
 const HELP = `usage: nas resume RUN [options]
 
   --work-dir DIR   the embedded Temporal's folder (default .nas, or NAS_HOME); ignored with TEMPORAL_ADDRESS
-  --workers N      embedded only: N worker processes on this machine (default 1), as for \`nas run\`
+  --workers N      embedded only: N worker processes on this machine (default: as many as the
+                   pipeline keeps busy, up to the cores), as for \`nas run\`
   --verbose        embedded only: show the Temporal SDK's messages here too, as for \`nas run\`
 
 Continues a cancelled, failed, terminated or timed-out run from its completed stages and

@@ -27,8 +27,9 @@ const HELP = `usage: nas run <pipeline file> [options]
   --work-dir DIR   where the embedded Temporal keeps its database and logs, and the run its
                    artifacts unless the pipeline names a location (default .nas, or NAS_HOME)
   --run-id ID      the run's id (default <pipeline name>-<time>-<random>)
-  --workers N      embedded only: N worker processes on this machine, this one included (default
-                   1). Each is one elastic-training participant and runs one trial at a time.
+  --workers N      embedded only: N worker processes on this machine, this one included (default:
+                   as many as the pipeline keeps busy at once, up to the cores). Each is one
+                   elastic-training participant and runs one trial at a time.
                    The others' logs go to <work-dir>/workers/<run id>/
   --detach         with TEMPORAL_ADDRESS: submit and return without waiting
   --new            embedded only: start a new run even though a run of this pipeline is unfinished
@@ -130,9 +131,13 @@ export async function run(argv: string[]): Promise<number> {
   return runEmbedded({ workDir, input, artifactLocation, started, workers, verbose: values.verbose, beforeStart: claim });
 }
 
-/** `--workers N` of `nas run` and `nas resume`: a whole number from 1 up; only the embedded server's runs start processes. */
-export function parseWorkers(value: string | undefined, toCluster: boolean): number {
-  if (value === undefined) return 1;
+/**
+ * `--workers N` of `nas run` and `nas resume`: a whole number from 1 up; only the embedded
+ * server's runs start processes. Undefined when not given: the run's pipeline decides
+ * (cli/worker-count.ts).
+ */
+export function parseWorkers(value: string | undefined, toCluster: boolean): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError(`--workers ${value}: expected a whole number from 1 to 64`, EXIT_BAD_INPUT);
   if (toCluster && n > 1) {

@@ -7,6 +7,7 @@ import { parseRunCommand } from '../args';
 import { followProgress } from '../progress';
 import { hasWorkers } from '../pollers';
 import { findRun, printReport, reportRun, stateText, withRun } from '../runs';
+import { callUntilAborted } from '../abortable-call';
 
 const HELP = `usage: nas watch RUN [options]
 
@@ -53,12 +54,10 @@ export async function run(argv: string[]): Promise<number> {
     const onInterrupt = (): void => detach.abort();
     process.once('SIGINT', onInterrupt);
     // How the run ended is read afterwards from Temporal, so the result's value and error do not matter here.
-    const ended = await runs.connection
-      .withAbortSignal(detach.signal, () => found.handle.result())
-      .then(
-        () => true,
-        () => !detach.signal.aborted,
-      );
+    const ended = await callUntilAborted(runs.connection, detach.signal, () => found.handle.result()).then(
+      () => true,
+      () => !detach.signal.aborted,
+    );
     process.off('SIGINT', onInterrupt);
     await stopProgress();
     if (!ended) {

@@ -21,6 +21,7 @@ import { bearer } from './auth';
 import { layoutSignature, readNonTrainableWeights, weightLayout, writeFlatWeights } from './flat-weights';
 import type { DivergedReport, Endpoint, GradientHeader, JoinReply, NextReply, WorkHeader } from './protocol';
 import { WIRE_CONTENT_TYPE, decodeMessage, encodeMessage } from './wire';
+import { isDecayedKernel } from '../train/weight-decay';
 
 export interface ParticipantOptions {
   url: string;
@@ -73,17 +74,13 @@ export function augmentSeedOf(seed: number, step: number, firstId: number): numb
   return mixSeed(seed, AUGMENT_SALT, step, firstId);
 }
 
-function isKernel(name: string): boolean {
-  return /\/(kernel|depthwise_kernel)$/.test(name);
-}
-
 export async function runParticipant(o: ParticipantOptions): Promise<ParticipantResult> {
   const tf = loadTf();
   const layout = weightLayout(o.model);
   const signature = layoutSignature(layout);
   const variables = o.model.trainableWeights.map((w) => ({ name: w.originalName, v: (w as unknown as { val: Variable }).val }));
   const trainable = variables.map((x) => x.v);
-  const kernels = variables.filter((x) => isKernel(x.name)).map((x) => x.v);
+  const kernels = variables.filter((x) => isDecayedKernel(x.name)).map((x) => x.v);
   const resolution = o.model.inputs[0].shape[1] as number;
   let steps = 0;
   let samples = 0;
@@ -118,7 +115,7 @@ export async function runParticipant(o: ParticipantOptions): Promise<Participant
   const { step: compiled, reason } = compileTrainingStep(o.model, {
     labelSmoothing: o.labelSmoothing ?? 0,
     weightDecay: o.weightDecay ?? 0,
-    decays: isKernel,
+    decays: isDecayedKernel,
   });
   if (!compiled) o.onEagerStep?.(reason ?? 'not compiled');
 

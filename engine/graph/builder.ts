@@ -68,8 +68,12 @@ export class GraphBuilder {
     return this.one('Const', [], { dtype: F, value: { tensor: { dtype: DT.float, shape, values } } }, name);
   }
 
-  identity(x: T, name = 'Identity'): T {
-    return this.one('Identity', [x], { T: F }, name);
+  /** `x` under exactly `name` (outside any scope): what a session fetches as `name:0`. */
+  output(x: T, name: string): T {
+    if (this.used.has(name)) throw new Error(`graph already has a node ${name}`);
+    this.used.add(name);
+    this.nodes.push({ name, op: 'Identity', inputs: [x], attrs: { T: F } });
+    return name;
   }
 
   unary(op: 'Relu6' | 'Relu' | 'Sigmoid' | 'Square' | 'Floor' | 'Reciprocal', x: T): T {

@@ -130,35 +130,33 @@ function withBias(kernel: string, dKernel: T, dBias: T | undefined): Record<stri
   return dBias ? { [kernel]: dKernel, bias: dBias } : { [kernel]: dKernel };
 }
 
-const conv2d: Emitter = ({ g }, [x], w, config, fail) => {
-  const attrs = convAttrs(config, fail);
-  const z = g.one('Conv2D', [x, w.kernel], attrs);
-  const tail = biasAndActivation(g, z, w, config, fail);
-  return {
-    outputs: [tail.y],
-    backward([dy], [needX]) {
-      const { dz, dBias } = tail.back(dy!);
-      const dKernel = g.one('Conv2DBackpropFilter', [x, g.shape(w.kernel), dz], attrs);
-      const dx = needX ? g.one('Conv2DBackpropInput', [g.shape(x), w.kernel, dz], attrs) : null;
-      return { dInputs: [dx], dWeights: withBias('kernel', dKernel, dBias) };
-    },
+/**
+ * Conv2D and DepthwiseConv2dNative share everything but their op names and their kernel's
+ * weight name: one forward op, bias and activation, the two backprop ops.
+ */
+function convolution(op: 'Conv2D' | 'DepthwiseConv2dNative', kernel: 'kernel' | 'depthwise_kernel'): Emitter {
+  return ({ g }, [x], w, config, fail) => {
+    const attrs = convAttrs(config, fail);
+    const z = g.one(op, [x, w[kernel]], attrs);
+    const tail = biasAndActivation(g, z, w, config, fail);
+    return {
+      outputs: [tail.y],
+      backward([dy], [needX]) {
+        const { dz, dBias } = tail.back(dy!);
+        const dKernel = g.one(`${op}BackpropFilter`, [x, g.shape(w[kernel]), dz], attrs);
+        const dx = needX ? g.one(`${op}BackpropInput`, [g.shape(x), w[kernel], dz], attrs) : null;
+        return { dInputs: [dx], dWeights: withBias(kernel, dKernel, dBias) };
+      },
+    };
   };
-};
+}
 
-const depthwiseConv2d: Emitter = ({ g }, [x], w, config, fail) => {
+const conv2d = convolution('Conv2D', 'kernel');
+
+const depthwiseConv2dNative = convolution('DepthwiseConv2dNative', 'depthwise_kernel');
+const depthwiseConv2d: Emitter = (ctx, inputs, w, config, fail) => {
   if ((config.depthMultiplier ?? 1) !== 1) fail(`depth multiplier ${config.depthMultiplier}`);
-  const attrs = convAttrs(config, fail);
-  const z = g.one('DepthwiseConv2dNative', [x, w.depthwise_kernel], attrs);
-  const tail = biasAndActivation(g, z, w, config, fail);
-  return {
-    outputs: [tail.y],
-    backward([dy], [needX]) {
-      const { dz, dBias } = tail.back(dy!);
-      const dKernel = g.one('DepthwiseConv2dNativeBackpropFilter', [x, g.shape(w.depthwise_kernel), dz], attrs);
-      const dx = needX ? g.one('DepthwiseConv2dNativeBackpropInput', [g.shape(x), w.depthwise_kernel, dz], attrs) : null;
-      return { dInputs: [dx], dWeights: withBias('depthwise_kernel', dKernel, dBias) };
-    },
-  };
+  return depthwiseConv2dNative(ctx, inputs, w, config, fail);
 };
 
 const dense: Emitter = ({ g, inputShapes }, [x], w, config, fail) => {

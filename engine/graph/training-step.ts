@@ -164,7 +164,7 @@ export function buildTrainingGraph(model: LayersModel, loss: TrainingLoss): Comp
     const squares = decayed.map((w) => g.reduce('Sum', g.unary('Square', weightTensor.get(w)!), w.shape.map((_, i) => i), false));
     return { lossValue: g.binary('AddV2', ce, g.binary('Mul', g.addN(squares), g.scalar(loss.weightDecay / 2))), dLogits };
   });
-  g.nodes.push({ name: 'loss', op: 'Identity', inputs: [lossValue], attrs: { T: { type: DT.float } } });
+  g.output(lossValue, 'loss');
 
   // Reverse pass: each tensor's gradient is the sum over its consumers.
   const pending = new Map<number, T[]>([[output.id, [dLogits]]]);
@@ -194,13 +194,10 @@ export function buildTrainingGraph(model: LayersModel, loss: TrainingLoss): Comp
     const placeholder = weightTensor.get(w)!;
     let d = weightGrads.get(w) ?? g.one('ZerosLike', [placeholder], { T: { type: DT.float } });
     if (loss.weightDecay > 0 && loss.decays(w.originalName)) d = g.binary('AddV2', d, g.binary('Mul', placeholder, g.scalar(loss.weightDecay)));
-    g.nodes.push({ name: `grad_${i}`, op: 'Identity', inputs: [d], attrs: { T: { type: DT.float } } });
-    flat.push(g.reshape(`grad_${i}`, [-1]));
+    flat.push(g.reshape(g.output(d, `grad_${i}`), [-1]));
   });
-  g.nodes.push({ name: 'gradient', op: 'Identity', inputs: [flat.length === 1 ? flat[0] : g.concat(flat)], attrs: { T: { type: DT.float } } });
-  nonTrainable.forEach((w, i) => {
-    g.nodes.push({ name: `stat_${i}`, op: 'Identity', inputs: [updated.get(w) ?? weightTensor.get(w)!], attrs: { T: { type: DT.float } } });
-  });
+  g.output(flat.length === 1 ? flat[0] : g.concat(flat), 'gradient');
+  nonTrainable.forEach((w, i) => g.output(updated.get(w) ?? weightTensor.get(w)!, `stat_${i}`));
   return { nodes: g.nodes, dropoutSeeds: dropoutLayers.map((l) => (l.seed ?? 0) >>> 0), trainable, nonTrainable };
 }
 

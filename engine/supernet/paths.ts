@@ -14,6 +14,7 @@ import { convBnAct } from '../blocks/conv-bn-act';
 import { blockContext, denseInit, type BatchNormConfig, type Sym } from '../blocks/context';
 import { mbconv } from '../blocks/mbconv';
 import type { NamedVariable } from './weight-optimizer';
+import { isDecayedKernel } from '../train/weight-decay';
 
 export interface NetworkShape {
   numClasses: number;
@@ -39,16 +40,12 @@ export interface MixedOp {
   paths: (Piece | null)[];
 }
 
-function isKernel(key: string): boolean {
-  return /\/(kernel|depthwise_kernel)$/.test(key);
-}
-
 function pieceOf(model: LayersModel): Piece {
   // LayerVariable keeps its tf.Variable in `val`; the optimizer needs the Variable itself.
   const trainable = model.trainableWeights.map((w) => ({
     key: w.originalName,
     variable: (w as unknown as { val: Variable }).val,
-    decays: isKernel(w.originalName),
+    decays: isDecayedKernel(w.originalName),
   }));
   return { model, trainable };
 }

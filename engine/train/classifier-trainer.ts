@@ -25,6 +25,7 @@ import { evaluateClassifier, type Evaluation } from './evaluate';
 import { makeOptimizer, setLearningRate } from './optimizers';
 import { calibrationBatches, calibrationSample, DEFAULT_CALIBRATION_IMAGES, recalibrateBatchNorm } from './precise-bn';
 import { learningRateAt, type ScheduleKind, type ScheduleSpec } from './schedule';
+import { isDecayedKernel } from './weight-decay';
 
 /**
  * The first six fields are the original contract; every later one is optional and its default
@@ -140,10 +141,6 @@ function listed(names: string[]): string {
   return names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
 }
 
-function isKernel(name: string): boolean {
-  return /\/(kernel|depthwise_kernel)$/.test(name);
-}
-
 export class ClassifierTrainer {
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
@@ -211,7 +208,7 @@ export class ClassifierTrainer {
     const variables = model.trainableWeights.map((w) => ({ name: w.originalName, v: (w as unknown as { val: Variable }).val }));
     this.trainable = variables.map((x) => x.v);
     this.trainableNames = variables.map((x) => x.name);
-    this.kernels = variables.filter((x) => isKernel(x.name)).map((x) => x.v);
+    this.kernels = variables.filter((x) => isDecayedKernel(x.name)).map((x) => x.v);
   }
 
   get done(): boolean {
@@ -297,7 +294,7 @@ export class ClassifierTrainer {
     const { step: compiled, reason } = compileTrainingStep(this.model, {
       labelSmoothing: this.options.labelSmoothing ?? 0,
       weightDecay: this.options.weightDecay ?? 0,
-      decays: isKernel,
+      decays: isDecayedKernel,
     });
     if (!compiled) hooks.onEagerStep?.(reason ?? 'not compiled');
     try {

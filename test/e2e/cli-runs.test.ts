@@ -20,7 +20,8 @@ const dataDir = writeFashionSubset(join(root, 'fashion'), 3000, 500);
 const workDir = join(root, 'work');
 const env = cleanEnv();
 
-function pipelineFile(name: string, epochs: number): string {
+/** `step`: the model and batch; the default trains a step in a few milliseconds. */
+function pipelineFile(name: string, epochs: number, step: { filters: number; batchSize: number } = { filters: 8, batchSize: 64 }): string {
   const file = join(root, `${name}.yaml`);
   writeFileSync(
     file,
@@ -31,9 +32,9 @@ dataset: { name: fashion-mnist, path: ${dataDir} }
 artifacts: { location: ${join(root, 'artifacts')} }
 stages:
   train:
-    model: { kind: small-cnn, filters: 8 }
+    model: { kind: small-cnn, filters: ${step.filters} }
     epochs: ${epochs}
-    batchSize: 64
+    batchSize: ${step.batchSize}
     learningRate: 0.002
     checkpointEverySteps: 20
     heartbeatTimeoutSeconds: 30
@@ -76,8 +77,8 @@ async function listedWhen(ok: (runs: ListedRun[]) => boolean): Promise<ListedRun
 const children: ChildProcess[] = [];
 
 /** Starts `nas run` of a training pipeline and returns once `nas status` shows it past `step` (the step it saw). */
-async function runPastStep(name: string, epochs: number, runId: string, step: number) {
-  const runner = startCli(['run', pipelineFile(name, epochs), '--work-dir', workDir, '--run-id', runId], env);
+async function runPastStep(name: string, epochs: number, runId: string, step: number, sizes?: Parameters<typeof pipelineFile>[2]) {
+  const runner = startCli(['run', pipelineFile(name, epochs, sizes), '--work-dir', workDir, '--run-id', runId], env);
   children.push(runner);
   const runnerExit = new Promise<number | null>((resolve) => runner.once('close', resolve));
   await waitFor('nas run to start its server', async () => (/dev server at/.test(runner.output().stdout) ? true : undefined), 60_000);
@@ -334,7 +335,9 @@ describe('nas list / status / watch / cancel, embedded', () => {
   });
 
   test('a second Ctrl-C quits at once, says how to go on, and leaves no server behind', async () => {
-    const { runner, runnerExit } = await runPastStep('cli-quit', 50, 'quit-1', 25);
+    // Steps of about a second (the first Ctrl-C waits for the running one and its checkpoint), so
+    // that the second comes while the first is still being carried out.
+    const { runner, runnerExit } = await runPastStep('cli-quit', 50, 'quit-1', 2, { filters: 32, batchSize: 1000 });
     runner.kill('SIGINT');
     await waitFor('nas run to say it is stopping', async () => (/SIGINT: stopping/.test(runner.output().stderr) ? true : undefined), 2000, 100);
     const second = Date.now();

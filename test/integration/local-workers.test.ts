@@ -77,7 +77,7 @@ function alive(pid: number): boolean {
 
 /** The pids `nas run` prints for the processes it started beside itself. */
 function workerPids(stdout: string): number[] {
-  const line = /^workers: this process and \d+ more \(pid ([\d, ]+);/m.exec(stdout);
+  const line = /^workers: this process and \d+ more \(.*; pid ([\d, ]+);/m.exec(stdout);
   return line ? line[1].split(',').map((p) => Number(p.trim())) : [];
 }
 

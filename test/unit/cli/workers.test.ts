@@ -4,8 +4,8 @@ import { CliError, EXIT_BAD_INPUT } from '../../../cli/errors';
 import { threadsPerProcess } from '../../../infra/local-workers';
 import { servedQueues } from '../../../infra/worker';
 
-test('no flag means this process alone; whole numbers from 1 to 64 are taken as given', () => {
-  expect(parseWorkers(undefined, false)).toBe(1);
+test('no flag leaves the count to the pipeline (worker-count.test.ts); whole numbers from 1 to 64 are taken as given', () => {
+  expect(parseWorkers(undefined, false)).toBeUndefined();
   expect(parseWorkers('1', false)).toBe(1);
   expect(parseWorkers('3', false)).toBe(3);
   expect(parseWorkers('64', false)).toBe(64);
