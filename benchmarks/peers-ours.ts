@@ -13,8 +13,9 @@
  * cross-entropy with label smoothing 0.1 plus 5e-5/2 x the sum of squared kernels, SGD with
  * momentum 0.9. `graph` (the default, what the trainer runs) computes loss and gradients as one
  * TensorFlow graph (engine/graph/training-step.ts) and applies them with the tfjs optimizer;
- * `eager` is the same step on tfjs's gradient tape (the trainer's fallback). Inference: batch-1 latency of the inference-only model through the evaluation
- * stage's own timer (engine/latency/timing.ts: `model.predict`, result read back, median).
+ * `eager` is the same step on tfjs's gradient tape (the trainer's fallback). Inference: batch-1
+ * latency of the inference-only model through the evaluation stage's own timer
+ * (engine/latency/timing.ts: `model.predict`, result read back, median).
  *
  * Threads: libtensorflow reads TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when tfjs-node
  * creates its eager context, so the parent sets them in this process's environment; they are
