@@ -14,6 +14,7 @@ export const PERMANENT_FAILURES = {
   ArchError: 'the architecture is not one the space can build',
   MissingOpsError: 'the latency table lacks ops the space uses',
   UnsupportedTargetConfigError: 'the hardware target cannot run with this configuration',
+  BrowserUnavailableError: 'no browser where a browser target says (not installed, or no DevTools endpoint answering)',
   InvalidConfig: "a plugin's config does not pass its schema",
   LatencyTableFormatError: 'a stored latency table is not one this code can read',
   ModelDataMismatchError: "the model's input does not fit the data set",

@@ -53,6 +53,19 @@ export interface TargetContext<C> {
  */
 export interface HardwareTargetPlugin<C extends z.ZodType = z.ZodType> extends PluginBase<C> {
   kind: 'hardware-target';
+  /**
+   * True when `measureModel` times real inferences, so a net's latency can differ from the sum of
+   * its ops' table entries (per-op overheads, fusion, caches): the search then measures nets drawn
+   * from the space and calibrates a predictor (engine/latency/predictor.ts) before trusting the
+   * table. Analytic targets (`macs`, `lut`) price a net as exactly that sum and leave it unset.
+   */
+  timed?: boolean;
+  /**
+   * Why this machine cannot measure with `config` (no browser where it says), or undefined when it
+   * can. Cheap and without side effects: `nas run` asks it of every declared target before a run
+   * starts on local workers, so a missing tool refuses the run instead of failing it half-way.
+   */
+  unavailable?(config: z.output<C>): string | undefined;
   measureOp?(op: OpSignature, ctx: TargetContext<z.output<C>>): Promise<LatencyMeasurement>;
   /** `modelDir` holds a tfjs model (model.json and weights). */
   measureModel?(modelDir: string, inputShape: number[], ctx: TargetContext<z.output<C>>): Promise<LatencyMeasurement>;

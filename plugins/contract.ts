@@ -36,7 +36,7 @@ const PluginShape = z.discriminatedUnion('kind', [
     update: fn.optional(),
     weightStepsPerArchStep: fn.optional(),
   }),
-  z.object({ kind: z.literal('hardware-target'), ...Base, measureOp: fn.optional(), measureModel: fn.optional() }),
+  z.object({ kind: z.literal('hardware-target'), ...Base, measureOp: fn.optional(), measureModel: fn.optional(), timed: z.boolean().optional(), unavailable: fn.optional() }),
 ]);
 
 export function pluginShapeProblems(value: unknown): string[] {

@@ -2,6 +2,7 @@
 import type { Plugin } from '../api';
 import multiTrialStrategies from './strategies';
 import { proxylessGradient, proxylessReinforce } from './proxyless';
+import { browserWasm, browserWebgl, browserWebgpu } from './browser-targets';
 import { lut, macs, nodeCpu, wasm } from './targets';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [proxylessGradient, proxylessReinforce, ...multiTrialStrategies, nodeCpu, wasm, lut, macs];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [proxylessGradient, proxylessReinforce, ...multiTrialStrategies, nodeCpu, wasm, browserWasm, browserWebgl, browserWebgpu, lut, macs];

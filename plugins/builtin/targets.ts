@@ -2,7 +2,8 @@
  * Built-in hardware targets. Each prices single ops (`measureOp`, for the search's latency tables)
  * and, where it can, whole saved models (`measureModel`, for evaluation):
  * - `node-cpu`: timed with tfjs in this Node process (native libtensorflow, or the JS cpu backend);
- * - `wasm`: timed with the tfjs WebAssembly backend in this process, a stand-in for browsers;
+ * - `wasm`: timed with the tfjs WebAssembly backend in this process (single-threaded; the browser
+ *   targets of ./browser-targets.ts time the threaded build where it runs, in a browser);
  * - `macs`: multiply-adds times a constant, no timing;
  * - `lut`: looked up in a table measured elsewhere (a phone, a browser), op by op.
  *
@@ -79,6 +80,7 @@ export const nodeCpu = definePlugin({
   name: 'node-cpu',
   version: '0.2.0',
   description: 'measured latency on this machine with tfjs in Node',
+  timed: true,
   configSchema: z
     .object({
       backend: z.enum(['tensorflow', 'cpu']).default('tensorflow').describe('tfjs-node (native) or the pure-JavaScript cpu backend.'),
@@ -105,7 +107,8 @@ export const wasm = definePlugin({
   kind: 'hardware-target',
   name: 'wasm',
   version: '0.2.0',
-  description: 'measured latency with the tfjs WebAssembly backend, a stand-in for browsers',
+  description: 'measured latency with the tfjs WebAssembly backend in Node (single-threaded)',
+  timed: true,
   configSchema: z
     .object({
       threads: z

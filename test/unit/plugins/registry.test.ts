@@ -5,7 +5,7 @@ import { builtinRegistry, PluginRegistrationError, PluginRegistry } from '../../
 it('registers the built-ins through the same path as user plugins', () => {
   const registry = builtinRegistry();
   expect(registry.names('search-strategy')).toEqual(['proxyless-gradient', 'proxyless-reinforce', 'random', 'regularized-evolution', 'successive-halving']);
-  expect(registry.names('hardware-target')).toEqual(['node-cpu', 'wasm', 'lut', 'macs']);
+  expect(registry.names('hardware-target')).toEqual(['node-cpu', 'wasm', 'browser-wasm', 'browser-webgl', 'browser-webgpu', 'lut', 'macs']);
   expect(registry.list().every((e) => e.source === 'built-in')).toBe(true);
 });
 
