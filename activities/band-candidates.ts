@@ -7,17 +7,19 @@
 import { archFromChoices } from '../engine/arch/from-choices';
 import { encodeBlock } from '../engine/arch/block-string';
 import { enumerateSpaceOps } from '../engine/latency/space-ops';
-import { fixedLatencyMs, latencyMatrix } from '../engine/latency/table';
 import { mixSeed, mulberry32 } from '../core/random';
 import { drawInLatencyBand, randomLatencyBaseline, type RandomLatencyBaseline } from '../engine/supernet/latency-band';
 import { decisionsOf, type SearchSpace } from '../dsl/search-space';
 import type { StageData } from '../dsl/dataset';
 import { datasetFor, storeFor } from './context';
-import { loadLatencyTable, searchOps } from './latency-table';
+import { searchOps } from './latency-table';
+import { loadSearchPrices } from './latency-model';
 
 export interface BandCandidatesInput {
   artifactLocation: string;
   latencyTableKey: string;
+  /** The table's calibration: where its predictor beats the plain sum, the band is drawn by calibrated latency. */
+  latencyCalibrationKey?: string;
   space: SearchSpace;
   /** The resolution the table was measured at: the search's data. */
   inputResolution: number;
@@ -57,13 +59,11 @@ const BASELINE_SALT = 0x7a9d0;
 const BASELINE_DRAWS = 2000;
 
 export async function drawBandCandidates(input: BandCandidatesInput): Promise<BandCandidates> {
-  const table = await loadLatencyTable(storeFor(input.artifactLocation), input.latencyTableKey);
   const ops = input.dataset ? searchOps(input.space, input.dataset, datasetFor(input.dataset, input.seed)) : enumerateSpaceOps(input.space, { inputResolution: input.inputResolution });
   // Blocks do not depend on the data's channels or classes; any valid numbers name the same net.
   const blocksOf = (choices: readonly number[]) => archFromChoices(input.space, choices, { resolution: input.inputResolution, inputChannels: 1, numClasses: 2 }).blocks.map(encodeBlock);
   const decisions = decisionsOf(input.space);
-  const matrix = latencyMatrix(table, ops);
-  const fixedMs = fixedLatencyMs(table, ops);
+  const { matrix, fixedMs } = await loadSearchPrices(storeFor(input.artifactLocation), input.latencyTableKey, ops, input.latencyCalibrationKey);
   const drawn = drawInLatencyBand(decisions, matrix, input.reference, {
     count: input.count,
     range: [-input.band, 0],

@@ -5,6 +5,7 @@ export { trainTrial } from './train-trial';
 export { drawBandCandidates } from './band-candidates';
 export { writeJson } from './write-json';
 export { buildLatencyTable } from './latency-table';
+export { calibrateLatencyModel } from './latency-model';
 export { supernetEpoch } from './supernet-epoch';
 export { scalingTrial, scaledArchitectures } from './scaling-trial';
 export { elasticCoordinator, elasticParticipant } from './elastic-training';

@@ -14,7 +14,6 @@ import type { SupernetEpochMetrics } from '../core/artifact-files';
 import type { ImageDataset } from '../engine/data/dataset';
 import { splitIndices } from '../engine/data/split';
 import { encodeBlock } from '../engine/arch/block-string';
-import { fixedLatencyMs, latencyMatrix } from '../engine/latency/table';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { OneShotStrategyError, Supernet, SupernetCheckpointError } from '../engine/supernet';
 import { SUPERNET_BATCH_NORM, SupernetTrainer } from '../engine/supernet/trainer';
@@ -26,7 +25,8 @@ import { pruneCheckpoints, restoreNewestCheckpoint } from './checkpoints';
 import { divergenceFailure } from './failures';
 import { datasetFor, storeFor } from './context';
 import type { TrainProgress } from './train-classifier';
-import { loadLatencyTable, searchOps } from './latency-table';
+import { searchOps } from './latency-table';
+import { loadSearchPrices } from './latency-model';
 
 export interface SupernetEpochInput {
   runId: string;
@@ -47,6 +47,8 @@ export interface SupernetEpochInput {
   strategyConfig: Record<string, unknown>;
   /** Artifact key of the target's per-op latency table, or undefined when latency plays no part. */
   latencyTableKey?: string;
+  /** The table's calibration on its target (activities/latency-model.ts): where its predictor beats the plain sum, the supernet prices by it. */
+  latencyCalibrationKey?: string;
   latencyWeight: number;
   /** With it, the latency term is latencyWeight * |LAT / latencyTargetMs - 1| over the whole net. */
   latencyTargetMs?: number;
@@ -72,9 +74,8 @@ export interface SearchLatency {
 /** The stored table as the supernet reads it, at the search's resolution. */
 async function searchLatencyOf(store: ArtifactStore, input: SupernetEpochInput, data: ImageDataset): Promise<SearchLatency | undefined> {
   if (!input.latencyTableKey) return undefined;
-  const table = await loadLatencyTable(store, input.latencyTableKey);
-  const ops = searchOps(input.space, input.dataset, data);
-  return { matrix: latencyMatrix(table, ops), fixedMs: fixedLatencyMs(table, ops) };
+  const { matrix, fixedMs } = await loadSearchPrices(store, input.latencyTableKey, searchOps(input.space, input.dataset, data), input.latencyCalibrationKey);
+  return { matrix, fixedMs };
 }
 
 /** Today's input from either shape. */

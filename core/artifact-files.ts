@@ -326,3 +326,50 @@ export type PluginProvenance = z.infer<typeof pluginProvenanceSchema>;
 
 /** `plugins.json`, written when the run is claimed (absent in runs from before it was). */
 export const pluginsFileSchema = z.array(pluginProvenanceSchema).describe('a plugin list');
+
+export const CALIBRATION_FORMAT = 'hwnas.latency-calibration/1';
+
+const predictionCheckSchema = z.object({
+  nets: z.number().int(),
+  /** Spearman's rank correlation of predicted and measured; NaN (stored null) when one side is constant. */
+  spearman: measured,
+  /** Share of nets predicted within +-10% of measured, 0..1. */
+  within10: z.number(),
+  /** Median of |predicted - measured| / measured. */
+  medianError: z.number(),
+  /** Mean of (predicted - measured) / measured: > 0 overestimates. */
+  meanBias: z.number(),
+});
+
+export const latencyCalibrationNetSchema = z.object({
+  choices: z.array(z.number().int().min(0)),
+  /** What the table knows of the net: its ops' summed medians (ms), how many ops, millions of MACs. */
+  features: z.object({ tableMs: z.number(), ops: z.number().int().min(0), mmacs: z.number().min(0) }),
+  measuredMs: z.number().positive(),
+  p90Ms: z.number().positive(),
+  /** The predictor's estimate from a fit without this net (cross-validation); absent in a partial file. */
+  heldOutMs: z.number().optional(),
+});
+
+/**
+ * `latency-tables/<plugin>/<hash>.calibration-<nets>.json`, copied to
+ * `runs/<run>/search/latency-calibration.json` for the run that used it: nets of the space timed
+ * whole against the table's prediction, the predictor fitted on them and its check numbers.
+ */
+export const latencyCalibrationSchema = z.object({
+  format: z.literal(CALIBRATION_FORMAT),
+  target: z.string(),
+  /** The pipeline's id of the target, in a run's copy. */
+  targetId: z.string().optional(),
+  tableKey: z.string(),
+  tableHash: z.string().optional(),
+  seed: z.number().int(),
+  netsWanted: z.number().int().min(1),
+  nets: z.array(latencyCalibrationNetSchema),
+  /** Absent in a partial file. */
+  predictor: z.object({ intercept: z.number(), perTableMs: z.number(), perOp: z.number(), perMmac: z.number() }).optional(),
+  check: z.object({ plain: predictionCheckSchema, predictor: predictionCheckSchema }).optional(),
+  /** What the search prices with: the predictor where its held-out median error is below the plain sum's. */
+  use: z.enum(['predictor', 'plain']).optional(),
+});
+export type LatencyCalibration = z.output<typeof latencyCalibrationSchema>;

@@ -89,6 +89,8 @@ export function runLayout(runId: string) {
       /** A multi-trial search's summary. */
       summary: `${search}/summary.json`,
       bandTrials: `${search}/band-trials.json`,
+      /** The search table's calibration on its target (a copy of the shared file, with the target's id). */
+      latencyCalibration: `${search}/latency-calibration.json`,
       trials: `${search}/trials/`,
       trial: (n: number) => `${trial(n)}.json`,
       trialArch: (n: number) => `${trial(n)}.arch.json`,

@@ -46,3 +46,10 @@ export interface ElasticSettings {
   checkpointEverySteps: number;
   heartbeatTimeoutSeconds: number;
 }
+
+/**
+ * Nets a one-shot search on a timed target times whole to check and calibrate its latency table
+ * (activities/latency-model.ts). nn-Meter checks on hundreds; 40 keeps a CPU calibration near a
+ * minute and every check above 30 nets.
+ */
+export const DEFAULT_CALIBRATION_NETS = 40;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { nameString } from './strings';
+import { DEFAULT_CALIBRATION_NETS } from '../core/stage-settings';
 
 const positiveInt = z.number().int().positive();
 
@@ -73,6 +74,12 @@ export const BaselineSearchSchema = z
       .optional()
       .describe('Hardware target (a key of hardwareTargets) whose latency the search optimises; default: the only one declared, else none (latency ignored).'),
     targetLatencyMs: z.number().positive().optional().describe('Latency the search aims at: the latency term is lambda * LAT / targetLatencyMs (default 1 ms, i.e. lambda per millisecond). LAT is the latency of the whole network on the target: in a one-shot search the expected latency by the per-op table (stem, head and classifier plus the searched blocks), in a multi-trial search each trained net as timed.'),
+    calibrationNets: z
+      .union([z.literal(0), z.number().int().min(10).max(1000)])
+      .default(DEFAULT_CALIBRATION_NETS)
+      .describe(
+        'One-shot search on a timed target (node-cpu, wasm, browser-*): nets drawn from the space are timed whole, and the per-op table is checked against them (Spearman, share within +-10%, median error) and calibrated: a per-target overhead plus per-op terms, fitted on those nets. The search and its latency bands price by the calibrated predictor where its held-out error beats the plain sum. Shared across runs like the table; 0 prices by the plain table sum.',
+      ),
     latencyPenalty: z
       .enum(['linear', 'absolute'])
       .default('linear')

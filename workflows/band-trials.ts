@@ -36,6 +36,8 @@ export interface BandTrialsInput {
   /** What every trial shares: run, data, space, training settings. */
   trialSettings: Omit<TrainTrialInput, 'trial' | 'choices' | 'epochs' | 'target'>;
   latencyTableKey: string;
+  /** The table's calibration, where the search calibrated it: the band is then drawn by calibrated latency. */
+  latencyCalibrationKey?: string;
   /** The derived net's choices. */
   derived: number[];
   config: BandTrialsConfig;
@@ -66,6 +68,7 @@ export async function runBandTrials(input: BandTrialsInput, progress: (p: Search
   const drawn = await drawBandCandidates({
     artifactLocation: settings.artifactLocation,
     latencyTableKey: input.latencyTableKey,
+    ...(input.latencyCalibrationKey ? { latencyCalibrationKey: input.latencyCalibrationKey } : {}),
     space: settings.space,
     inputResolution: searchResolution(settings.space, settings.dataset),
     dataset: settings.dataset,

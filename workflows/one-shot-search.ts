@@ -3,7 +3,7 @@
  * activity that checkpoints and resumes. The workflow holds only per-epoch numbers; the supernet,
  * its architecture parameters and the derived architecture live in the artifact store.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { SupernetEpochInput, SupernetEpochMetrics } from '../activities/supernet-epoch';
 import type { StageDataRef } from '../core/stage-settings';
@@ -31,6 +31,11 @@ export interface OneShotSearchInput extends RunContext {
   pluginFiles: string[];
   checkpointEverySteps: number;
   heartbeatTimeoutSeconds: number;
+  /**
+   * Nets of the space timed whole to calibrate the table's predictor on a timed target
+   * (activities/latency-model.ts); 0 prices by the plain table sum. Absent: the default (40).
+   */
+  calibrationNets?: number;
   /** After the supernet: train the derived net and nets of its latency band alone, and keep the best (workflows/band-trials.ts). */
   bandTrials?: BandTrialsConfig;
 }
@@ -38,6 +43,8 @@ export interface OneShotSearchInput extends RunContext {
 export interface OneShotSearchResult {
   epochs: SupernetEpochMetrics[];
   latencyTableKey?: string;
+  /** The table's calibration on its target, where one was measured (timed targets). */
+  latencyCalibrationKey?: string;
   /** The supernet's argmax architecture. */
   derivedArchKey: string;
   blocks: string[];
@@ -68,7 +75,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`,
     retry: retryPolicy('checkpointed'),
   });
-  const { buildLatencyTable } = proxyActivities<typeof activities>({
+  const { buildLatencyTable, calibrateLatencyModel } = proxyActivities<typeof activities>({
     startToCloseTimeout: '6h',
     heartbeatTimeout: '5m',
     retry: retryPolicy('short'),
@@ -86,6 +93,23 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
           plugin: input.target.plugin,
           config: input.target.config,
           pluginFiles: input.pluginFiles,
+        })
+      : undefined;
+  // Runs started before calibration existed replay without it.
+  const latencyCalibrationKey =
+    latencyTableKey && input.target && patched('latency-calibration')
+      ? await calibrateLatencyModel({
+          artifactLocation: input.artifactLocation,
+          runId: input.runId,
+          space: input.space,
+          dataset: input.dataset,
+          seed: input.seed,
+          targetId: input.target.id,
+          plugin: input.target.plugin,
+          config: input.target.config,
+          pluginFiles: input.pluginFiles,
+          tableKey: latencyTableKey,
+          nets: input.calibrationNets,
         })
       : undefined;
   const epochs: SupernetEpochMetrics[] = [];
@@ -107,6 +131,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
       learningRate: input.learningRate,
       strategyConfig: input.strategy.config,
       latencyTableKey,
+      ...(latencyCalibrationKey ? { latencyCalibrationKey } : {}),
       latencyWeight: input.latencyWeight,
       latencyTargetMs: input.latencyTargetMs,
       checkpointEverySteps: input.checkpointEverySteps,
@@ -122,6 +147,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
       {
         trialSettings: { runId, artifactLocation, seed, dataset, space, batchSize, learningRate, pluginFiles, checkpointEverySteps },
         latencyTableKey,
+        latencyCalibrationKey,
         derived: last.choices,
         config: input.bandTrials,
       },
@@ -131,6 +157,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
   return {
     epochs,
     latencyTableKey,
+    ...(latencyCalibrationKey ? { latencyCalibrationKey } : {}),
     derivedArchKey: runLayout(input.runId).search.derived,
     blocks: last.blocks,
     validationAccuracy: last.validationAccuracy,

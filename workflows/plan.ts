@@ -14,7 +14,7 @@ import type { LoadedPipeline } from '../dsl/load';
 import type { BaselineSearchStage, CompoundScalingStage, ElasticTrainingStage, EvaluationStage, TrainStage } from '../dsl/stages';
 import type { SearchStrategyPlugin } from '../plugins/api';
 import type { TargetRef } from '../core/refs';
-import type { DatasetRef, ElasticSettings, StageDataRef, TrainSettings } from '../core/stage-settings';
+import { DEFAULT_CALIBRATION_NETS, type DatasetRef, type ElasticSettings, type StageDataRef, type TrainSettings } from '../core/stage-settings';
 import type { BandTrialsConfig } from './band-trials';
 import type {
   ElasticStageInput,
@@ -107,6 +107,8 @@ function searchInput(loaded: LoadedPipeline, runId: string, artifactLocation: st
           ? { latencyWeight: search.latencyWeight, latencyTargetMs: search.targetLatencyMs }
           : { latencyWeight: search.latencyWeight / referenceMs }),
         target,
+        // Only when not the default, so a pipeline that never mentions it plans the JSON it always did.
+        ...(search.calibrationNets !== DEFAULT_CALIBRATION_NETS ? { calibrationNets: search.calibrationNets } : {}),
         checkpointEverySteps: search.checkpointEverySteps,
         heartbeatTimeoutSeconds: search.heartbeatTimeoutSeconds,
         bandTrials: search.bandTrials && bandTrialsConfig(search.bandTrials, search.parallelTrials),

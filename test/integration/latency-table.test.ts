@@ -2,7 +2,7 @@
  * Latency tables end to end on real backends: the buildLatencyTable activity measures a small
  * space on node-cpu (native TensorFlow) and on wasm, stores both, and a `lut` target pointed at
  * the stored node-cpu table by artifact key reproduces its matrix exactly, as a table measured on
- * a phone would be used. No thresholds on the timings: only their shape and consistency.
+ * a phone would be used; a node-cpu table is calibrated against nets of the space timed whole. No thresholds on the timings: only their shape and consistency.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { openArtifactStore } from '../../artifacts';
 import { buildLatencyTable, loadLatencyTable, type BuildLatencyTableInput } from '../../activities/latency-table';
+import { calibrateLatencyModel, loadCalibration, type CalibrateLatencyModelInput } from '../../activities/latency-model';
+import { runLayout } from '../../core/run-layout';
+import { writeFashionSubset } from './support/fashion-subset';
 import { SearchSpaceSchema } from '../../dsl/search-space';
 import { loadTf } from '../../engine/backend';
 import { distinctOps, enumerateSpaceOps } from '../../engine/latency/space-ops';
@@ -59,4 +62,39 @@ test('node-cpu and wasm tables are measured, cached, and reusable through lut', 
   const before = await store.head(cpuKey);
   expect(await run({ ...base, runId: 'r2', targetId: 'cpu', plugin: 'node-cpu', config: FAST })).toBe(cpuKey);
   expect(await store.head(cpuKey)).toEqual(before);
+});
+
+test('a node-cpu table is calibrated against nets timed whole: stored beside the table, copied to the run, reused', async () => {
+  const env = new MockActivityEnvironment();
+  const data = { name: 'fashion-mnist' as const, path: writeFashionSubset(join(root, 'fashion'), 64, 16), resolution: 12, validationFraction: 0.1 };
+  const base = { artifactLocation: root, runId: 'cal-1', space: SPACE, dataset: data, seed: 1, pluginFiles: [] };
+  const store = openArtifactStore(root);
+  const tableKey = (await env.run(buildLatencyTable, { ...base, targetId: 'cpu', plugin: 'node-cpu', config: FAST })) as string;
+  const calibrate = (i: Partial<CalibrateLatencyModelInput>) => env.run(calibrateLatencyModel, { ...base, targetId: 'cpu', plugin: 'node-cpu', config: FAST, tableKey, nets: 10, ...i }) as Promise<string | undefined>;
+
+  const key = await calibrate({});
+  expect(key).toBe(tableKey.replace(/\.json$/, '.calibration-10.json'));
+  const file = await loadCalibration(store, key!);
+  expect(file).toMatchObject({ target: 'node-cpu', tableKey, netsWanted: 10, use: expect.stringMatching(/^(predictor|plain)$/) });
+  expect(file.nets).toHaveLength(10);
+  const table = await loadLatencyTable(store, tableKey);
+  const byKey = new Map(table.entries.map((e) => [e.key, e.medianMs]));
+  for (const net of file.nets) {
+    expect(net.measuredMs).toBeGreaterThan(0);
+    expect(net.heldOutMs).toEqual(expect.any(Number));
+    // The plain prediction is the table's own sum over the net's ops (stem, head, pool and classifier included).
+    expect(net.features.tableMs).toBeGreaterThan([...byKey.values()].sort((a, b) => a - b)[0]);
+  }
+  expect(file.check!.plain.nets).toBe(10);
+  expect(file.check!.predictor.within10).toBeGreaterThanOrEqual(0);
+  const copy = await loadCalibration(store, runLayout('cal-1').search.latencyCalibration);
+  expect(copy).toEqual({ ...file, targetId: 'cpu' });
+
+  const before = await store.head(key!);
+  expect(await calibrate({ runId: 'cal-2' })).toBe(key);
+  expect(await store.head(key!)).toEqual(before);
+  // An analytic target is its own table sum: nothing to calibrate.
+  const macsTable = (await env.run(buildLatencyTable, { ...base, targetId: 'proxy', plugin: 'macs', config: {} })) as string;
+  expect(await calibrate({ targetId: 'proxy', plugin: 'macs', config: {}, tableKey: macsTable })).toBeUndefined();
+  await expect(calibrate({ nets: 5 })).rejects.toThrow(/5 nets cannot check a predictor/);
 });

@@ -54,6 +54,7 @@ const ACTIVITY_NAMES = [
   'drawBandCandidates',
   'writeJson',
   'buildLatencyTable',
+  'calibrateLatencyModel',
   'supernetEpoch',
   'scalingTrial',
   'scaledArchitectures',

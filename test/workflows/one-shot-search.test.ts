@@ -64,11 +64,11 @@ test('without a hardware target no table is built, whatever the latency weight',
 
 test('with a target and a latency weight the table is built once, before the first epoch, and every epoch prices latency by it', async () => {
   const input = searchInput('latencyWeight: 0.5, targetLatencyMs: 4, latencyPenalty: absolute, target: proxy');
-  const calls = stubs.serve({ buildLatencyTable: async (t) => tableKey(t), supernetEpoch: async (e) => epochMetrics(e) });
+  const calls = stubs.serve({ buildLatencyTable: async (t) => tableKey(t), calibrateLatencyModel: async () => undefined, supernetEpoch: async (e) => epochMetrics(e) });
   const handle = await stubs.start(oneShotSearchWorkflow, input);
   const result = await handle.result();
 
-  expect(calls.names()).toEqual(['buildLatencyTable', 'supernetEpoch', 'supernetEpoch', 'supernetEpoch']);
+  expect(calls.names()).toEqual(['buildLatencyTable', 'calibrateLatencyModel', 'supernetEpoch', 'supernetEpoch', 'supernetEpoch']);
   expect(calls.of('buildLatencyTable')).toEqual([
     expect.objectContaining({ runId: input.runId, targetId: 'proxy', plugin: 'macs', space: input.space, dataset: input.dataset, seed: 7 }),
   ]);
@@ -91,12 +91,35 @@ test('a failing epoch fails the search and no later epoch starts', async () => {
   expect(epochsOf(calls.of('supernetEpoch')).map((e) => e.epoch)).toEqual([0, 1]);
 });
 
+test('on a timed target the table is calibrated once, after the table: the epochs and the band draws price by its calibration', async () => {
+  const input = searchInput('latencyWeight: 0.5, target: cpu, calibrationNets: 30, bandTrials: { trials: 2 }');
+  const calibrationKey = (t: { tableKey: string }) => t.tableKey.replace(/\.json$/, '.calibration-30.json');
+  const calls = stubs.serve({
+    buildLatencyTable: async (t) => tableKey(t),
+    calibrateLatencyModel: async (c) => calibrationKey(c),
+    supernetEpoch: async (e) => epochMetrics(e),
+    drawBandCandidates: async (d) => bandCandidates(d),
+    trainTrial: async (t) => trialMetrics(t, 0.7),
+    writeJson: async ({ key }) => key,
+  });
+  const result = await stubs.execute(oneShotSearchWorkflow, input);
+  expect(calls.names().slice(0, 3)).toEqual(['buildLatencyTable', 'calibrateLatencyModel', 'supernetEpoch']);
+  expect(calls.of('calibrateLatencyModel')).toEqual([
+    expect.objectContaining({ runId: input.runId, targetId: 'cpu', plugin: 'node-cpu', tableKey: tableKey(input), nets: 30, space: input.space, dataset: input.dataset, seed: 7 }),
+  ]);
+  const key = calibrationKey({ tableKey: tableKey(input) });
+  for (const e of epochsOf(calls.of('supernetEpoch'))) expect(e).toMatchObject({ latencyTableKey: tableKey(input), latencyCalibrationKey: key });
+  expect(calls.of('drawBandCandidates')).toEqual([expect.objectContaining({ latencyTableKey: tableKey(input), latencyCalibrationKey: key })]);
+  expect(result.latencyCalibrationKey).toBe(key);
+});
+
 describe('band trials', () => {
   test('train the derived net and its band on the trials queue; the most accurate becomes the search result', async () => {
     const input = searchInput('latencyWeight: 0.5, target: proxy, parallelTrials: 2, bandTrials: { trials: 3, epochs: 2, band: 0.2 }');
     const accuracy = [0.7, 0.72, 0.8, 0.75];
     const calls = stubs.serve({
       buildLatencyTable: async (t) => tableKey(t),
+      calibrateLatencyModel: async () => undefined,
       supernetEpoch: async (e) => epochMetrics(e),
       drawBandCandidates: async (d) => bandCandidates(d),
       trainTrial: async (t) => trialMetrics(t, accuracy[t.trial]),
@@ -130,6 +153,7 @@ describe('band trials', () => {
     const input = searchInput('latencyWeight: 0.5, target: proxy, bandTrials: { trials: 2 }');
     stubs.serve({
       buildLatencyTable: async (t) => tableKey(t),
+      calibrateLatencyModel: async () => undefined,
       supernetEpoch: async (e) => epochMetrics(e),
       drawBandCandidates: async (d) => bandCandidates(d),
       trainTrial: async (t) => trialMetrics(t, 0.75),
@@ -144,6 +168,7 @@ describe('band trials', () => {
     // Band net i (by its choices) is worth i; a longer training adds a little.
     const calls = stubs.serve({
       buildLatencyTable: async (t) => tableKey(t),
+      calibrateLatencyModel: async () => undefined,
       supernetEpoch: async (e) => epochMetrics(e),
       drawBandCandidates: async (d) => ({ ...bandCandidates(d), candidates: [0, 1, 2].map((i) => ({ choices: [i + 1, 0, 0, 0, 0, 0], blocks: [`band-${i}`], tableMs: 9 - i })) }),
       trainTrial: async (t) => trialMetrics(t, t.choices[0] / 10 + t.epochs / 100),

@@ -175,6 +175,7 @@ export function everyStub(overrides: Stubs = {}): Stubs {
     trainTrial: async (t) => trialMetrics(t, accuracyOfChoices(t.choices)),
     writeJson: async ({ key }) => key,
     buildLatencyTable: async (t) => `${runLayout(String(t.runId)).root}latency-table.json`,
+    calibrateLatencyModel: async () => undefined,
     supernetEpoch: async (e) => epochMetrics(e),
     drawBandCandidates: async (d) => bandCandidates(d),
     scalingTrial: async (t) => scalingResult(t, { validationAccuracy: 0.5 + t.point.alpha / 10 }),
