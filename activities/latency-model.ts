@@ -33,6 +33,7 @@ import {
 import type { SpaceOps } from '../engine/latency/space-ops';
 import type { OpLatencyTable } from '../engine/latency/table';
 import type { LatencyMeasurement } from '../plugins/api';
+import type { PredictionCheck } from '../engine/latency/predictor';
 import { datasetFor, storeFor } from './context';
 import { loadLatencyTable, searchOps } from './latency-table';
 import { activityHooks, measureModelOn, resolveTarget, withSavedModel, type MeasureHooks, type ResolvedTarget } from './target-measure';
@@ -52,6 +53,16 @@ export interface CalibrateLatencyModelInput {
   /** Nets to time whole; default 40. */
   nets?: number;
   checkpointEvery?: number;
+}
+
+/** What the workflow keeps of a calibration: where it is, and its check numbers (a few numbers, for the run's result). */
+export interface LatencyCalibrationSummary {
+  key: string;
+  targetId: string;
+  nets: number;
+  use: 'predictor' | 'plain';
+  plain: PredictionCheck;
+  predictor: PredictionCheck;
 }
 
 export interface CalibrationProgress {
@@ -158,11 +169,11 @@ export async function buildOrReuseCalibration(job: CalibrationJob): Promise<stri
 }
 
 /**
- * Activity: the key of the calibration of the search's table on its target, measuring it if no
- * run has yet; undefined for a target that does not time whole nets (`timed` unset), or with
- * `nets: 0`. Heartbeats `CalibrationProgress`.
+ * Activity: the calibration of the search's table on its target (its key and check numbers),
+ * measuring it if no run has yet; undefined for a target that does not time whole nets (`timed`
+ * unset), or with `nets: 0`. Heartbeats `CalibrationProgress`.
  */
-export async function calibrateLatencyModel(input: CalibrateLatencyModelInput): Promise<string | undefined> {
+export async function calibrateLatencyModel(input: CalibrateLatencyModelInput): Promise<LatencyCalibrationSummary | undefined> {
   const nets = input.nets ?? DEFAULT_CALIBRATION_NETS;
   const target = resolveTarget({ id: input.targetId, plugin: input.plugin, config: input.config }, input.pluginFiles, 'measureModel');
   if (!target.plugin.timed || nets === 0) return undefined;
@@ -186,10 +197,9 @@ export async function calibrateLatencyModel(input: CalibrateLatencyModelInput): 
   const calibration = await loadCalibration(store, key);
   // The run's own copy: what its report reads, and what the user finds in the run's folder.
   if (input.runId) await putJson(store, runLayout(input.runId).search.latencyCalibration, { ...calibration, targetId: input.targetId } satisfies CalibrationFile);
-  if (calibration.check) {
-    log.info(`latency model of ${input.targetId}: table sum ${describeCheck(calibration.check.plain)}; predictor (held out) ${describeCheck(calibration.check.predictor)}; the search uses the ${calibration.use}`);
-  }
-  return key;
+  if (!calibration.check || !calibration.use) throw new Error(`${key}: a calibration without its check numbers (an unfinished file where a finished one belongs)`);
+  log.info(`latency model of ${input.targetId}: table sum ${describeCheck(calibration.check.plain)}; predictor (held out) ${describeCheck(calibration.check.predictor)}; the search uses the ${calibration.use}`);
+  return { key, targetId: input.targetId, nets: calibration.nets.length, use: calibration.use, plain: calibration.check.plain, predictor: calibration.check.predictor };
 }
 
 /** The prices a search reads: the table's, re-priced by the calibration where it is better. */

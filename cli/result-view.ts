@@ -6,6 +6,12 @@ import { budgetSentences } from '../report/budgets';
 import { chanceWarning } from '../report/chance';
 import type { PipelineWorkflowResult } from '../workflows/pipeline';
 
+/** A latency model's check numbers (a Spearman of a constant side travels as null). */
+function checkLine(c: { spearman: number | null; within10: number; medianError: number }): string {
+  const rho = c.spearman !== null && Number.isFinite(c.spearman) ? c.spearman.toFixed(3) : 'n/a';
+  return `Spearman ${rho}, within +-10% ${(100 * c.within10).toFixed(0)}%, median error ${(100 * c.medianError).toFixed(1)}%`;
+}
+
 /** What `nas run` prints when its run has finished: the time, each stage's, then the results. */
 export function printResult(result: PipelineWorkflowResult, artifactLocation: string, started: number): void {
   console.log(`\nrun ${result.runId} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -24,6 +30,12 @@ export function printOutcome(result: PipelineWorkflowResult, artifactLocation: s
     }
     console.log(`    derived: ${r.blocks.join(' ')}`);
     console.log(`    architecture: ${artifactLocation}/${r.derivedArchKey}`);
+    if (r.latencyCalibration) {
+      const c = r.latencyCalibration;
+      console.log(`  latency model on ${c.targetId}: ${c.nets} nets of the space timed whole; the search priced by the ${c.use === 'predictor' ? 'calibrated predictor' : 'plain table sum'}`);
+      console.log(`    table sum:            ${checkLine(c.plain)}`);
+      console.log(`    predictor (held out): ${checkLine(c.predictor)}`);
+    }
     if (r.band) {
       const { pick, derived } = r.band;
       const which = pick.trial === 0 ? 'the derived net' : `trial ${pick.trial}`;

@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure, defineQuery, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type * as activities from '../activities';
+import type { LatencyCalibrationSummary } from '../activities/latency-model';
 import type { SupernetEpochInput, SupernetEpochMetrics } from '../activities/supernet-epoch';
 import type { StageDataRef } from '../core/stage-settings';
 import type { SearchSpace } from '../core/space';
@@ -43,8 +44,8 @@ export interface OneShotSearchInput extends RunContext {
 export interface OneShotSearchResult {
   epochs: SupernetEpochMetrics[];
   latencyTableKey?: string;
-  /** The table's calibration on its target, where one was measured (timed targets). */
-  latencyCalibrationKey?: string;
+  /** The table's calibration on its target, where one was measured (timed targets): its key and check numbers. */
+  latencyCalibration?: LatencyCalibrationSummary;
   /** The supernet's argmax architecture. */
   derivedArchKey: string;
   blocks: string[];
@@ -96,7 +97,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
         })
       : undefined;
   // Runs started before calibration existed replay without it.
-  const latencyCalibrationKey =
+  const calibration =
     latencyTableKey && input.target && patched('latency-calibration')
       ? await calibrateLatencyModel({
           artifactLocation: input.artifactLocation,
@@ -112,6 +113,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
           nets: input.calibrationNets,
         })
       : undefined;
+  const latencyCalibrationKey = calibration?.key;
   const epochs: SupernetEpochMetrics[] = [];
   let band: SearchProgress | undefined;
   setHandler(oneShotProgressQuery, () => ({ epochsDone: epochs.length, epochs: input.epochs, last: epochs[epochs.length - 1], band }));
@@ -157,7 +159,7 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
   return {
     epochs,
     latencyTableKey,
-    ...(latencyCalibrationKey ? { latencyCalibrationKey } : {}),
+    ...(calibration ? { latencyCalibration: calibration } : {}),
     derivedArchKey: runLayout(input.runId).search.derived,
     blocks: last.blocks,
     validationAccuracy: last.validationAccuracy,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { openArtifactStore } from '../../artifacts';
 import { buildLatencyTable, loadLatencyTable, type BuildLatencyTableInput } from '../../activities/latency-table';
-import { calibrateLatencyModel, loadCalibration, type CalibrateLatencyModelInput } from '../../activities/latency-model';
+import { calibrateLatencyModel, loadCalibration, type CalibrateLatencyModelInput, type LatencyCalibrationSummary } from '../../activities/latency-model';
 import { runLayout } from '../../core/run-layout';
 import { writeFashionSubset } from './support/fashion-subset';
 import { SearchSpaceSchema } from '../../dsl/search-space';
@@ -70,9 +70,11 @@ test('a node-cpu table is calibrated against nets timed whole: stored beside the
   const base = { artifactLocation: root, runId: 'cal-1', space: SPACE, dataset: data, seed: 1, pluginFiles: [] };
   const store = openArtifactStore(root);
   const tableKey = (await env.run(buildLatencyTable, { ...base, targetId: 'cpu', plugin: 'node-cpu', config: FAST })) as string;
-  const calibrate = (i: Partial<CalibrateLatencyModelInput>) => env.run(calibrateLatencyModel, { ...base, targetId: 'cpu', plugin: 'node-cpu', config: FAST, tableKey, nets: 10, ...i }) as Promise<string | undefined>;
+  const calibrate = async (i: Partial<CalibrateLatencyModelInput>) => ((await env.run(calibrateLatencyModel, { ...base, targetId: 'cpu', plugin: 'node-cpu', config: FAST, tableKey, nets: 10, ...i })) as LatencyCalibrationSummary | undefined)?.key;
 
-  const key = await calibrate({});
+  const summary: LatencyCalibrationSummary | undefined = await env.run(calibrateLatencyModel, { ...base, targetId: 'cpu', plugin: 'node-cpu', config: FAST, tableKey, nets: 10 });
+  if (!summary) throw new Error('node-cpu is a timed target: it must be calibrated');
+  const key = summary.key;
   expect(key).toBe(tableKey.replace(/\.json$/, '.calibration-10.json'));
   const file = await loadCalibration(store, key!);
   expect(file).toMatchObject({ target: 'node-cpu', tableKey, netsWanted: 10, use: expect.stringMatching(/^(predictor|plain)$/) });
@@ -86,6 +88,7 @@ test('a node-cpu table is calibrated against nets timed whole: stored beside the
     expect(net.features.tableMs).toBeGreaterThan([...byKey.values()].sort((a, b) => a - b)[0]);
   }
   expect(file.check!.plain.nets).toBe(10);
+  expect(summary).toEqual({ key, targetId: 'cpu', nets: 10, use: file.use, plain: file.check!.plain, predictor: file.check!.predictor });
   expect(file.check!.predictor.within10).toBeGreaterThanOrEqual(0);
   const copy = await loadCalibration(store, runLayout('cal-1').search.latencyCalibration);
   expect(copy).toEqual({ ...file, targetId: 'cpu' });

@@ -94,9 +94,10 @@ test('a failing epoch fails the search and no later epoch starts', async () => {
 test('on a timed target the table is calibrated once, after the table: the epochs and the band draws price by its calibration', async () => {
   const input = searchInput('latencyWeight: 0.5, target: cpu, calibrationNets: 30, bandTrials: { trials: 2 }');
   const calibrationKey = (t: { tableKey: string }) => t.tableKey.replace(/\.json$/, '.calibration-30.json');
+  const check = { nets: 30, spearman: 0.9, within10: 0.8, medianError: 0.05, meanBias: 0.01 };
   const calls = stubs.serve({
     buildLatencyTable: async (t) => tableKey(t),
-    calibrateLatencyModel: async (c) => calibrationKey(c),
+    calibrateLatencyModel: async (c) => ({ key: calibrationKey(c), targetId: c.targetId, nets: 30, use: 'predictor' as const, plain: { ...check, within10: 0.1 }, predictor: check }),
     supernetEpoch: async (e) => epochMetrics(e),
     drawBandCandidates: async (d) => bandCandidates(d),
     trainTrial: async (t) => trialMetrics(t, 0.7),
@@ -110,7 +111,7 @@ test('on a timed target the table is calibrated once, after the table: the epoch
   const key = calibrationKey({ tableKey: tableKey(input) });
   for (const e of epochsOf(calls.of('supernetEpoch'))) expect(e).toMatchObject({ latencyTableKey: tableKey(input), latencyCalibrationKey: key });
   expect(calls.of('drawBandCandidates')).toEqual([expect.objectContaining({ latencyTableKey: tableKey(input), latencyCalibrationKey: key })]);
-  expect(result.latencyCalibrationKey).toBe(key);
+  expect(result.latencyCalibration).toEqual({ key, targetId: 'cpu', nets: 30, use: 'predictor', plain: { ...check, within10: 0.1 }, predictor: check });
 });
 
 describe('band trials', () => {

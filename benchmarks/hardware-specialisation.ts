@@ -1,0 +1,120 @@
+/**
+ * Issue 30's hardware-specialisation check (ProxylessNAS section 4's finding, on our targets):
+ * the pipeline `--pipeline` (default examples/browser-search.yaml) is run once per target id of
+ * `--targets` with its search aimed at that target, through `nas run` as a user runs it; then
+ * every derived net is timed whole on every target, in `--rounds` interleaved rounds (the median
+ * of the rounds' medians is printed). The claim holds when each target's own net is the faster
+ * one on that target.
+ *
+ *   npx tsx benchmarks/hardware-specialisation.ts [--pipeline examples/browser-search.yaml]
+ *       [--targets browser,cpu] [--rounds 3] [--repeats 30] [--state DIR]
+ *
+ * `--state DIR` (default .bench-state/specialisation) holds the runs' work folder: a search that
+ * completed there is reused, so a rerun only times.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse, stringify } from 'yaml';
+import { ArchSpecSchema } from '../engine/arch/spec';
+import { closeBrowserSessions } from '../engine/latency/browser/session';
+import { buildArchModel } from '../engine/models/arch-model';
+import { runLayout } from '../core/run-layout';
+import { builtinRegistry } from '../plugins/registry';
+import { withSavedModel } from '../activities/target-measure';
+import { repoRoot } from '../infra/paths';
+
+const { values } = parseArgs({
+  options: {
+    pipeline: { type: 'string', default: 'examples/browser-search.yaml' },
+    targets: { type: 'string', default: 'browser,cpu' },
+    rounds: { type: 'string', default: '3' },
+    repeats: { type: 'string', default: '30' },
+    state: { type: 'string', default: '.bench-state/specialisation' },
+  },
+});
+
+interface PipelineDoc {
+  name: string;
+  hardwareTargets: Record<string, { plugin: string; config?: Record<string, unknown> }>;
+  stages: { baselineSearch: { target: string } };
+}
+
+const state = resolve(values.state!);
+const workDir = join(state, 'work');
+const targetIds = values.targets!.split(',');
+const rounds = Number(values.rounds);
+const repeats = Number(values.repeats);
+const template = parse(readFileSync(values.pipeline!, 'utf8')) as PipelineDoc;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Runs the pipeline searching for `target` unless a completed run left its derived net; returns the net's file. */
+function searchFor(target: string): string {
+  const runId = `spec-${target}`;
+  const derived = join(workDir, 'artifacts', runLayout(runId).search.derived);
+  if (existsSync(derived)) {
+    console.log(`${runId}: reusing the search in ${derived}`);
+    return derived;
+  }
+  mkdirSync(state, { recursive: true });
+  const doc = { ...template, name: `${template.name}-for-${target}`, stages: { ...template.stages, baselineSearch: { ...template.stages.baselineSearch, target } } };
+  const file = join(state, `${runId}.yaml`);
+  writeFileSync(file, stringify(doc));
+  console.log(`${runId}: nas run ${file} (search aimed at ${target}: ${doc.hardwareTargets[target].plugin})`);
+  const started = Date.now();
+  // --workers 1: the search is one supernet; a second process would only share its cores.
+  const run = spawnSync(process.execPath, [join(repoRoot(), 'bin', 'nas.js'), 'run', file, '--work-dir', workDir, '--run-id', runId, '--workers', '1'], { stdio: 'inherit' });
+  if (run.status !== 0) throw new Error(`nas run for ${target} exited ${run.status}`);
+  console.log(`${runId}: searched in ${((Date.now() - started) / 60_000).toFixed(1)} min`);
+  return derived;
+}
+
+async function main(): Promise<void> {
+  const nets = targetIds.map((t) => ({ target: t, spec: ArchSpecSchema.parse(JSON.parse(readFileSync(searchFor(t), 'utf8'))) }));
+  const registry = builtinRegistry();
+  const targets = targetIds.map((id) => {
+    const ref = template.hardwareTargets[id];
+    const plugin = registry.get('hardware-target', ref.plugin)!;
+    return { id, plugin, config: plugin.configSchema.parse({ ...(ref.config ?? {}), repeats }) };
+  });
+  for (const n of nets) console.log(`net searched for ${n.target}: ${n.spec.blocks.length} blocks, ${JSON.stringify(n.spec.blocks.map((b) => `k${b.kernel} e${b.expansion}`))}`);
+  const [side, , channels] = [nets[0].spec.resolution, 0, nets[0].spec.inputChannels];
+  const times = new Map<string, number[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const t of targets) {
+      // The order of the nets alternates by round, so neither always runs on a warmer machine.
+      const order = r % 2 ? [...nets].reverse() : nets;
+      for (const n of order) {
+        const model = buildArchModel(n.spec, { inferenceOnly: true });
+        const m = await withSavedModel(model, (dir) => t.plugin.measureModel!(dir, [side, side, channels], { config: t.config, heartbeat: () => undefined }));
+        model.dispose();
+        const key = `${n.target}@${t.id}`;
+        times.set(key, [...(times.get(key) ?? []), m.medianMs]);
+        console.log(`  round ${r + 1}: net for ${n.target} on ${t.id} (${t.plugin.name}): ${m.medianMs.toFixed(2)} ms`);
+      }
+    }
+  }
+  await closeBrowserSessions();
+  console.log(`\nmedian of ${rounds} rounds' medians (ms, batch 1, ${repeats} timed runs each):`);
+  console.log(`| net searched for | ${targets.map((t) => `on ${t.id} (${t.plugin.name})`).join(' | ')} |`);
+  console.log(`|---|${targets.map(() => '---:').join('|')}|`);
+  for (const n of nets) console.log(`| ${n.target} | ${targets.map((t) => median(times.get(`${n.target}@${t.id}`)!).toFixed(2)).join(' | ')} |`);
+  for (const t of targets) {
+    const own = median(times.get(`${t.id}@${t.id}`)!);
+    const others = nets.filter((n) => n.target !== t.id).map((n) => median(times.get(`${n.target}@${t.id}`)!));
+    const best = Math.min(...others);
+    console.log(`on ${t.id}: its own net ${own.toFixed(2)} ms vs ${best.toFixed(2)} ms: ${own < best ? `faster by ${(100 * (1 - own / best)).toFixed(1)}%` : `NOT faster (${(100 * (own / best - 1)).toFixed(1)}% slower)`}`);
+  }
+  console.log(`\nreproduce: npx tsx benchmarks/hardware-specialisation.ts --pipeline ${values.pipeline} --targets ${values.targets} --rounds ${rounds} --repeats ${repeats}`);
+}
+
+main().catch(async (err) => {
+  console.error(err instanceof Error ? err.message : err);
+  await closeBrowserSessions();
+  process.exit(1);
+});
