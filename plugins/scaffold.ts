@@ -98,7 +98,9 @@ const TARGET_BODY = (name: string) => `
 /**
  * A hardware target. Its functions run in activities, where clocks, I/O and native code are fine.
  * Replace the estimates below with measurements on your device: measureOp prices one op of the
- * search space (for latency tables), measureModel a whole trained model in tfjs format.
+ * search space (for latency tables), measureModel a whole trained model in tfjs format. Once they
+ * time real runs, add \`timed: true\`: a one-shot search then checks the table against nets timed
+ * whole and calibrates a predictor (README, "The latency model").
  */
 export default definePlugin({
   kind: 'hardware-target',

@@ -6,13 +6,13 @@
 import { runLayout } from '../core/run-layout';
 import type { Pipeline } from '../dsl/pipeline';
 import { budgetSentences } from './budgets';
-import { elasticChart, paretoChart, scalingChart, searchEpochsChart, trialsChart, type ChartSpec } from './charts';
+import { elasticChart, latencyCheckChart, paretoChart, scalingChart, searchEpochsChart, trialsChart, type ChartSpec } from './charts';
 import { entropySentence, maxMeanEntropy } from './entropy';
 import { fmt, html, Html, table, type Column } from './html';
 import { renderPage } from './page';
 import { isProxyTarget, latencyUnit } from './units';
 import { chosenIndex, elasticDigest, frontsByTarget, modelWarnings, summarize, type ReportSummary, type SectionId } from './summary';
-import type { BandTrialsSummary, EvaluatedModel, EvaluationSummary, ReportInput, RunArtifacts, ScalingTable, ScalingTablePoint, SupernetEpochMetrics, TrialRecord } from './types';
+import type { BandTrialsSummary, EvaluatedModel, EvaluationSummary, LatencyCalibration, ReportInput, RunArtifacts, ScalingTable, ScalingTablePoint, SupernetEpochMetrics, TrialRecord } from './types';
 
 export interface BuiltReport {
   html: string;
@@ -146,6 +146,55 @@ function randomBaselineSentence(r: NonNullable<BandTrialsSummary['random']>, ref
   );
 }
 
+type PredictionCheck = NonNullable<LatencyCalibration['check']>['plain'];
+
+/** `+ 0.8 × table sum`, `− 0.12 ms per op`: one term of the fitted predictor, its sign written as the operator. */
+function predictorTerm(coefficient: number, what: string): string {
+  return `${coefficient < 0 ? '−' : '+'} ${fmt.rate(Math.abs(coefficient))} ${what}`;
+}
+
+/**
+ * The latency model check of a one-shot search on a timed target: how well the table's sum, and
+ * the predictor fitted on whole-net timings, rank and price nets of the space. The predictor's
+ * numbers are held out (each net predicted by a fit without it), so its own fit does not flatter it.
+ */
+function latencyModelSection(c: LatencyCalibration): Section {
+  const targetId = c.targetId ?? c.target;
+  const n = c.nets.length;
+  const unfinished = n < c.netsWanted ? ` (of ${c.netsWanted} wanted: the calibration is unfinished)` : '';
+  const intro = html`<p>On target ${targetId} (${c.target}), ${n} net${n === 1 ? '' : 's'} drawn from the search space ${n === 1 ? 'was' : 'were'} timed whole${unfinished} and compared with two predictions: the plain sum of the latency table's op latencies, and the calibrated predictor fitted on these timings, each net priced by a fit without it (held out).</p>`;
+  const rows: { name: string; use: 'plain' | 'predictor'; check: PredictionCheck }[] = c.check
+    ? [
+        { name: 'table sum', use: 'plain', check: c.check.plain },
+        { name: 'calibrated predictor, held out', use: 'predictor', check: c.check.predictor },
+      ]
+    : [];
+  const columns: Column<(typeof rows)[number]>[] = [
+    { header: 'prediction', cell: (r) => r.name },
+    { header: 'Spearman', cell: (r) => fmt.number(r.check.spearman, 3), numeric: true },
+    { header: 'within ±10%', cell: (r) => fmt.percent(r.check.within10, 0), numeric: true },
+    { header: 'median error', cell: (r) => fmt.percent(r.check.medianError), numeric: true },
+    { header: 'bias', cell: (r) => fmt.percent(r.check.meanBias, 1, true), numeric: true },
+  ];
+  const p = c.predictor;
+  const fitted = p
+    ? html`<p>Fitted on all ${n} nets: measured ≈ ${fmt.ms(p.intercept)} ms ${predictorTerm(p.perTableMs, '× table sum')} ${predictorTerm(p.perOp, 'ms per op')} ${predictorTerm(p.perMmac, 'ms per MMAC')}.</p>`
+    : html`<p class="omitted">No predictor fitted yet: the file holds the nets timed so far.</p>`;
+  const used =
+    c.use && c.check
+      ? html`<p>The search priced nets with the ${c.use === 'predictor' ? 'calibrated predictor' : 'plain table sum'}: the predictor's held-out median error, ${fmt.percent(c.check.predictor.medianError)}, is ${
+          c.use === 'predictor' ? 'below' : 'not below'
+        } the table sum's, ${fmt.percent(c.check.plain.medianError)}.</p>`
+      : '';
+  return {
+    body: html`${intro}
+${rows.length ? table(columns, rows, (r) => (r.use === c.use ? 'chosen' : undefined)) : ''}
+${fitted}${used}
+${chartBox('chart-latency-model')}`,
+    charts: [latencyCheckChart('chart-latency-model', targetId, c.nets)],
+  };
+}
+
 function paretoSection(evaluation: EvaluationSummary, search: RunArtifacts['search'], pipeline: Pipeline | undefined): Section {
   const fronts = frontsByTarget(evaluation);
   const charts: ChartSpec[] = [];
@@ -258,6 +307,8 @@ const TITLES: Record<SectionId, string> = {
   elastic: 'Elastic training',
 };
 
+const LATENCY_MODEL_TITLE = 'Latency model: table against measured';
+
 export function buildReport(input: ReportInput, chartLibrary: string): BuiltReport {
   const summary = summarize(input);
   const a = input.artifacts;
@@ -267,15 +318,22 @@ export function buildReport(input: ReportInput, chartLibrary: string): BuiltRepo
     scaling: a.scaling ? scalingSection(a.scaling) : undefined,
     elastic: summary.elastic ? elasticSection(a.elastic.filter((l) => l.steps.length > 0)) : undefined,
   };
+  // Only a one-shot search on a timed target has one, so its absence is no omission worth a note.
+  const latencyModel = a.search?.mode === 'one-shot' && a.search.latencyCalibration ? latencyModelSection(a.search.latencyCalibration) : undefined;
   const charts: ChartSpec[] = [];
-  const bodies = (Object.keys(TITLES) as SectionId[]).map((id) => {
+  const shown = (id: string, title: string, section: Section) => {
+    charts.push(...section.charts);
+    return html`<section id="${id}"><h2>${title}</h2>${section.body}</section>`;
+  };
+  const bodies = (Object.keys(TITLES) as SectionId[]).flatMap((id) => {
     const section = sections[id];
     if (!section) {
       const reason = summary.omitted.find((o) => o.section === id)?.reason ?? '';
-      return html`<section id="${id}"><h2>${TITLES[id]}</h2><p class="omitted">${reason}</p></section>`;
+      return [html`<section id="${id}"><h2>${TITLES[id]}</h2><p class="omitted">${reason}</p></section>`];
     }
-    charts.push(...section.charts);
-    return html`<section id="${id}"><h2>${TITLES[id]}</h2>${section.body}</section>`;
+    const body = shown(id, TITLES[id], section);
+    // Right after the search it priced.
+    return id === 'search' && latencyModel ? [body, shown('latency-model', LATENCY_MODEL_TITLE, latencyModel)] : [body];
   });
   const body = html`${header(input, summary)}${bodies}`;
   const title = `nas report: ${a.runId}${summary.pipelineName ? ` (${summary.pipelineName})` : ''}`;

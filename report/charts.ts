@@ -4,7 +4,7 @@
  * carry `label` (shown in the tooltip) and `mark` (drawn next to the point by that script's plugin).
  */
 import type { ChartConfiguration, ChartDataset, ScaleOptions } from 'chart.js';
-import type { EvaluatedModel, ScalingTable, StepLogEntry, SupernetEpochMetrics, TrialRecord } from './types';
+import type { EvaluatedModel, LatencyCalibration, ScalingTable, StepLogEntry, SupernetEpochMetrics, TrialRecord } from './types';
 
 export interface ChartSpec {
   /** The canvas element's id. */
@@ -156,6 +156,36 @@ export function paretoChart(id: string, input: ParetoChartInput): ChartSpec {
   return {
     id,
     config: config('scatter', datasets, { x: axis(`median latency on ${targetId} (${input.unit ?? 'ms'})`, { grace: '5%' }), y: axis('accuracy', { grace: '10%' }) }, `Accuracy versus latency on ${targetId}`),
+  };
+}
+
+/**
+ * The latency model check: each net timed whole, its measured latency against the table sum and
+ * the calibrated predictor's held-out estimate. Both axes span the same range, so the y = x line
+ * is the diagonal and a point's distance above it is the overestimate.
+ */
+export function latencyCheckChart(id: string, targetId: string, nets: LatencyCalibration['nets']): ChartSpec {
+  const label = (n: LatencyCalibration['nets'][number], i: number) => `net ${i + 1}: ${n.features.ops} ops, ${n.features.mmacs.toFixed(2)} MMAC`;
+  const table = nets.map((n, i) => ({ x: n.measuredMs, y: n.features.tableMs, label: label(n, i) }));
+  const heldOut = nets.flatMap((n, i) => (n.heldOutMs === undefined || !Number.isFinite(n.heldOutMs) ? [] : [{ x: n.measuredMs, y: n.heldOutMs, label: label(n, i) }]));
+  const datasets: Dataset[] = [points('table sum', table, PALETTE[0], { pointRadius: 4 })];
+  if (heldOut.length > 0) datasets.push(points('calibrated predictor (held out)', heldOut, PALETTE[1], { pointStyle: 'triangle', pointRadius: 5 }));
+  const values = [...table, ...heldOut].flatMap((p) => [p.x, p.y]).filter(Number.isFinite);
+  const range: Axis = {};
+  if (values.length > 0) {
+    const lo = Math.min(...values);
+    const hi = Math.max(...values);
+    datasets.unshift(line('y = x (exact)', [{ x: lo, y: lo }, { x: hi, y: hi }], '#555', 'y', { pointRadius: 0, pointStyle: 'line', borderWidth: 1.5, borderDash: [4, 4] }));
+    Object.assign(range, { suggestedMin: lo, suggestedMax: hi });
+  }
+  return {
+    id,
+    config: config(
+      'scatter',
+      datasets,
+      { x: axis(`measured latency on ${targetId} (ms)`, { grace: '5%', ...range }), y: axis('predicted latency (ms)', { grace: '5%', ...range }) },
+      `Predicted versus measured latency on ${targetId}`,
+    ),
   };
 }
 

@@ -45,6 +45,9 @@ export const fmt = {
   millions: (x: number | undefined | null) => (x == null || !Number.isFinite(x) ? '–' : `${(x / 1e6).toFixed(2)}M`),
   rate: (x: number) => (x === 0 ? '0' : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(3) : Number(x.toPrecision(4)).toString()),
   number: (x: number | undefined | null, digits = 4) => (x == null || !Number.isFinite(x) ? '–' : Number(x.toFixed(digits)).toString()),
+  /** A share or a relative error (0.123 is `12.3%`); `signed` writes the + of an overestimate too. */
+  percent: (x: number | undefined | null, digits = 1, signed = false) =>
+    x == null || !Number.isFinite(x) ? '–' : `${signed && x > 0 ? '+' : ''}${Number((100 * x).toFixed(digits)).toString()}%`,
 };
 
 export interface Column<T> {

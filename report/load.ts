@@ -8,6 +8,7 @@ import { readArtifactFile, readOptionalArtifactFile } from '../artifacts/read-fi
 import {
   bandTrialsSummarySchema,
   evaluationSummarySchema,
+  latencyCalibrationSchema,
   multiTrialSearchSummarySchema,
   pluginsFileSchema,
   scalingTableSchema,
@@ -43,8 +44,11 @@ async function loadSearch(store: ArtifactStore, runId: string, pipeline: Pipelin
   const epochKeys = (await store.list(keys.search.epochs)).filter((k) => k.endsWith('.json'));
   if (epochKeys.length > 0) {
     const epochs = await Promise.all(epochKeys.map((k) => readArtifactFile(store, k, supernetEpochMetricsSchema)));
-    const band = await readOptionalArtifactFile(store, keys.search.bandTrials, bandTrialsSummarySchema);
-    return { mode: 'one-shot', epochs: epochs.sort((a, b) => a.epoch - b.epoch), band };
+    const [band, latencyCalibration] = await Promise.all([
+      readOptionalArtifactFile(store, keys.search.bandTrials, bandTrialsSummarySchema),
+      readOptionalArtifactFile(store, keys.search.latencyCalibration, latencyCalibrationSchema),
+    ]);
+    return { mode: 'one-shot', epochs: epochs.sort((a, b) => a.epoch - b.epoch), band, latencyCalibration };
   }
   const targetId = searchTargetId(pipeline);
   const summary = await readOptionalArtifactFile(store, keys.search.summary, multiTrialSearchSummarySchema);

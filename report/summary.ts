@@ -8,7 +8,7 @@ import { entropySentence, maxMeanEntropy } from './entropy';
 import { pointLabel } from '../core/scaling-grid';
 import { chanceWarning } from './chance';
 import { paretoFront } from './pareto';
-import type { ElasticLog, ReportInput, RunArtifacts, ScalingTablePoint } from './types';
+import type { ElasticLog, LatencyCalibration, ReportInput, RunArtifacts, ScalingTablePoint } from './types';
 
 export type SectionId = 'search' | 'pareto' | 'scaling' | 'elastic';
 
@@ -36,6 +36,8 @@ export interface ReportSummary {
         nearUniform?: boolean;
         /** The derived net's table latency against random nets of the space (with band trials). */
         randomBaseline?: { draws: number; medianMs: number; p10Ms: number; p90Ms: number; referenceFasterThan: number };
+        /** The latency model check on a timed target (search/latency-calibration.json); `use` is what the search priced with. */
+        latencyModel?: { targetId: string; target: string; nets: number } & Pick<LatencyCalibration, 'predictor' | 'check' | 'use'>;
       }
     | {
         mode: 'multi-trial';
@@ -131,6 +133,10 @@ export function elasticDigest(log: ElasticLog): ElasticDigest {
   };
 }
 
+function latencyModelDigest(c: LatencyCalibration): NonNullable<Extract<ReportSummary['search'], { mode: 'one-shot' }>['latencyModel']> {
+  return { targetId: c.targetId ?? c.target, target: c.target, nets: c.nets.length, predictor: c.predictor, check: c.check, use: c.use };
+}
+
 const STAGE_OF: Record<SectionId, { stage: string; what: string }> = {
   search: { stage: 'baselineSearch', what: 'search epochs or trials (search/epochs/, search/summary.json, search/trials/)' },
   pareto: { stage: 'evaluation', what: 'evaluation summary (evaluation/summary.json)' },
@@ -176,6 +182,7 @@ export function summarize(input: ReportInput): ReportSummary {
       final: { validationAccuracy: last.validationAccuracy, meanEntropy: last.meanEntropy, expectedLatencyMs: last.expectedLatencyMs, blocks: last.blocks },
       ...(uniform === undefined ? {} : { uniformEntropy: uniform, nearUniform: entropySentence(last.meanEntropy, uniform)?.nearUniform ?? false }),
       ...(search.band?.random ? { randomBaseline: search.band.random } : {}),
+      ...(search.latencyCalibration ? { latencyModel: latencyModelDigest(search.latencyCalibration) } : {}),
     };
   } else if (search?.mode === 'multi-trial') {
     const best = search.trials.find((t) => t.trial === search.best);

@@ -2,13 +2,14 @@
  * What the report reads: the artifacts a run's stages write, as core/artifact-files.ts's schemas
  * describe them (report/load.ts parses every file with them), and the run's timing from Temporal.
  */
-import type { BandTrialsSummary, BudgetUse, EvaluationSummary, PluginProvenance, ScalingTable, SearchTrial, StepLogEntry, SupernetEpochMetrics, TrialFile } from '../core/artifact-files';
+import type { BandTrialsSummary, BudgetUse, EvaluationSummary, LatencyCalibration, PluginProvenance, ScalingTable, SearchTrial, StepLogEntry, SupernetEpochMetrics, TrialFile } from '../core/artifact-files';
 import type { Pipeline } from '../dsl/pipeline';
 
 export type {
   BandTrialsSummary,
   EvaluatedModel,
   EvaluationSummary,
+  LatencyCalibration,
   ScalingTable,
   ScalingTablePoint,
   StepLogEntry,
@@ -19,7 +20,13 @@ export type {
 export type TrialRecord = TrialFile & Partial<Pick<SearchTrial, 'score' | 'epochs'>>;
 
 export type SearchArtifacts =
-  | { mode: 'one-shot'; epochs: SupernetEpochMetrics[]; band?: BandTrialsSummary }
+  | {
+      mode: 'one-shot';
+      epochs: SupernetEpochMetrics[];
+      band?: BandTrialsSummary;
+      /** On a timed target: nets of the space timed whole against the table's and the predictor's latency. */
+      latencyCalibration?: LatencyCalibration;
+    }
   | {
       mode: 'multi-trial';
       trials: TrialRecord[];

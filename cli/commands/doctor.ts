@@ -3,6 +3,7 @@
  * anything the main job needs is missing.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openArtifactStore } from '../../artifacts';
@@ -11,6 +12,7 @@ import { fashionMnistDir, findFashionMnist } from '../../engine/data/fashion-mni
 import { readIdxFile } from '../../engine/data/idx';
 import { measureConvTrainingThroughput } from '../../engine/throughput';
 import { findTemporalCli } from '../../infra/temporal-dev-server';
+import { DEFAULT_CHROMIUM } from '../../plugins/builtin/browser-targets';
 
 interface Check {
   name: string;
@@ -105,6 +107,14 @@ export async function run(argv: string[]): Promise<number> {
       await store.delete(key);
       if (Buffer.compare(Buffer.from(read), Buffer.from(written)) !== 0) throw new Error(`${location}: read back different bytes`);
       return `${location} is writable`;
+    }),
+  );
+  report(
+    await check('browser', () => {
+      // Only the browser-* targets need it, so a machine without one is not failing a check.
+      if (!existsSync(DEFAULT_CHROMIUM)) return `no Chromium at ${DEFAULT_CHROMIUM}: the browser-* targets need one (apt-get install chromium) or a DevTools endpoint`;
+      const version = execFileSync(DEFAULT_CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      return `${version} at ${DEFAULT_CHROMIUM}, for the browser-* targets`;
     }),
   );
 

@@ -30,6 +30,8 @@ test('nas doctor reports the native backend, its throughput and the pure-JS base
   expect(result.stdout).toMatch(/^ok\s+js baseline\s+[\d.]+ GFLOP\/s on the pure-JS cpu backend, same net; native is \d+x faster/m);
   expect(result.stdout).toMatch(/^ok\s+dataset\s+fashion-mnist in .* \(60000 train, 10000 test images\)/m);
   expect(result.stdout).toMatch(/^ok\s+artifact store\s+.* is writable/m);
+  // The test tools install Chromium, for the browser targets.
+  expect(result.stdout).toMatch(/^ok\s+browser\s+Chromium \d+\S* .*at \/usr\/bin\/chromium, for the browser-\* targets/m);
 });
 
 test('nas doctor exits 1 and names what is missing', async () => {
