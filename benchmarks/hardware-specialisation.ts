@@ -7,7 +7,14 @@
  * one on that target.
  *
  *   npx tsx benchmarks/hardware-specialisation.ts [--pipeline examples/browser-search.yaml]
- *       [--targets browser,cpu] [--rounds 3] [--repeats 30] [--state DIR]
+ *       [--targets browser,cpu] [--rounds 3] [--repeats 30] [--state DIR] [--budget-quantile q]
+ *
+ * `--budget-quantile q` gives each search the same budget in its own target's terms: the
+ * pipeline's penalty becomes `absolute` with `targetLatencyMs` the q-quantile of the whole-net
+ * latencies of the target's calibration nets (measured first, in the runs' own store, so the
+ * searches reuse the table and calibration rather than measure them again). Without it, the
+ * pipeline's own latency settings are used for every target. `--latency-weight L` replaces the
+ * pipeline's lambda.
  *
  * `--state DIR` (default .bench-state/specialisation) holds the runs' work folder: a search that
  * completed there is reused, so a rerun only times.
@@ -17,7 +24,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { ArchSpecSchema } from '../engine/arch/spec';
+import { buildOrReuseCalibration, loadCalibration } from '../activities/latency-model';
+import { buildOrReuseLatencyTable, searchOps } from '../activities/latency-table';
+import { datasetFor } from '../activities/context';
+import { openArtifactStore } from '../artifacts';
+import { DEFAULT_CALIBRATION_NETS } from '../core/stage-settings';
+import type { StageData } from '../dsl/dataset';
+import { SearchSpaceSchema } from '../dsl/search-space';
+import { ArchSpecSchema, type ArchSpec } from '../engine/arch/spec';
+import { quantile } from '../engine/latency/timing';
 import { closeBrowserSessions } from '../engine/latency/browser/session';
 import { buildArchModel } from '../engine/models/arch-model';
 import { runLayout } from '../core/run-layout';
@@ -32,13 +47,17 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     repeats: { type: 'string', default: '30' },
     state: { type: 'string', default: '.bench-state/specialisation' },
+    'budget-quantile': { type: 'string' },
+    'latency-weight': { type: 'string' },
   },
 });
 
 interface PipelineDoc {
   name: string;
+  seed?: number;
+  searchSpace: unknown;
   hardwareTargets: Record<string, { plugin: string; config?: Record<string, unknown> }>;
-  stages: { baselineSearch: { target: string } };
+  stages: { baselineSearch: { target: string; calibrationNets?: number; latencyPenalty?: string; targetLatencyMs?: number } };
 }
 
 const state = resolve(values.state!);
@@ -54,7 +73,7 @@ const median = (xs: number[]) => {
 };
 
 /** Runs the pipeline searching for `target` unless a completed run left its derived net; returns the net's file. */
-function searchFor(target: string): string {
+async function searchFor(target: string): Promise<string> {
   const runId = `spec-${target}`;
   const derived = join(workDir, 'artifacts', runLayout(runId).search.derived);
   if (existsSync(derived)) {
@@ -62,10 +81,13 @@ function searchFor(target: string): string {
     return derived;
   }
   mkdirSync(state, { recursive: true });
-  const doc = { ...template, name: `${template.name}-for-${target}`, stages: { ...template.stages, baselineSearch: { ...template.stages.baselineSearch, target } } };
+  const budget = values['budget-quantile'] !== undefined ? await latencyBudget(target, Number(values['budget-quantile'])) : undefined;
+  const weight = values['latency-weight'] !== undefined ? { latencyWeight: Number(values['latency-weight']) } : {};
+  const search = { ...template.stages.baselineSearch, target, ...weight, ...(budget !== undefined ? { latencyPenalty: 'absolute', targetLatencyMs: Number(budget.toFixed(3)) } : {}) };
+  const doc = { ...template, name: `${template.name}-for-${target}`, stages: { ...template.stages, baselineSearch: search } };
   const file = join(state, `${runId}.yaml`);
   writeFileSync(file, stringify(doc));
-  console.log(`${runId}: nas run ${file} (search aimed at ${target}: ${doc.hardwareTargets[target].plugin})`);
+  console.log(`${runId}: nas run ${file} (search aimed at ${target}: ${doc.hardwareTargets[target].plugin}${budget !== undefined ? `, budget ${budget.toFixed(2)} ms` : ''})`);
   const started = Date.now();
   // --workers 1: the search is one supernet; a second process would only share its cores.
   const run = spawnSync(process.execPath, [join(repoRoot(), 'bin', 'nas.js'), 'run', file, '--work-dir', workDir, '--run-id', runId, '--workers', '1'], { stdio: 'inherit' });
@@ -74,8 +96,39 @@ function searchFor(target: string): string {
   return derived;
 }
 
+/**
+ * The q-quantile of the target's calibration nets' whole-net latency: the table and calibration
+ * are built (or reused) in the runs' store exactly as the search activity builds them, so the
+ * search that follows finds both cached.
+ */
+async function latencyBudget(targetId: string, q: number): Promise<number> {
+  const ref = template.hardwareTargets[targetId];
+  const plugin = builtinRegistry().get('hardware-target', ref.plugin)!;
+  const config = plugin.configSchema.parse(ref.config ?? {});
+  const store = openArtifactStore(join(workDir, 'artifacts'));
+  const space = SearchSpaceSchema.parse(template.searchSpace);
+  const dataset: StageData = { name: 'fashion-mnist', resolution: 28, validationFraction: 0.1 };
+  const data = datasetFor(dataset, template.seed ?? 1);
+  const ops = searchOps(space, dataset, data);
+  const tableKey = await buildOrReuseLatencyTable({ store, target: plugin, config, ops, heartbeat: () => undefined });
+  const key = await buildOrReuseCalibration({
+    store,
+    target: { plugin, config },
+    space,
+    ops,
+    inputShape: [28, 28, data.channels],
+    numClasses: data.numClasses,
+    tableKey,
+    nets: template.stages.baselineSearch.calibrationNets ?? DEFAULT_CALIBRATION_NETS,
+    hooks: { heartbeat: () => undefined },
+  });
+  const measured = (await loadCalibration(store, key)).nets.map((n) => n.measuredMs).sort((a, b) => a - b);
+  return quantile(measured, q);
+}
+
 async function main(): Promise<void> {
-  const nets = targetIds.map((t) => ({ target: t, spec: ArchSpecSchema.parse(JSON.parse(readFileSync(searchFor(t), 'utf8'))) }));
+  const nets: { target: string; spec: ArchSpec }[] = [];
+  for (const t of targetIds) nets.push({ target: t, spec: ArchSpecSchema.parse(JSON.parse(readFileSync(await searchFor(t), 'utf8'))) });
   const registry = builtinRegistry();
   const targets = targetIds.map((id) => {
     const ref = template.hardwareTargets[id];
@@ -110,7 +163,8 @@ async function main(): Promise<void> {
     const best = Math.min(...others);
     console.log(`on ${t.id}: its own net ${own.toFixed(2)} ms vs ${best.toFixed(2)} ms: ${own < best ? `faster by ${(100 * (1 - own / best)).toFixed(1)}%` : `NOT faster (${(100 * (own / best - 1)).toFixed(1)}% slower)`}`);
   }
-  console.log(`\nreproduce: npx tsx benchmarks/hardware-specialisation.ts --pipeline ${values.pipeline} --targets ${values.targets} --rounds ${rounds} --repeats ${repeats}`);
+  const extra = `${values['budget-quantile'] !== undefined ? ` --budget-quantile ${values['budget-quantile']}` : ''}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}`;
+  console.log(`\nreproduce: npx tsx benchmarks/hardware-specialisation.ts --pipeline ${values.pipeline} --targets ${values.targets} --rounds ${rounds} --repeats ${repeats}${extra}`);
 }
 
 main().catch(async (err) => {
