@@ -14,7 +14,8 @@
  * latencies of the target's calibration nets (measured first, in the runs' own store, so the
  * searches reuse the table and calibration rather than measure them again). Without it, the
  * pipeline's own latency settings are used for every target. `--latency-weight L` replaces the
- * pipeline's lambda.
+ * pipeline's lambda, `--arch-lr R` the strategy's architecture learning rate, `--epochs E` the
+ * search's epochs (a short search on a 2-core machine moves alpha little: see the entropy it prints).
  *
  * `--state DIR` (default .bench-state/specialisation) holds the runs' work folder: a search that
  * completed there is reused, so a rerun only times.
@@ -49,6 +50,8 @@ const { values } = parseArgs({
     state: { type: 'string', default: '.bench-state/specialisation' },
     'budget-quantile': { type: 'string' },
     'latency-weight': { type: 'string' },
+    'arch-lr': { type: 'string' },
+    epochs: { type: 'string' },
   },
 });
 
@@ -57,7 +60,9 @@ interface PipelineDoc {
   seed?: number;
   searchSpace: unknown;
   hardwareTargets: Record<string, { plugin: string; config?: Record<string, unknown> }>;
-  stages: { baselineSearch: { target: string; calibrationNets?: number; latencyPenalty?: string; targetLatencyMs?: number } };
+  stages: {
+    baselineSearch: { target: string; calibrationNets?: number; latencyPenalty?: string; targetLatencyMs?: number; epochs?: number; strategy?: { plugin: string; config?: Record<string, unknown> } };
+  };
 }
 
 const state = resolve(values.state!);
@@ -83,7 +88,10 @@ async function searchFor(target: string): Promise<string> {
   mkdirSync(state, { recursive: true });
   const budget = values['budget-quantile'] !== undefined ? await latencyBudget(target, Number(values['budget-quantile'])) : undefined;
   const weight = values['latency-weight'] !== undefined ? { latencyWeight: Number(values['latency-weight']) } : {};
-  const search = { ...template.stages.baselineSearch, target, ...weight, ...(budget !== undefined ? { latencyPenalty: 'absolute', targetLatencyMs: Number(budget.toFixed(3)) } : {}) };
+  const base = template.stages.baselineSearch;
+  const archLr = values['arch-lr'] !== undefined ? { strategy: { plugin: base.strategy?.plugin ?? 'proxyless-gradient', config: { ...(base.strategy?.config ?? {}), archLearningRate: Number(values['arch-lr']) } } } : {};
+  const epochs = values.epochs !== undefined ? { epochs: Number(values.epochs) } : {};
+  const search = { ...base, target, ...weight, ...archLr, ...epochs, ...(budget !== undefined ? { latencyPenalty: 'absolute', targetLatencyMs: Number(budget.toFixed(3)) } : {}) };
   const doc = { ...template, name: `${template.name}-for-${target}`, stages: { ...template.stages, baselineSearch: search } };
   const file = join(state, `${runId}.yaml`);
   writeFileSync(file, stringify(doc));
@@ -163,7 +171,7 @@ async function main(): Promise<void> {
     const best = Math.min(...others);
     console.log(`on ${t.id}: its own net ${own.toFixed(2)} ms vs ${best.toFixed(2)} ms: ${own < best ? `faster by ${(100 * (1 - own / best)).toFixed(1)}%` : `NOT faster (${(100 * (own / best - 1)).toFixed(1)}% slower)`}`);
   }
-  const extra = `${values['budget-quantile'] !== undefined ? ` --budget-quantile ${values['budget-quantile']}` : ''}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}`;
+  const extra = `${values['budget-quantile'] !== undefined ? ` --budget-quantile ${values['budget-quantile']}` : ''}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}${values['arch-lr'] !== undefined ? ` --arch-lr ${values['arch-lr']}` : ''}${values.epochs !== undefined ? ` --epochs ${values.epochs}` : ''}`;
   console.log(`\nreproduce: npx tsx benchmarks/hardware-specialisation.ts --pipeline ${values.pipeline} --targets ${values.targets} --rounds ${rounds} --repeats ${repeats}${extra}`);
 }
 
