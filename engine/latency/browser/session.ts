@@ -83,6 +83,8 @@ interface Session {
   /** A browser we connected to is not ours to close; only our pages are. */
   owned: boolean;
   idle?: NodeJS.Timeout;
+  /** Set the moment it starts closing (idle, or the browser went away): no measurement may take it then. */
+  closed?: boolean;
 }
 
 const sessions = new Map<string, Promise<Session>>();
@@ -137,6 +139,7 @@ async function openSession(c: BrowserConnection): Promise<Session> {
 }
 
 async function forget(c: BrowserConnection, session: Session): Promise<void> {
+  session.closed = true;
   const key = connectionKey(c);
   const current = sessions.get(key);
   if (current && (await current.catch(() => undefined)) === session) sessions.delete(key);
@@ -205,7 +208,12 @@ async function pageFor(session: Session, setup: PageSetup, c: BrowserConnection)
  */
 export async function withMeasuringPage<T>(c: BrowserConnection, setup: PageSetup, fn: (page: Page, server: PageServer, info: PageInfo) => Promise<T>): Promise<T> {
   const run = queue.then(async () => {
-    const session = await sessionFor(c);
+    let session = await sessionFor(c);
+    if (session.closed) {
+      // It closed between being looked up and now: start afresh.
+      sessions.delete(connectionKey(c));
+      session = await sessionFor(c);
+    }
     clearTimeout(session.idle);
     try {
       const { page, info } = await pageFor(session, setup, c);
