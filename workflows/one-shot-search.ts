@@ -81,38 +81,23 @@ export async function oneShotSearchWorkflow(input: OneShotSearchInput): Promise<
     heartbeatTimeout: '5m',
     retry: retryPolicy('short'),
   });
+  // What both the table and its calibration are measured for: this space, on this target.
+  const measuring = input.target && {
+    artifactLocation: input.artifactLocation,
+    runId: input.runId,
+    space: input.space,
+    dataset: input.dataset,
+    seed: input.seed,
+    targetId: input.target.id,
+    plugin: input.target.plugin,
+    config: input.target.config,
+    pluginFiles: input.pluginFiles,
+  };
   // The table is measured once per (space, target, config) and shared by every run that needs it.
-  const latencyTableKey =
-    input.target && input.latencyWeight > 0
-      ? await buildLatencyTable({
-          artifactLocation: input.artifactLocation,
-          runId: input.runId,
-          space: input.space,
-          dataset: input.dataset,
-          seed: input.seed,
-          targetId: input.target.id,
-          plugin: input.target.plugin,
-          config: input.target.config,
-          pluginFiles: input.pluginFiles,
-        })
-      : undefined;
+  const latencyTableKey = measuring && input.latencyWeight > 0 ? await buildLatencyTable(measuring) : undefined;
   // Runs started before calibration existed replay without it.
   const calibration =
-    latencyTableKey && input.target && patched('latency-calibration')
-      ? await calibrateLatencyModel({
-          artifactLocation: input.artifactLocation,
-          runId: input.runId,
-          space: input.space,
-          dataset: input.dataset,
-          seed: input.seed,
-          targetId: input.target.id,
-          plugin: input.target.plugin,
-          config: input.target.config,
-          pluginFiles: input.pluginFiles,
-          tableKey: latencyTableKey,
-          nets: input.calibrationNets,
-        })
-      : undefined;
+    latencyTableKey && measuring && patched('latency-calibration') ? await calibrateLatencyModel({ ...measuring, tableKey: latencyTableKey, nets: input.calibrationNets }) : undefined;
   const latencyCalibrationKey = calibration?.key;
   const epochs: SupernetEpochMetrics[] = [];
   let band: SearchProgress | undefined;

@@ -115,36 +115,26 @@ export const browserWasm = definePlugin({
   },
 });
 
-export const browserWebgl = definePlugin({
-  kind: 'hardware-target',
-  name: 'browser-webgl',
-  version: '0.1.0',
-  description: 'measured latency in headless Chromium with the tfjs WebGL backend',
-  timed: true,
-  unavailable,
-  configSchema: z.object({ browser: browserSchema, ...timingFields }).strict(),
-  async measureOp(op, ctx) {
-    return opOn({ backend: 'webgl' }, op, ctx.config, ctx);
-  },
-  async measureModel(modelDir, inputShape, ctx) {
-    return modelOn({ backend: 'webgl' }, modelDir, inputShape, ctx.config, ctx);
-  },
-});
+/** A GPU backend's target: the page set up with that backend, nothing else to configure. */
+function gpuTarget(name: string, backend: 'webgl' | 'webgpu', description: string) {
+  return definePlugin({
+    kind: 'hardware-target',
+    name,
+    version: '0.1.0',
+    description,
+    timed: true,
+    unavailable,
+    configSchema: z.object({ browser: browserSchema, ...timingFields }).strict(),
+    async measureOp(op, ctx) {
+      return opOn({ backend }, op, ctx.config, ctx);
+    },
+    async measureModel(modelDir, inputShape, ctx) {
+      return modelOn({ backend }, modelDir, inputShape, ctx.config, ctx);
+    },
+  });
+}
 
-export const browserWebgpu = definePlugin({
-  kind: 'hardware-target',
-  name: 'browser-webgpu',
-  version: '0.1.0',
-  description: 'measured latency in Chromium with the tfjs WebGPU backend, where the browser offers WebGPU',
-  timed: true,
-  unavailable,
-  configSchema: z.object({ browser: browserSchema, ...timingFields }).strict(),
-  async measureOp(op, ctx) {
-    return opOn({ backend: 'webgpu' }, op, ctx.config, ctx);
-  },
-  async measureModel(modelDir, inputShape, ctx) {
-    return modelOn({ backend: 'webgpu' }, modelDir, inputShape, ctx.config, ctx);
-  },
-});
+export const browserWebgl = gpuTarget('browser-webgl', 'webgl', 'measured latency in headless Chromium with the tfjs WebGL backend');
+export const browserWebgpu = gpuTarget('browser-webgpu', 'webgpu', 'measured latency in Chromium with the tfjs WebGPU backend, where the browser offers WebGPU');
 
 export default [browserWasm, browserWebgl, browserWebgpu];
