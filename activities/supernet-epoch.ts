@@ -17,6 +17,8 @@ import { encodeBlock } from '../engine/arch/block-string';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { OneShotStrategyError, Supernet, SupernetCheckpointError } from '../engine/supernet';
 import { SUPERNET_BATCH_NORM, SupernetTrainer } from '../engine/supernet/trainer';
+import { sampledLatency } from '../engine/supernet/latency-objective';
+import { decisionsOf } from '../core/space';
 import type { StageData } from '../dsl/dataset';
 import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import type { OneShotStrategyPlugin } from '../plugins/api';
@@ -205,12 +207,18 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
       .catch(asRunFailure);
 
     const { derived } = result;
+    if (derived.budget && !derived.budget.withinBudget) {
+      log.warn(
+        `no net of the space meets the latency target by the search's latency model: the derived net is the fastest one (${(derived.budget.costMs + (latency?.fixedMs ?? 0)).toFixed(2)} ms against ${input.latencyTargetMs} ms)`,
+      );
+    }
     const metrics = {
       epoch: input.epoch,
       steps: net.weightSteps,
       meanLoss: result.meanLoss,
       meanEntropy: result.meanEntropy,
       expectedLatencyMs: latency ? latency.fixedMs + net.expectedLatency().expected : undefined,
+      derivedLatencyMs: latency ? latency.fixedMs + sampledLatency(derived.choices, latency.matrix, decisionsOf(input.space)) : undefined,
       validationAccuracy: result.validationAccuracy,
       blocks: derived.arch.blocks.map(encodeBlock),
       choices: derived.choices,

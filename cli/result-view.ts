@@ -26,9 +26,10 @@ export function printOutcome(result: PipelineWorkflowResult, artifactLocation: s
     for (const e of r.epochs) {
       const lat = e.expectedLatencyMs !== undefined ? `, E[latency] of the net ${formatMs(e.expectedLatencyMs)} ms` : '';
       const loss = e.meanLoss !== undefined ? `loss ${e.meanLoss.toFixed(4)}` : 'loss not measured (finished by an earlier attempt)';
-      console.log(`  search epoch ${e.epoch + 1}: ${loss}, entropy ${e.meanEntropy.toFixed(3)}, argmax validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
+      console.log(`  search epoch ${e.epoch + 1}: ${loss}, entropy ${e.meanEntropy.toFixed(3)}, derived-net validation accuracy ${e.validationAccuracy.toFixed(4)}${lat}`);
     }
-    console.log(`    derived: ${r.blocks.join(' ')}`);
+    const derivedMs = r.epochs[r.epochs.length - 1]?.derivedLatencyMs;
+    console.log(`    derived: ${r.blocks.join(' ')}${derivedMs !== undefined ? ` (${formatMs(derivedMs)} ms by the search's latency model)` : ''}`);
     console.log(`    architecture: ${artifactLocation}/${r.derivedArchKey}`);
     if (r.latencyCalibration) {
       const c = r.latencyCalibration;

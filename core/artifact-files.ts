@@ -119,7 +119,9 @@ export const supernetEpochMetricsSchema = z
     meanEntropy: measured,
     /** E[LAT] of the net under softmax(alpha), in ms: the stem and head every net shares plus the mixed ops' expectation (the mixed ops alone with a table measured before tables held the stem and head). */
     expectedLatencyMs: measured.optional(),
-    /** Validation accuracy of the current argmax architecture (a sample of the split). */
+    /** The derived net's latency by the same prices (stem and head included); with a latency target it meets the target wherever a net of the space does. */
+    derivedLatencyMs: measured.optional(),
+    /** Validation accuracy of the derived architecture (a sample of the split). */
     validationAccuracy: measured,
     blocks: z.array(z.string()),
     choices: z.array(z.number().int()),

@@ -270,12 +270,19 @@ export class Supernet {
     return expectedLatency(this.alpha, table, this.decisions);
   }
 
+  /**
+   * The search's result. With a latency target the net must meet it, not only E[LAT]: the most
+   * likely net whose mixed ops fit in the target less the fixed part (stem, head).
+   */
   derive(): DerivedArchitecture {
+    const { latencyTable, latencyTarget } = this.options;
+    const budget = latencyTable && latencyTarget && this.latencyWeight() > 0 ? { costs: costsOf(this.alpha, latencyTable, this.decisions), ms: latencyTarget.ms - (latencyTarget.fixedMs ?? 0) } : undefined;
     return deriveArchitecture(this.space, this.alpha, {
       numClasses: this.options.numClasses,
       inputChannels: this.options.inputChannels,
       resolution: this.resolution,
       activation: this.options.activation,
+      ...(budget ? { budget } : {}),
     });
   }
 

@@ -180,7 +180,7 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
     const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv());
     expectExitedZero(result);
     const store = new LocalArtifactStore(location);
-    const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; blocks: string[] }>(store, runLayout(name).search.epoch(e))));
+    const [warmUp, searched] = await Promise.all([0, 1].map((e) => getJson<{ expectedLatencyMs: number; derivedLatencyMs: number; blocks: string[] }>(store, runLayout(name).search.epoch(e))));
     // The printout says what the expectation covers, in three significant digits (a proxy's "ms" are thousandths).
     const printed = /search epoch 2: .*E\[latency\] of the net ([\d.]+) ms/.exec(result.stdout);
     expect(printed).not.toBeNull();
@@ -203,6 +203,10 @@ test('an absolute latency penalty aims the one-shot search at targetLatencyMs fr
   expect(above.searched.expectedLatencyMs).toBeGreaterThan(above.warmUp.expectedLatencyMs);
   expect(below.searched.expectedLatencyMs).toBeLessThan(below.warmUp.expectedLatencyMs);
   expect(below.searched.blocks.length).toBeLessThan(above.searched.blocks.length);
+  // The derived net meets the target, not only E[LAT]; below every net it is the fastest net of the space.
+  expect(above.searched.derivedLatencyMs).toBeLessThanOrEqual(0.01);
+  const fastest = ops.fixed.reduce((s, o) => s + proxyMs(o), 0) + ops.decisions.reduce((s, d) => s + Math.min(...d.options.map(proxyMs)), 0);
+  expect(below.searched.derivedLatencyMs).toBeCloseTo(fastest, 12);
 });
 
 test('a search at another resolution than the data set\'s own prices, trains and derives every net at that resolution', async () => {
@@ -282,7 +286,7 @@ test('a ProxylessNAS search whose worker is SIGKILLed resumes from its supernet 
     second = startCli(['worker', '--identity', 'second'], env);
     expect(await submitterExit).toBe(0);
     const out = submitter.output().stdout;
-    expect(out).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
+    expect(out).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, derived-net validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
     const store = new LocalArtifactStore(oneShotArtifacts);
     const epoch2 = await getJson<{ resumedFromStep: number; steps: number }>(store, 'runs/one-shot-1/search/epochs/epoch-0001.json');
     // The retry started from a checkpoint at or after the one seen before the kill, not from the epoch's start.
@@ -329,7 +333,8 @@ test("a user's one-shot strategy (Gumbel-softmax, its own update rule) runs a su
   // The fixture lives outside the pipeline's temp folder, which a pipeline may name only when allowed.
   const result = await runCli(['run', yamlFile, '--work-dir', work, '--run-id', name], cleanEnv({ NAS_ALLOW_PLUGINS_OUTSIDE: '1' }));
   expectExitedZero(result);
-  expect(result.stdout).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, argmax validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
+  expect(result.stdout).toMatch(/search epoch 2: loss [\d.]+, entropy [\d.]+, derived-net validation accuracy [\d.]+, E\[latency\] of the net [\d.]+ ms/);
+  expect(result.stdout).toMatch(/ {4}derived: .* \([\d.]+ ms by the search's latency model\)/);
   const store = new LocalArtifactStore(location);
   const epochs = await Promise.all([0, 1].map((e) => getJson<{ meanEntropy: number; choices: number[] }>(store, runLayout(name).search.epoch(e))));
   // The warm-up epoch leaves the logits where init put them; the strategy's own steps move them.

@@ -187,6 +187,32 @@ describe('supernet derivation', () => {
     model.dispose();
     net.dispose();
   });
+
+  it('with a latency target derives the most likely net that meets it, and the argmax once the argmax does', () => {
+    const costliest = decisions.map((d, i) => d.options.reduce((best, o, j) => (o !== 'zero' && table[i][j] > table[i][best] ? j : best), 0));
+    const alpha = decisions.map((d, i) => d.options.map((_, j) => (j === costliest[i] ? 0.3 : 0)));
+    const opsMs = (choices: readonly number[]) => choices.reduce((s, j, d) => s + (decisions[d].options[j] === 'zero' ? 0 : table[d][j]), 0);
+    const argmaxMs = opsMs(costliest);
+    const target = { ms: 2 + 0.6 * argmaxMs, fixedMs: 2 };
+
+    const budgeted = make({ latencyWeight: 0.5, latencyTarget: target });
+    budgeted.setAlpha(alpha);
+    const derived = budgeted.derive();
+    expect(derived.budget).toMatchObject({ budgetMs: target.ms - target.fixedMs, withinBudget: true });
+    expect(derived.budget!.costMs).toBeCloseTo(opsMs(derived.choices), 12);
+    expect(opsMs(derived.choices)).toBeLessThanOrEqual(target.ms - target.fixedMs);
+    expect(derived.choices).not.toEqual(costliest);
+
+    // A generous target, or no latency term at all, leaves the argmax as it is.
+    const generous = make({ latencyWeight: 0.5, latencyTarget: { ms: 2 + argmaxMs, fixedMs: 2 } });
+    generous.setAlpha(alpha);
+    expect(generous.derive().choices).toEqual(costliest);
+    const plain = make({ latencyWeight: 0, latencyTarget: target });
+    plain.setAlpha(alpha);
+    expect(plain.derive()).not.toHaveProperty('budget');
+    expect(plain.derive().choices).toEqual(costliest);
+    [budgeted, generous, plain].forEach((n) => n.dispose());
+  });
 });
 
 describe('supernet checkpoint', () => {
