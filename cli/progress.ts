@@ -57,7 +57,7 @@ export async function readProgress(client: WorkflowClient, runId: string): Promi
     case 'oneShotSearchWorkflow': {
       const oneShot = await handle.query<OneShotProgress>('oneShotProgress');
       if (oneShot.band) return { stage, search: oneShot.band };
-      const accuracy = oneShot.last && { value: oneShot.last.validationAccuracy, on: 'validation sample, argmax architecture' };
+      const accuracy = oneShot.last && { value: oneShot.last.validationAccuracy, on: 'validation sample, derived architecture' };
       return { stage, activity: activity && { ...activity, epochs: oneShot.epochs }, accuracy, attempt };
     }
     case 'multiTrialSearchWorkflow':

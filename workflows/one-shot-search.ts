@@ -46,7 +46,7 @@ export interface OneShotSearchResult {
   latencyTableKey?: string;
   /** The table's calibration on its target, where one was measured (timed targets): its key and check numbers. */
   latencyCalibration?: LatencyCalibrationSummary;
-  /** The supernet's argmax architecture. */
+  /** The supernet's derived architecture (the argmax, or with a latency target the most likely net within it). */
   derivedArchKey: string;
   blocks: string[];
   validationAccuracy: number;

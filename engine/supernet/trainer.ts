@@ -18,9 +18,9 @@ import { learningRateAt, type ScheduleSpec } from '../train/schedule';
 import type { DerivedArchitecture } from './derive';
 import type { Supernet } from './supernet';
 
-/** Validation examples scored at each epoch's end for the argmax architecture. */
+/** Validation examples scored at each epoch's end for the derived architecture. */
 export const EPOCH_EVAL_EXAMPLES = 1000;
-/** Training examples that re-estimate the argmax architecture's BatchNorm statistics first (Once-for-All uses 2,000). */
+/** Training examples that re-estimate the derived architecture's BatchNorm statistics first (Once-for-All uses 2,000). */
 export const CALIBRATION_EXAMPLES = 2000;
 
 /**
@@ -78,7 +78,7 @@ export interface SupernetEpochResult {
   derived: DerivedArchitecture;
   /** Mean entropy (nats) of the decisions' path distributions. */
   meanEntropy: number;
-  /** Of the argmax architecture on the first EPOCH_EVAL_EXAMPLES validation examples, BatchNorm recalibrated. */
+  /** Of the derived architecture on the first EPOCH_EVAL_EXAMPLES validation examples, BatchNorm recalibrated. */
   validationAccuracy: number;
 }
 
@@ -116,7 +116,7 @@ export class SupernetTrainer {
 
   /**
    * Trains from the supernet's current step to the end of `epoch`, then derives and scores the
-   * argmax architecture. The supernet may stand anywhere up to the epoch's end (a restored checkpoint).
+   * derived architecture (the argmax, or within a latency target the most likely net that meets it). The supernet may stand anywhere up to the epoch's end (a restored checkpoint).
    */
   async trainEpoch(epoch: number, hooks: EpochHooks = {}): Promise<SupernetEpochResult> {
     const { net, settings } = this;

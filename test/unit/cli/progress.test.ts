@@ -33,9 +33,9 @@ describe('progress line', () => {
     const line = formatProgress({
       stage: 'search',
       activity: { step: 80, totalSteps: 142, epoch: 1, epochs: 2, loss: 1.9, imagesPerSecond: 400, etaSeconds: 19 },
-      accuracy: { value: 0.6, on: 'validation sample, argmax architecture' },
+      accuracy: { value: 0.6, on: 'validation sample, derived architecture' },
     });
-    expect(line).toBe('[search] epoch 2/2  step 80/142  loss 1.9000  400 img/s  ETA 19s  acc 0.6000 (validation sample, argmax architecture)');
+    expect(line).toBe('[search] epoch 2/2  step 80/142  loss 1.9000  400 img/s  ETA 19s  acc 0.6000 (validation sample, derived architecture)');
   });
 
   it('says nothing before a stage runs and "starting" before the first heartbeat', () => {
