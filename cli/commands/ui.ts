@@ -34,6 +34,12 @@ export async function run(argv: string[]): Promise<number> {
   const workDir = embeddedDir(values['work-dir']);
   if (!existsSync(path.join(workDir, 'temporal.db'))) throw new CliError(`no runs in ${workDir} yet (no temporal.db): \`nas run\` starts one`);
 
+  // Listening before the server starts: a Ctrl-C at any point from here on ends nas ui through its
+  // finally (the server left as the other users need it), never by the signal's default action.
+  const interrupted = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
   const server = await startTemporalDevServer({ workDir, ownProcessGroup: true, user: 'nas ui' }).catch((err: Error) => {
     throw new CliError(err instanceof TemporalCliNotFoundError ? err.message : `cannot start the embedded Temporal: ${err.message}`);
   });
@@ -42,10 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     const page = positionals[0] ? `/namespaces/default/workflows/${encodeURIComponent(positionals[0])}` : '/namespaces/default/workflows';
     console.log(`temporal web UI: ${server.uiAddress}${page}`);
     console.log('Ctrl-C stops it (the server stays up while another nas command uses it)');
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
+    await interrupted;
     return 0;
   } finally {
     await server.stop();

@@ -88,7 +88,7 @@ async function modelOn(setup: PageSetup, modelDir: string, inputShape: number[],
 export const browserWasm = definePlugin({
   kind: 'hardware-target',
   name: 'browser-wasm',
-  version: '0.1.0',
+  version: '0.2.0',
   description: 'measured latency in headless Chromium with the tfjs WebAssembly backend (threads and SIMD)',
   timed: true,
   unavailable,
@@ -120,7 +120,7 @@ function gpuTarget(name: string, backend: 'webgl' | 'webgpu', description: strin
   return definePlugin({
     kind: 'hardware-target',
     name,
-    version: '0.1.0',
+    version: '0.2.0',
     description,
     timed: true,
     unavailable,
