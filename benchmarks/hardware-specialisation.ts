@@ -15,7 +15,9 @@
  * searches reuse the table and calibration rather than measure them again). Without it, the
  * pipeline's own latency settings are used for every target. `--latency-weight L` replaces the
  * pipeline's lambda, `--arch-lr R` the strategy's architecture learning rate, `--epochs E` the
- * search's epochs (a short search on a 2-core machine moves alpha little: see the entropy it prints).
+ * search's epochs, `--train-subset N` its training images (a short search on a 2-core machine moves
+ * alpha little, and an untrained supernet gives the derived net no reason to spend its budget on
+ * capacity: see the entropy and accuracy it prints).
  *
  * `--state DIR` (default .bench-state/specialisation) holds the runs' work folder: a search that
  * completed there is reused, so a rerun only times.
@@ -52,6 +54,7 @@ const { values } = parseArgs({
     'latency-weight': { type: 'string' },
     'arch-lr': { type: 'string' },
     epochs: { type: 'string' },
+    'train-subset': { type: 'string' },
   },
 });
 
@@ -91,7 +94,8 @@ async function searchFor(target: string): Promise<string> {
   const base = template.stages.baselineSearch;
   const archLr = values['arch-lr'] !== undefined ? { strategy: { plugin: base.strategy?.plugin ?? 'proxyless-gradient', config: { ...(base.strategy?.config ?? {}), archLearningRate: Number(values['arch-lr']) } } } : {};
   const epochs = values.epochs !== undefined ? { epochs: Number(values.epochs) } : {};
-  const search = { ...base, target, ...weight, ...archLr, ...epochs, ...(budget !== undefined ? { latencyPenalty: 'absolute', targetLatencyMs: Number(budget.toFixed(3)) } : {}) };
+  const subset = values['train-subset'] !== undefined ? { trainSubset: Number(values['train-subset']) } : {};
+  const search = { ...base, target, ...weight, ...archLr, ...epochs, ...subset, ...(budget !== undefined ? { latencyPenalty: 'absolute', targetLatencyMs: Number(budget.toFixed(3)) } : {}) };
   const doc = { ...template, name: `${template.name}-for-${target}`, stages: { ...template.stages, baselineSearch: search } };
   const file = join(state, `${runId}.yaml`);
   writeFileSync(file, stringify(doc));
@@ -171,7 +175,7 @@ async function main(): Promise<void> {
     const best = Math.min(...others);
     console.log(`on ${t.id}: its own net ${own.toFixed(2)} ms vs ${best.toFixed(2)} ms: ${own < best ? `faster by ${(100 * (1 - own / best)).toFixed(1)}%` : `NOT faster (${(100 * (own / best - 1)).toFixed(1)}% slower)`}`);
   }
-  const extra = `${values['budget-quantile'] !== undefined ? ` --budget-quantile ${values['budget-quantile']}` : ''}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}${values['arch-lr'] !== undefined ? ` --arch-lr ${values['arch-lr']}` : ''}${values.epochs !== undefined ? ` --epochs ${values.epochs}` : ''}`;
+  const extra = `${values['budget-quantile'] !== undefined ? ` --budget-quantile ${values['budget-quantile']}` : ''}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}${values['arch-lr'] !== undefined ? ` --arch-lr ${values['arch-lr']}` : ''}${values.epochs !== undefined ? ` --epochs ${values.epochs}` : ''}${values['train-subset'] !== undefined ? ` --train-subset ${values['train-subset']}` : ''}`;
   console.log(`\nreproduce: npx tsx benchmarks/hardware-specialisation.ts --pipeline ${values.pipeline} --targets ${values.targets} --rounds ${rounds} --repeats ${repeats}${extra}`);
 }
 
