@@ -14,9 +14,9 @@
  *   both runs completed; lost work per fault at most one checkpoint interval, resumed from the
  *   newest checkpoint; workers reconnected after the restart; final accuracy within 0.5 points of
  *   the undisturbed run; the artifacts are whole, complete and without orphans.
- * Then the faults a kill schedule cannot inject (edge-faults.ts: a full disk, a corrupt epoch-
- * boundary checkpoint, a diverging training, the dev server killed under `nas run`, a stale server
- * pid), each on a small embedded `nas run`, one row each; every one must end as designed.
+ * Beside the undisturbed run, the faults a kill schedule cannot inject (edge-faults.ts: a full disk,
+ * a corrupt epoch-boundary checkpoint, a diverging training, the dev server killed under `nas run`,
+ * a stale server pid), each on a small embedded `nas run`, one row each; every one must end as designed.
  *
  *   npm run test:faults            (builds first; the workers run a copy of the compiled CLI)
  *   npx tsx test/fault-injection/run.ts   (dist/ must be current)
@@ -142,13 +142,18 @@ async function main(): Promise<number> {
   console.log(`Temporal dev server ${services.temporalAddress} (database ${services.temporalDbFile}), MinIO ${services.s3.endpoint}, bucket ${BUCKET}`);
   let failed = true;
   try {
-    const quiet = await runPipeline(services, cliMain, root, doc, 'undisturbed', undefined);
+    // The edge faults run beside the undisturbed run (each is its own embedded nas run, with its own
+    // server and folders, and none of their checks is tighter than tens of seconds): the machine's
+    // second core would otherwise wait for most of the undisturbed run. The faulty run starts only
+    // when both have ended, so its kills, restart and pause meet a machine running nothing else.
+    console.log('\n[edge] the faults outside the kill schedule, each on a small embedded nas run, beside the undisturbed run');
+    const edgeRun = runEdgeFaults(root);
+    const quiet = await runPipeline(services, cliMain, root, doc, 'undisturbed', undefined).finally(() => edgeRun.catch(() => undefined));
     printRunLine(quiet);
+    const edge = await edgeRun;
     const faulty = await runPipeline(services, cliMain, root, doc, 'faulty', seed);
     printRunLine(faulty);
     const integrity = faulty.result ? await checkIntegrity(services.admin, services.store(faulty.location), faulty.result, expectations(doc, faulty.runId)) : undefined;
-    console.log('\n[edge] the faults outside the kill schedule, each on a small embedded nas run');
-    const edge = await runEdgeFaults(root);
     failed = report(doc, quiet, faulty, integrity, edge, wallStart);
   } finally {
     cleanups.delete(stopServices);
