@@ -21,17 +21,17 @@ export interface BudgetedChoice {
   withinBudget: boolean;
 }
 
-interface Partial {
+interface PartialNet {
   costMs: number;
   logP: number;
   choices: number[];
 }
 
 /** Keeps the partial nets no other beats on both cost and log-probability, cheapest first. */
-function paretoFrontier(candidates: Partial[]): Partial[] {
+function paretoFrontier(candidates: PartialNet[]): PartialNet[] {
   // Cheapest first; at equal cost the more likely one first, so it is the one kept.
   candidates.sort((a, b) => a.costMs - b.costMs || b.logP - a.logP);
-  const kept: Partial[] = [];
+  const kept: PartialNet[] = [];
   for (const c of candidates) {
     if (kept.length === 0 || c.logP > kept[kept.length - 1].logP) kept.push(c);
   }
@@ -47,10 +47,10 @@ export function mostLikelyWithinBudget(alpha: Logits, costs: readonly (readonly 
   if (costs.length !== alpha.length) throw new Error(`mostLikelyWithinBudget: ${costs.length} cost rows for ${alpha.length} decisions`);
   // Sums of floats in a different order differ in the last bits; a net exactly at the budget meets it.
   const limit = budgetMs + 1e-9 * Math.max(1, Math.abs(budgetMs));
-  let frontier: Partial[] = [{ costMs: 0, logP: 0, choices: [] }];
+  let frontier: PartialNet[] = [{ costMs: 0, logP: 0, choices: [] }];
   alpha.forEach((logits, d) => {
     const logP = softmax(logits).map((p) => Math.log(p));
-    const next: Partial[] = [];
+    const next: PartialNet[] = [];
     for (const f of frontier) {
       costs[d].forEach((ms, j) => {
         const costMs = f.costMs + ms;
