@@ -17,8 +17,6 @@ import { encodeBlock } from '../engine/arch/block-string';
 import { ThroughputMeter } from '../engine/train/throughput-meter';
 import { OneShotStrategyError, Supernet, SupernetCheckpointError } from '../engine/supernet';
 import { SUPERNET_BATCH_NORM, SupernetTrainer } from '../engine/supernet/trainer';
-import { sampledLatency } from '../engine/supernet/latency-objective';
-import { decisionsOf } from '../core/space';
 import type { StageData } from '../dsl/dataset';
 import { searchResolution, type SearchSpace } from '../dsl/search-space';
 import type { OneShotStrategyPlugin } from '../plugins/api';
@@ -218,7 +216,7 @@ export async function supernetEpoch(recorded: SupernetEpochInput | RecordedSuper
       meanLoss: result.meanLoss,
       meanEntropy: result.meanEntropy,
       expectedLatencyMs: latency ? latency.fixedMs + net.expectedLatency().expected : undefined,
-      derivedLatencyMs: latency ? latency.fixedMs + sampledLatency(derived.choices, latency.matrix, decisionsOf(input.space)) : undefined,
+      derivedLatencyMs: latency ? latency.fixedMs + net.latencyOf(derived.choices) : undefined,
       validationAccuracy: result.validationAccuracy,
       blocks: derived.arch.blocks.map(encodeBlock),
       choices: derived.choices,

@@ -270,6 +270,12 @@ export class Supernet {
     return expectedLatency(this.alpha, table, this.decisions);
   }
 
+  /** The mixed ops' latency of one concrete net (an option per decision), zero ops free (requires a latency table). */
+  latencyOf(choices: readonly number[], table = this.options.latencyTable): number {
+    if (!table) throw new Error('no latency table: pass latencyTable in the supernet options or as the argument');
+    return sampledLatency(choices, table, this.decisions);
+  }
+
   /**
    * The search's result. With a latency target the net must meet it, not only E[LAT]: the most
    * likely net whose mixed ops fit in the target less the fixed part (stem, head).
@@ -491,7 +497,7 @@ export class Supernet {
       return tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(batch.ys, -1)), 'float32')).dataSync()[0];
     });
     const lambda = this.latencyWeight();
-    const latency = lambda > 0 ? latencyPenalty(sampledLatency(chosen, this.options.latencyTable!, this.decisions), lambda, this.options.latencyTarget).value : 0;
+    const latency = lambda > 0 ? latencyPenalty(this.latencyOf(chosen), lambda, this.options.latencyTarget).value : 0;
     return { type: 'reward', reward: accuracy - latency, accuracy };
   }
 
