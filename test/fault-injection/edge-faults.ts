@@ -231,24 +231,31 @@ async function corruptBoundaryCheckpoint(dir: string, data: string): Promise<Edg
   if (quiet.code !== 0) return { ...row, outcome: `the undisturbed search failed (exit ${quiet.code})`, ok: false, checked: lastError(quiet) };
   const expected = await searchBlocks(workDir, 'edge-boundary-quiet');
 
+  const artifacts = join(workDir, 'artifacts');
+  // The first epoch's closing step, from the undisturbed run's epoch file (epochs count from 0):
+  // the same seed and data give the same steps.
+  const firstEpoch = join(artifacts, runLayout('edge-boundary-quiet').search.epoch(0));
+  const boundary = existsSync(firstEpoch) ? (JSON.parse(readFileSync(firstEpoch, 'utf8')) as { steps?: number }).steps : undefined;
+  if (!boundary) return { ...row, outcome: 'the undisturbed search wrote no first epoch file with its steps', ok: false, checked: firstEpoch };
+
   const runId = 'edge-boundary';
   const runner = startCli(['run', file, '--work-dir', workDir, '--run-id', runId], env);
   const exit = exited(runner);
-  // Into the second epoch, so that the first epoch's closing checkpoint is the boundary's.
-  const at = await waitFor(
-    'the second search epoch',
+  const runCheckpoints = (): string[] => filesUnder(artifacts).filter((f) => checkpointStep(f) !== undefined && f.includes(runLayout(runId).root));
+  // Killed once the second epoch has checkpointed, so that the first epoch's closing checkpoint is
+  // the boundary's. The artifact folder is watched, not `nas status`: a status call can take
+  // seconds on a loaded machine, and two more checkpoints prune the boundary's away.
+  await waitFor(
+    `a checkpoint past the boundary step ${boundary}`,
     async () => {
-      const a = await activityStep(workDir, runId);
-      return a && a.totalSteps && a.epochs && a.step > a.totalSteps / a.epochs ? a : undefined;
+      return runCheckpoints().some((f) => checkpointStep(f)! > boundary) ? true : undefined;
     },
     180_000,
-    300,
+    25,
   );
   runner.kill('SIGKILL');
   await exit;
-  const boundary = at.totalSteps! / at.epochs!;
-  const artifacts = join(workDir, 'artifacts');
-  const checkpoints = filesUnder(artifacts).filter((f) => checkpointStep(f) !== undefined && f.includes(runLayout(runId).root));
+  const checkpoints = runCheckpoints();
   const boundaryFile = checkpoints.find((f) => checkpointStep(f) === boundary);
   if (!boundaryFile) return { ...row, outcome: `no checkpoint at the boundary step ${boundary}`, ok: false, checked: checkpoints.join(', ') };
   // As if the process had died just after writing the boundary checkpoint, torn: later ones go,
