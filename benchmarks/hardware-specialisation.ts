@@ -1,13 +1,14 @@
 /**
  * Issue 30's hardware-specialisation check (ProxylessNAS section 4's finding, on our targets):
- * the pipeline `--pipeline` (default examples/browser-search.yaml) is run once per target id of
+ * the pipeline `--pipeline` (default benchmarks/specialisation.yaml: a space where the targets price
+ * blocks differently) is run once per target id of
  * `--targets` with its search aimed at that target, through `nas run` as a user runs it; then
  * every derived net is timed whole on every target, in `--rounds` interleaved rounds (the median
  * of the rounds' medians is printed). The claim holds when each target's own net is the faster
  * one on that target.
  *
- *   npx tsx benchmarks/hardware-specialisation.ts [--pipeline examples/browser-search.yaml]
- *       [--targets browser,cpu] [--rounds 3] [--repeats 30] [--state DIR] [--budget-quantile q]
+ *   npx tsx benchmarks/hardware-specialisation.ts [--pipeline benchmarks/specialisation.yaml]
+ *       [--targets browser,cpu] [--rounds 5] [--repeats 30] [--state DIR] [--budget-quantile q]
  *
  * `--budget-quantile q` gives each search the same budget in its own target's terms: the
  * pipeline's penalty becomes `absolute` with `targetLatencyMs` the q-quantile of the whole-net
@@ -45,9 +46,9 @@ import { repoRoot } from '../infra/paths';
 
 const { values } = parseArgs({
   options: {
-    pipeline: { type: 'string', default: 'examples/browser-search.yaml' },
+    pipeline: { type: 'string', default: 'benchmarks/specialisation.yaml' },
     targets: { type: 'string', default: 'browser,cpu' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     repeats: { type: 'string', default: '30' },
     state: { type: 'string', default: '.bench-state/specialisation' },
     'budget-quantile': { type: 'string' },
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
     const plugin = registry.get('hardware-target', ref.plugin)!;
     return { id, plugin, config: plugin.configSchema.parse({ ...(ref.config ?? {}), repeats }) };
   });
-  for (const n of nets) console.log(`net searched for ${n.target}: ${n.spec.blocks.length} blocks, ${JSON.stringify(n.spec.blocks.map((b) => `k${b.kernel} e${b.expansion}`))}`);
+  for (const n of nets) console.log(`net searched for ${n.target}: ${n.spec.blocks.length} blocks, ${n.spec.blocks.map((b) => `k${b.kernel}e${b.expansion}${b.seRatio > 0 ? '+se' : ''}`).join(' ')}`);
   const [side, , channels] = [nets[0].spec.resolution, 0, nets[0].spec.inputChannels];
   const times = new Map<string, number[]>();
   for (let r = 0; r < rounds; r++) {
@@ -173,7 +174,12 @@ async function main(): Promise<void> {
     const own = median(times.get(`${t.id}@${t.id}`)!);
     const others = nets.filter((n) => n.target !== t.id).map((n) => median(times.get(`${n.target}@${t.id}`)!));
     const best = Math.min(...others);
-    console.log(`on ${t.id}: its own net ${own.toFixed(2)} ms vs ${best.toFixed(2)} ms: ${own < best ? `faster by ${(100 * (1 - own / best)).toFixed(1)}%` : `NOT faster (${(100 * (own / best - 1)).toFixed(1)}% slower)`}`);
+    // Rounds in which the own net beat every other net timed in the same round: the machine's
+    // load moves between rounds more than within one.
+    const wins = times.get(`${t.id}@${t.id}`)!.filter((ms, r) => nets.every((n) => n.target === t.id || ms < times.get(`${n.target}@${t.id}`)![r])).length;
+    console.log(
+      `on ${t.id}: its own net ${own.toFixed(2)} ms vs ${best.toFixed(2)} ms: ${own < best ? `faster by ${(100 * (1 - own / best)).toFixed(1)}%` : `NOT faster (${(100 * (own / best - 1)).toFixed(1)}% slower)`}; faster in ${wins} of ${rounds} rounds`,
+    );
   }
   const extra = `${values['budget-quantile'] !== undefined ? ` --budget-quantile ${values['budget-quantile']}` : ''}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}${values['arch-lr'] !== undefined ? ` --arch-lr ${values['arch-lr']}` : ''}${values.epochs !== undefined ? ` --epochs ${values.epochs}` : ''}${values['train-subset'] !== undefined ? ` --train-subset ${values['train-subset']}` : ''}`;
   console.log(`\nreproduce: npx tsx benchmarks/hardware-specialisation.ts --pipeline ${values.pipeline} --targets ${values.targets} --rounds ${rounds} --repeats ${repeats}${extra}`);

@@ -371,7 +371,7 @@ export const latencyCalibrationSchema = z.object({
   /** Absent in a partial file. */
   predictor: z.object({ intercept: z.number(), perTableMs: z.number(), perOp: z.number(), perMmac: z.number() }).optional(),
   check: z.object({ plain: predictionCheckSchema, predictor: predictionCheckSchema }).optional(),
-  /** What the search prices with: the predictor where its held-out median error is below the plain sum's. */
+  /** What the search prices with: the predictor where its held-out median error is below the plain sum's and its rank correlation is positive and not lower than the plain sum's by more than 1/sqrt(nets - 1). */
   use: z.enum(['predictor', 'plain']).optional(),
 });
 export type LatencyCalibration = z.output<typeof latencyCalibrationSchema>;

@@ -114,3 +114,16 @@ test('where the table sum is right, the plain sum is kept', async () => {
   expect(summary.check.plain).toMatchObject({ nets: 30, within10: 1, medianError: 0, spearman: 1 });
   expect(summary.use).toBe('plain');
 });
+
+test('a predictor closer in milliseconds but ranking nets worse is not used: the search ranks by it', async () => {
+  // Whole-net timings that are noise around 20 ms (a loaded machine): any fit drifts to a
+  // near-constant, nearer the measurements than the table's overestimate, ordering nothing.
+  let k = 0;
+  const noisy = async () => ({ medianMs: 20 + 8 * Math.sin(++k * 2.3), repeats: 5 });
+  const nets = await measureCalibrationNets(drawCalibrationChoices(decisions, 40, identity), prices, noisy);
+  const summary = summarizeCalibration(nets);
+  expect(summary.check.predictor.medianError).toBeLessThan(summary.check.plain.medianError);
+  const { spearman } = summary.check.predictor;
+  expect(spearman <= 0 || spearman < summary.check.plain.spearman - 1 / Math.sqrt(39)).toBe(true);
+  expect(summary.use).toBe('plain');
+});
