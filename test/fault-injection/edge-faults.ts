@@ -17,7 +17,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CorruptArtifactError, LocalArtifactStore } from '../../artifacts';
+import { CorruptArtifactError, getJson, LocalArtifactStore } from '../../artifacts';
+import type { SupernetEpochMetrics } from '../../core/artifact-files';
 import { checkpointStep, runLayout } from '../../core/run-layout';
 import type { RunReport } from '../../cli/runs';
 import { cleanEnv, runCli, startCli, waitFor, type CliResult } from '../integration/support/cli';
@@ -234,8 +235,8 @@ async function corruptBoundaryCheckpoint(dir: string, data: string): Promise<Edg
   const artifacts = join(workDir, 'artifacts');
   // The first epoch's closing step, from the undisturbed run's epoch file (epochs count from 0):
   // the same seed and data give the same steps.
-  const firstEpoch = join(artifacts, runLayout('edge-boundary-quiet').search.epoch(0));
-  const boundary = existsSync(firstEpoch) ? (JSON.parse(readFileSync(firstEpoch, 'utf8')) as { steps?: number }).steps : undefined;
+  const firstEpoch = runLayout('edge-boundary-quiet').search.epoch(0);
+  const boundary = (await getJson<SupernetEpochMetrics>(new LocalArtifactStore(artifacts), firstEpoch).catch(() => undefined))?.steps;
   if (!boundary) return { ...row, outcome: 'the undisturbed search wrote no first epoch file with its steps', ok: false, checked: firstEpoch };
 
   const runId = 'edge-boundary';
@@ -247,9 +248,7 @@ async function corruptBoundaryCheckpoint(dir: string, data: string): Promise<Edg
   // seconds on a loaded machine, and two more checkpoints prune the boundary's away.
   await waitFor(
     `a checkpoint past the boundary step ${boundary}`,
-    async () => {
-      return runCheckpoints().some((f) => checkpointStep(f)! > boundary) ? true : undefined;
-    },
+    async () => (runCheckpoints().some((f) => checkpointStep(f)! > boundary) ? true : undefined),
     180_000,
     25,
   );
