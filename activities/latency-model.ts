@@ -1,6 +1,7 @@
 /**
  * Calibrates a latency table on its target: nets drawn from the search space are built, saved as
- * tfjs saves them and timed whole by the target's `measureModel`; the predictor fitted on them
+ * tfjs saves them and timed whole by the target's `measureModel`, in passes over all of them (each
+ * net's latency the median of its passes); the predictor fitted on them
  * and the check numbers (table sum against measured, and the predictor's held-out) are stored
  * next to the table, at `latency-tables/<plugin>/<hash>.calibration-<nets>.json`.
  *
@@ -22,6 +23,7 @@ import {
   CALIBRATION_SEED,
   CalibrationFileSchema,
   DEFAULT_CALIBRATION_NETS,
+  DEFAULT_CALIBRATION_PASSES,
   describeCheck,
   drawCalibrationChoices,
   measureCalibrationNets,
@@ -67,8 +69,9 @@ export interface LatencyCalibrationSummary {
 
 export interface CalibrationProgress {
   calibrationKey: string;
-  netsDone: number;
-  netsTotal: number;
+  /** Whole-net timings done and wanted: every net once per pass. */
+  timingsDone: number;
+  timingsTotal: number;
   detail?: unknown;
 }
 
@@ -128,7 +131,8 @@ export async function buildOrReuseCalibration(job: CalibrationJob): Promise<stri
     if (partial.success && partial.data.tableKey === job.tableKey) resumeFrom = partial.data.nets;
   }
   const heartbeat = job.heartbeat ?? ((p: CalibrationProgress) => job.hooks.heartbeat(p));
-  let netsDone = resumeFrom.length;
+  const timingsTotal = wanted.length * DEFAULT_CALIBRATION_PASSES;
+  let timingsDone = resumeFrom.reduce((s, n) => s + Math.min(DEFAULT_CALIBRATION_PASSES, n.passes?.length ?? 1), 0);
   const file = (nets: CalibrationFile['nets']): CalibrationFile => ({
     format: CALIBRATION_FORMAT,
     target: job.target.plugin.name,
@@ -138,18 +142,19 @@ export async function buildOrReuseCalibration(job: CalibrationJob): Promise<stri
     netsWanted: job.nets,
     nets,
   });
-  heartbeat({ calibrationKey: key, netsDone, netsTotal: wanted.length });
+  heartbeat({ calibrationKey: key, timingsDone, timingsTotal });
   const nets = await measureCalibrationNets(
     wanted,
     prices,
-    (choices) => measureNet({ ...job, hooks: { ...job.hooks, heartbeat: (detail) => heartbeat({ calibrationKey: key, netsDone, netsTotal: wanted.length, detail }) } }, choices),
+    (choices) => measureNet({ ...job, hooks: { ...job.hooks, heartbeat: (detail) => heartbeat({ calibrationKey: key, timingsDone, timingsTotal, detail }) } }, choices),
     {
+      passes: DEFAULT_CALIBRATION_PASSES,
       resumeFrom,
       checkpointEvery: job.checkpointEvery,
       signal: job.hooks.signal,
       onProgress: (done, total) => {
-        netsDone = done;
-        heartbeat({ calibrationKey: key, netsDone: done, netsTotal: total });
+        timingsDone = done;
+        heartbeat({ calibrationKey: key, timingsDone: done, timingsTotal: total });
       },
       onCheckpoint: async (partial) => {
         await putJson(store, partialKey, file(partial));

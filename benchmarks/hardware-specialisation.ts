@@ -1,24 +1,21 @@
 /**
  * Issue 30's hardware-specialisation check (ProxylessNAS section 4's finding, on our targets):
  * the pipeline `--pipeline` (default benchmarks/specialisation.yaml: a space where the targets price
- * blocks differently) is run once per target id of
- * `--targets` with its search aimed at that target, through `nas run` as a user runs it; then
- * every derived net is timed whole on every target, in `--rounds` interleaved rounds (the median
- * of the rounds' medians is printed). The claim holds when each target's own net is the faster
- * one on that target.
+ * blocks differently) is run once per target id of `--targets` with its search aimed at that
+ * target, through `nas run` as a user runs it; then every derived net is timed whole on every
+ * target, in `--rounds` interleaved rounds (the median of the rounds' medians is printed). The
+ * claim holds when each target's own net is the faster one on that target.
  *
  *   npx tsx benchmarks/hardware-specialisation.ts [--pipeline benchmarks/specialisation.yaml]
- *       [--targets browser,cpu] [--rounds 5] [--repeats 30] [--state DIR] [--budget-quantile q]
+ *       [--targets browser,cpu] [--rounds 5] [--repeats 30] [--state DIR] [--budget-quantile 0.2]
  *
- * `--budget-quantile q` gives each search the same budget in its own target's terms: the
- * pipeline's penalty becomes `absolute` with `targetLatencyMs` the q-quantile of the whole-net
+ * `--budget-quantile q` (default 0.2) gives each search the same budget in its own target's terms:
+ * the pipeline's penalty becomes `absolute` with `targetLatencyMs` the q-quantile of the whole-net
  * latencies of the target's calibration nets (measured first, in the runs' own store, so the
- * searches reuse the table and calibration rather than measure them again). Without it, the
- * pipeline's own latency settings are used for every target. `--latency-weight L` replaces the
+ * searches reuse the table and calibration rather than measure them again). `--budget-quantile off`
+ * keeps the pipeline's own latency settings for every target. `--latency-weight L` replaces the
  * pipeline's lambda, `--arch-lr R` the strategy's architecture learning rate, `--epochs E` the
- * search's epochs, `--train-subset N` its training images (a short search on a 2-core machine moves
- * alpha little, and an untrained supernet gives the derived net no reason to spend its budget on
- * capacity: see the entropy and accuracy it prints).
+ * search's epochs, `--train-subset N` its training images.
  *
  * `--state DIR` (default .bench-state/specialisation) holds the runs' work folder: a search that
  * completed there is reused, so a rerun only times.
@@ -51,7 +48,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     repeats: { type: 'string', default: '30' },
     state: { type: 'string', default: '.bench-state/specialisation' },
-    'budget-quantile': { type: 'string' },
+    'budget-quantile': { type: 'string', default: '0.2' },
     'latency-weight': { type: 'string' },
     'arch-lr': { type: 'string' },
     epochs: { type: 'string' },
@@ -75,6 +72,7 @@ const targetIds = values.targets!.split(',');
 const rounds = Number(values.rounds);
 const repeats = Number(values.repeats);
 const template = parse(readFileSync(values.pipeline!, 'utf8')) as PipelineDoc;
+const budgetQuantile = values['budget-quantile'] === 'off' ? undefined : Number(values['budget-quantile']);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -90,7 +88,7 @@ async function searchFor(target: string): Promise<string> {
     return derived;
   }
   mkdirSync(state, { recursive: true });
-  const budget = values['budget-quantile'] !== undefined ? await latencyBudget(target, Number(values['budget-quantile'])) : undefined;
+  const budget = budgetQuantile !== undefined ? await latencyBudget(target, budgetQuantile) : undefined;
   const weight = values['latency-weight'] !== undefined ? { latencyWeight: Number(values['latency-weight']) } : {};
   const base = template.stages.baselineSearch;
   const archLr = values['arch-lr'] !== undefined ? { strategy: { plugin: base.strategy?.plugin ?? 'proxyless-gradient', config: { ...(base.strategy?.config ?? {}), archLearningRate: Number(values['arch-lr']) } } } : {};
@@ -140,6 +138,7 @@ async function latencyBudget(targetId: string, q: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  if (budgetQuantile !== undefined && !(budgetQuantile > 0 && budgetQuantile < 1)) throw new Error(`--budget-quantile must be a number between 0 and 1, or off; got ${values['budget-quantile']}`);
   const nets: { target: string; spec: ArchSpec }[] = [];
   for (const t of targetIds) nets.push({ target: t, spec: ArchSpecSchema.parse(JSON.parse(readFileSync(await searchFor(t), 'utf8'))) });
   const registry = builtinRegistry();
@@ -181,7 +180,7 @@ async function main(): Promise<void> {
       `on ${t.id}: its own net ${own.toFixed(2)} ms vs ${best.toFixed(2)} ms: ${own < best ? `faster by ${(100 * (1 - own / best)).toFixed(1)}%` : `NOT faster (${(100 * (own / best - 1)).toFixed(1)}% slower)`}; faster in ${wins} of ${rounds} rounds`,
     );
   }
-  const extra = `${values['budget-quantile'] !== undefined ? ` --budget-quantile ${values['budget-quantile']}` : ''}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}${values['arch-lr'] !== undefined ? ` --arch-lr ${values['arch-lr']}` : ''}${values.epochs !== undefined ? ` --epochs ${values.epochs}` : ''}${values['train-subset'] !== undefined ? ` --train-subset ${values['train-subset']}` : ''}`;
+  const extra = ` --budget-quantile ${values['budget-quantile']}${values['latency-weight'] !== undefined ? ` --latency-weight ${values['latency-weight']}` : ''}${values['arch-lr'] !== undefined ? ` --arch-lr ${values['arch-lr']}` : ''}${values.epochs !== undefined ? ` --epochs ${values.epochs}` : ''}${values['train-subset'] !== undefined ? ` --train-subset ${values['train-subset']}` : ''}`;
   console.log(`\nreproduce: npx tsx benchmarks/hardware-specialisation.ts --pipeline ${values.pipeline} --targets ${values.targets} --rounds ${rounds} --repeats ${repeats}${extra}`);
 }
 

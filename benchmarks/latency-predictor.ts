@@ -12,7 +12,8 @@
  * nets timed so far, are kept there, so a rerun after a kill measures only what is missing (the
  * same code paths and files as a pipeline's cached tables). The browser targets start Debian's
  * Chromium (/usr/bin/chromium). Timings are medians of `--repeats` runs at batch 1; nets are
- * timed in the order drawn, targets one after the other.
+ * timed as a search times them, in three passes over all of them (each net the median of its
+ * passes), targets one after the other.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -88,7 +89,7 @@ async function measuredNets(store: ArtifactStore, key: string, choices: number[]
     onProgress: (done, total) => {
       if (Date.now() - last > 15_000 || done === total) {
         last = Date.now();
-        process.stdout.write(`  ${key.split('/').pop()}: ${done}/${total} nets\n`);
+        process.stdout.write(`  ${key.split('/').pop()}: ${done}/${total} timings (nets x passes)\n`);
       }
     },
   });

@@ -81,8 +81,12 @@ export async function runEmbedded({ workDir, input, artifactLocation, started, h
       await nativeConnection?.close();
     }
   } finally {
-    await server?.stop();
-    interrupt?.stop();
+    try {
+      await server?.stop();
+    } finally {
+      // Even when stopping the server failed: a handler left installed would swallow the next Ctrl-C of whoever called us.
+      interrupt?.stop();
+    }
   }
 }
 

@@ -1,21 +1,29 @@
 /**
- * Before a run starts on this machine's workers: every declared hardware target that says it
+ * Before a run starts or resumes on this machine's workers: every hardware target that says it
  * cannot measure here (a browser target without a browser) refuses the run, naming the target,
  * so nothing is started that would fail at its first measurement. Runs submitted to a cluster
  * are measured on its workers, which this machine cannot speak for.
  */
-import type { LoadedPipeline } from '../dsl/load';
+import type { TargetRef } from '../core/refs';
+import type { Pipeline } from '../dsl/pipeline';
+import type { PluginRegistry } from '../plugins/registry';
 
-export function unavailableTargets(loaded: LoadedPipeline): string[] {
+/** Every target a pipeline declares, as a run's input carries them. */
+export function declaredTargets(pipeline: Pick<Pipeline, 'hardwareTargets'>): TargetRef[] {
+  return Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config }));
+}
+
+/** One line per target that cannot measure here: `hardwareTargets.<id> (<plugin>): <why>`. */
+export function unavailableTargets(targets: readonly TargetRef[], plugins: Pick<PluginRegistry, 'get'>): string[] {
   const problems: string[] = [];
-  for (const [id, ref] of Object.entries(loaded.pipeline.hardwareTargets)) {
-    const plugin = loaded.plugins.get('hardware-target', ref.plugin);
+  for (const ref of targets) {
+    const plugin = plugins.get('hardware-target', ref.plugin);
     if (!plugin?.unavailable) continue;
     const parsed = plugin.configSchema.safeParse(ref.config ?? {});
-    // An invalid config was reported by validation already; nothing to check here.
+    // An invalid config was reported by validation already (or, resuming, by the run's first start).
     if (!parsed.success) continue;
     const why = plugin.unavailable(parsed.data);
-    if (why) problems.push(`hardwareTargets.${id} (${ref.plugin}): ${why}`);
+    if (why) problems.push(`hardwareTargets.${ref.id} (${ref.plugin}): ${why}`);
   }
   return problems;
 }

@@ -347,8 +347,11 @@ export const latencyCalibrationNetSchema = z.object({
   choices: z.array(z.number().int().min(0)),
   /** What the table knows of the net: its ops' summed medians (ms), how many ops, millions of MACs. */
   features: z.object({ tableMs: z.number(), ops: z.number().int().min(0), mmacs: z.number().min(0) }),
+  /** The median of its passes' medians. */
   measuredMs: z.number().positive(),
   p90Ms: z.number().positive(),
+  /** Each pass's timing, in the order taken; absent in files written before passes (one pass, measuredMs). */
+  passes: z.array(z.object({ medianMs: z.number().positive(), p90Ms: z.number().positive() })).optional(),
   /** The predictor's estimate from a fit without this net (cross-validation); absent in a partial file. */
   heldOutMs: z.number().optional(),
 });

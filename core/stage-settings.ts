@@ -53,3 +53,9 @@ export interface ElasticSettings {
  * minute and every check above 30 nets.
  */
 export const DEFAULT_CALIBRATION_NETS = 40;
+
+/**
+ * Passes over the calibration nets, each net's latency the median of its passes
+ * (engine/latency/calibration.ts says why passes). Three keeps a CPU calibration near two minutes.
+ */
+export const DEFAULT_CALIBRATION_PASSES = 3;

@@ -78,7 +78,7 @@ export const BaselineSearchSchema = z
       .union([z.literal(0), z.number().int().min(10).max(1000)])
       .default(DEFAULT_CALIBRATION_NETS)
       .describe(
-        'One-shot search on a timed target (node-cpu, wasm, browser-*): nets drawn from the space are timed whole, and the per-op table is checked against them (Spearman, share within +-10%, median error) and calibrated: a per-target overhead plus per-op terms, fitted on those nets. The search and its latency bands price by the calibrated predictor where its held-out error beats the plain sum and it ranks nets no worse. Shared across runs like the table; 0 prices by the plain table sum.',
+        'One-shot search on a timed target (node-cpu, wasm, browser-*): nets drawn from the space are timed whole (three passes over all of them, each net the median of its passes), and the per-op table is checked against them (Spearman, share within +-10%, median error) and calibrated: a per-target overhead plus per-op terms, fitted on those nets. The search and its latency bands price by the calibrated predictor where its held-out error beats the plain sum and it ranks nets no worse. Shared across runs like the table; 0 prices by the plain table sum.',
       ),
     latencyPenalty: z
       .enum(['linear', 'absolute'])

@@ -15,6 +15,8 @@ import { runEmbedded } from '../embedded-session';
 import type { RunStart } from '../follow-run';
 import { parseWorkers } from './run';
 import { runFolder } from '../run-claim';
+import { unavailableTargets } from '../target-preflight';
+import { registryWithPluginFiles } from '../../plugins/load';
 
 const HELP = `usage: nas resume RUN [options]
 
@@ -58,6 +60,15 @@ export async function run(argv: string[]): Promise<number> {
       EXIT_BAD_INPUT,
     );
   }
+  const cluster = clusterFromEnv();
+  // The machine may have changed since the run started (its browser uninstalled, an endpoint gone):
+  // refused here, the run stays as it was instead of failing again at its first measurement.
+  const unavailable = cluster ? [] : unavailableTargets(input.targets, registryWithPluginFiles(input.pluginFiles));
+  if (unavailable.length > 0) {
+    for (const p of unavailable) console.error(`run ${runId}: ${p}`);
+    console.error(`nas resume: run ${runId} stays as it was (${was}); nothing was started`);
+    return EXIT_BAD_INPUT;
+  }
   console.log(
     how === 'attach'
       ? `run ${runId} is still open (${was}); following it to the end`
@@ -65,7 +76,6 @@ export async function run(argv: string[]): Promise<number> {
   );
   console.log(`artifacts: ${runFolder(input.artifactLocation, runId)}`);
   const started = Date.now();
-  const cluster = clusterFromEnv();
   if (cluster) return submitToCluster(cluster, input, false, input.artifactLocation, started, how);
   return runEmbedded({ workDir: embeddedDir(values['work-dir']), input, artifactLocation: input.artifactLocation, started, how, workers, verbose: values.verbose });
 }

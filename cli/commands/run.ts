@@ -21,7 +21,7 @@ import { unrunnable } from '../../workflows/plan';
 import { claimRunId, refuseBesideUnfinished, runFolder } from '../run-claim';
 import { embeddedDir } from '../runs';
 import { strategySetOfRun } from '../strategy-service';
-import { unavailableTargets } from '../target-preflight';
+import { declaredTargets, unavailableTargets } from '../target-preflight';
 
 const HELP = `usage: nas run <pipeline file> [options]
 
@@ -85,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const pipeline: Pipeline = loaded.pipeline;
-  const problems = [...unrunnable(loaded), ...(clusterFromEnv() ? [] : unavailableTargets(loaded))];
+  const problems = [...unrunnable(loaded), ...(clusterFromEnv() ? [] : unavailableTargets(declaredTargets(pipeline), loaded.plugins))];
   if (problems.length > 0) {
     for (const p of problems) console.error(`${file}: ${p}`);
     console.error('nas run: nothing was started');

@@ -14,6 +14,7 @@ import { latencyCalibrationNetSchema, latencyCalibrationSchema } from '../../cor
 import type { LatencyMeasurement } from '../../core/ops';
 import { mixSeed, mulberry32 } from '../../core/random';
 import type { Decision } from '../../core/space';
+import { DEFAULT_CALIBRATION_PASSES } from '../../core/stage-settings';
 import { opKey, opMacs } from './ops';
 import {
   checkPredictions,
@@ -28,8 +29,9 @@ import {
 } from './predictor';
 import type { SpaceOps } from './space-ops';
 import { entriesByKey, fixedLatencyMs, latencyMatrix, type OpLatencyTable } from './table';
+import { quantile } from './timing';
 
-export { DEFAULT_CALIBRATION_NETS } from '../../core/stage-settings';
+export { DEFAULT_CALIBRATION_NETS, DEFAULT_CALIBRATION_PASSES } from '../../core/stage-settings';
 /** Fixed, not the run's seed: the file is shared by every run with the same table, so its nets must not depend on who measured first. */
 export const CALIBRATION_SEED = 0xca11b;
 
@@ -111,40 +113,65 @@ export function drawCalibrationChoices(decisions: readonly Decision[], count: nu
 }
 
 export interface MeasureNetsOptions {
-  /** Nets measured by an earlier attempt; kept, not measured again. */
+  /** Passes over all nets (default `DEFAULT_CALIBRATION_PASSES`); a net's latency is the median of its passes. */
+  passes?: number;
+  /** Nets measured by an earlier attempt: their passes are kept, only the missing ones measured. */
   resumeFrom?: readonly CalibrationNet[];
+  /** After each timing: timings done and wanted (nets times passes). */
   onProgress?(done: number, total: number): void;
-  /** Awaited after every `checkpointEvery` newly measured nets: where a retry resumes from. */
+  /** Awaited after every `checkpointEvery` new timings with every net timed so far: where a retry resumes from. */
   onCheckpoint?(nets: CalibrationNet[]): Promise<void>;
   checkpointEvery?: number;
   signal?: AbortSignal;
 }
 
-/** Times each net of `choicesList` whole with `measure`, in order, resumable. */
+const medianOf = (xs: readonly number[]): number => quantile([...xs].sort((a, b) => a - b), 0.5);
+
+/**
+ * Times each net of `choicesList` whole with `measure`, in `passes` passes over all of them,
+ * resumable. Why passes rather than more runs per net: a load phase of the machine (another
+ * process, a GC storm, thermal throttling) lasts seconds, so it moves every run of the one net
+ * timed then, and no median of that net's runs sees it; spread over passes, it touches one of
+ * each net's passes, and the median of the passes drops it.
+ */
 export async function measureCalibrationNets(
   choicesList: readonly number[][],
   prices: SpacePrices,
   measure: (choices: number[]) => Promise<LatencyMeasurement>,
   o: MeasureNetsOptions = {},
 ): Promise<CalibrationNet[]> {
+  const passes = o.passes ?? DEFAULT_CALIBRATION_PASSES;
+  if (!Number.isInteger(passes) || passes < 1) throw new Error(`measureCalibrationNets: passes must be an integer >= 1, got ${passes}`);
   const key = (c: readonly number[]) => c.join(',');
-  const done = new Map((o.resumeFrom ?? []).map((n) => [key(n.choices), n]));
+  const timed = new Map<string, { medianMs: number; p90Ms: number }[]>();
+  for (const n of o.resumeFrom ?? []) timed.set(key(n.choices), n.passes ? [...n.passes] : [{ medianMs: n.measuredMs, p90Ms: n.p90Ms }]);
+  const net = (choices: readonly number[]): CalibrationNet => {
+    const ps = timed.get(key(choices))!;
+    const measuredMs = medianOf(ps.map((p) => p.medianMs));
+    return { choices: [...choices], features: netFeatures(prices, choices), measuredMs, p90Ms: Math.max(medianOf(ps.map((p) => p.p90Ms)), measuredMs), passes: ps };
+  };
+  const inOrder = () => choicesList.filter((c) => timed.has(key(c))).map(net);
+  const total = choicesList.length * passes;
+  const done = () => choicesList.reduce((s, c) => s + Math.min(passes, timed.get(key(c))?.length ?? 0), 0);
   const every = Math.max(1, o.checkpointEvery ?? 4);
   let since = 0;
-  const inOrder = () => choicesList.filter((c) => done.has(key(c))).map((c) => done.get(key(c))!);
-  for (const choices of choicesList) {
-    if (!done.has(key(choices))) {
-      o.signal?.throwIfAborted();
-      const m = await measure(choices);
-      if (!(m.medianMs > 0) || !Number.isFinite(m.medianMs)) throw new Error(`a calibration net measured ${m.medianMs} ms: the target's measureModel must return a positive latency`);
-      done.set(key(choices), { choices: [...choices], features: netFeatures(prices, choices), measuredMs: m.medianMs, p90Ms: Math.max(m.p90Ms ?? m.medianMs, m.medianMs) });
-      if (++since >= every && done.size < choicesList.length) {
-        since = 0;
-        await o.onCheckpoint?.(inOrder());
+  for (let pass = 0; pass < passes; pass++) {
+    for (const choices of choicesList) {
+      const sofar = timed.get(key(choices)) ?? [];
+      if (sofar.length <= pass) {
+        o.signal?.throwIfAborted();
+        const m = await measure([...choices]);
+        if (!(m.medianMs > 0) || !Number.isFinite(m.medianMs)) throw new Error(`a calibration net measured ${m.medianMs} ms: the target's measureModel must return a positive latency`);
+        timed.set(key(choices), [...sofar, { medianMs: m.medianMs, p90Ms: Math.max(m.p90Ms ?? m.medianMs, m.medianMs) }]);
+        if (++since >= every && done() < total) {
+          since = 0;
+          await o.onCheckpoint?.(inOrder());
+        }
       }
+      o.onProgress?.(done(), total);
     }
-    o.onProgress?.(inOrder().length, choicesList.length);
   }
+  // A net resumed with more passes than asked keeps them all: they were measured, and the median takes them.
   return inOrder();
 }
 

@@ -3,10 +3,11 @@
  * latency table measured with browser-wasm (threads and SIMD, cross-origin isolated page) and
  * browser-webgl, a whole exported model timed with each browser backend, the same through a
  * browser reached over its DevTools endpoint, and a missing browser refused with its path named,
- * by the target and by `nas run` before anything starts. No thresholds on timings: their shape.
+ * by the target and by `nas run` before anything starts, and by `nas resume` of a run whose browser
+ * has gone since. No thresholds on timings: their shape.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -20,7 +21,7 @@ import { distinctOps, enumerateSpaceOps } from '../../engine/latency/space-ops';
 import { buildArchModel } from '../../engine/models/arch-model';
 import { browserWasm, browserWebgl, browserWebgpu, DEFAULT_CHROMIUM } from '../../plugins/builtin/browser-targets';
 import type { HardwareTargetPlugin } from '../../plugins/api';
-import { cleanEnv, runCli, waitFor } from './support/cli';
+import { cleanEnv, expectExitedZero, runCli, startCli, stopChild, stopLeftoverDevServer, waitFor } from './support/cli';
 
 jest.setTimeout(300_000);
 
@@ -150,4 +151,48 @@ stages:
   expect(result.stderr).toContain(`${file}: hardwareTargets.web (browser-wasm): no browser at ${missing}: install Debian's chromium`);
   expect(result.stderr).toContain('nas run: nothing was started');
   expect(existsSync(work)).toBe(false);
+});
+
+test('nas resume refuses a run whose browser has gone since it started, and leaves the run as it was', async () => {
+  const work = join(root, 'work-resume');
+  // The run's browser, which is then uninstalled.
+  const browser = join(root, 'chromium-link');
+  symlinkSync(DEFAULT_CHROMIUM, browser);
+  const file = join(root, 'browser-resume.yaml');
+  writeFileSync(
+    file,
+    `version: 1
+name: browser-gone
+dataset: { name: fashion-mnist }
+hardwareTargets:
+  web: { plugin: browser-wasm, config: { browser: { executable: ${browser} } } }
+stages:
+  train: { model: { kind: small-cnn }, epochs: 20 }
+  evaluation: { targets: [web] }
+`,
+  );
+  const env = cleanEnv();
+  const runner = startCli(['run', file, '--work-dir', work, '--run-id', 'browser-gone'], env);
+  try {
+    await waitFor('the training to start', async () => (/\[train\] epoch/.test(runner.output().stdout) ? true : undefined), 120_000);
+    const exited = new Promise((resolve) => runner.once('close', resolve));
+    runner.kill('SIGINT');
+    expect(await exited).toBe(130);
+  } finally {
+    await stopChild(runner);
+    stopLeftoverDevServer(work);
+  }
+  rmSync(browser);
+  try {
+    const resumed = await runCli(['resume', 'browser-gone', '--work-dir', work], env, 60_000);
+    expect(resumed.code).toBe(2);
+    expect(resumed.stderr).toContain(`run browser-gone: hardwareTargets.web (browser-wasm): no browser at ${browser}: install Debian's chromium`);
+    expect(resumed.stderr).toContain('nas resume: run browser-gone stays as it was (running); nothing was started');
+    expect(resumed.stdout).not.toContain('following it');
+    const status = await runCli(['status', 'browser-gone', '--json', '--work-dir', work], env, 60_000);
+    expectExitedZero(status);
+    expect(JSON.parse(status.stdout)).toMatchObject({ status: 'running' });
+  } finally {
+    stopLeftoverDevServer(work);
+  }
 });

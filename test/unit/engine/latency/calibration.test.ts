@@ -66,23 +66,50 @@ test('draws are distinct, seeded, and as many as asked', () => {
 /** A target whose whole-net latency is 2 ms + the ops' compute, without the per-op overhead the table counts each time. */
 const measureSynthetic = async (choices: number[]) => ({ medianMs: 2 + netFeatures(prices, choices).mmacs, p90Ms: 3 + netFeatures(prices, choices).mmacs, repeats: 5 });
 
-test('nets are measured once each, in order, and a resumed measurement measures only the rest', async () => {
+test('nets are timed in passes over all of them, and a resumed measurement times only the missing passes', async () => {
   const wanted = drawCalibrationChoices(decisions, 12, identity);
   const checkpoints: CalibrationNet[][] = [];
-  let calls = 0;
+  const order: string[] = [];
   const measure = async (c: number[]) => {
-    calls++;
+    order.push(c.join(','));
     return measureSynthetic(c);
   };
-  const all = await measureCalibrationNets(wanted, prices, measure, { checkpointEvery: 5, onCheckpoint: async (n) => void checkpoints.push(n) });
-  expect(calls).toBe(12);
+  const all = await measureCalibrationNets(wanted, prices, measure, { passes: 2, checkpointEvery: 5, onCheckpoint: async (n) => void checkpoints.push(n) });
+  // Every net once, then every net again: not one net twice in a row.
+  expect(order).toEqual([...wanted, ...wanted].map((c) => c.join(',')));
   expect(all.map((n) => n.choices)).toEqual(wanted);
-  expect(checkpoints.map((c) => c.length)).toEqual([5, 10]);
-  calls = 0;
-  const resumed = await measureCalibrationNets(wanted, prices, measure, { resumeFrom: checkpoints[1] });
-  expect(calls).toBe(2);
+  expect(all.every((n) => n.passes?.length === 2)).toBe(true);
+  // Checkpoints after 5, 10, 15 and 20 timings: the nets timed so far, each with its passes so far.
+  expect(checkpoints.map((c) => c.length)).toEqual([5, 10, 12, 12]);
+  expect(checkpoints[2].map((n) => n.passes!.length)).toEqual([2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+  order.length = 0;
+  const resumed = await measureCalibrationNets(wanted, prices, measure, { passes: 2, resumeFrom: checkpoints[2] });
+  expect(order).toEqual(wanted.slice(3).map((c) => c.join(',')));
   expect(resumed).toEqual(all);
+  // A net from a file written before passes counts as one pass taken.
+  order.length = 0;
+  const { passes: _dropped, ...single } = all[0];
+  await measureCalibrationNets(wanted.slice(0, 1), prices, measure, { passes: 2, resumeFrom: [single] });
+  expect(order).toHaveLength(1);
   await expect(measureCalibrationNets(wanted, prices, async () => ({ medianMs: 0, repeats: 1 }))).rejects.toThrow(/positive latency/);
+  await expect(measureCalibrationNets(wanted, prices, measure, { passes: 0 })).rejects.toThrow(/passes must be an integer >= 1/);
+});
+
+test('a load phase that slows every run of the nets timed during it is dropped by the median of passes', async () => {
+  const wanted = drawCalibrationChoices(decisions, 10, identity);
+  let calls = 0;
+  // Timings 6 to 14 (the second half of the first pass and the start of the second) run 3x slower.
+  const loaded = async (c: number[]) => {
+    const slow = ++calls >= 6 && calls <= 14 ? 3 : 1;
+    const m = await measureSynthetic(c);
+    return { ...m, medianMs: slow * m.medianMs, p90Ms: slow * m.p90Ms! };
+  };
+  const nets = await measureCalibrationNets(wanted, prices, loaded, { passes: 3 });
+  for (const n of nets) expect(n.measuredMs).toBeCloseTo((await measureSynthetic(n.choices)).medianMs, 9);
+  // One pass would have kept the slow timings of the last 5 nets.
+  calls = 0;
+  const once = await measureCalibrationNets(wanted, prices, loaded, { passes: 1 });
+  expect(once.map((n, i) => n.measuredMs > nets[i].measuredMs * 2)).toEqual([false, false, false, false, false, true, true, true, true, true]);
 });
 
 test('where the table sum overestimates, the predictor is fitted, checked held out, and used; the search prices by it', async () => {
