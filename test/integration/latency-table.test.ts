@@ -12,6 +12,7 @@ import { openArtifactStore } from '../../artifacts';
 import { buildLatencyTable, loadLatencyTable, type BuildLatencyTableInput } from '../../activities/latency-table';
 import { calibrateLatencyModel, loadCalibration, type CalibrateLatencyModelInput, type LatencyCalibrationSummary } from '../../activities/latency-model';
 import { runLayout } from '../../core/run-layout';
+import { DEFAULT_CALIBRATION_PASSES } from '../../core/stage-settings';
 import { writeFashionSubset } from './support/fashion-subset';
 import { SearchSpaceSchema } from '../../dsl/search-space';
 import { loadTf } from '../../engine/backend';
@@ -83,6 +84,9 @@ test('a node-cpu table is calibrated against nets timed whole: stored beside the
   const byKey = new Map(table.entries.map((e) => [e.key, e.medianMs]));
   for (const net of file.nets) {
     expect(net.measuredMs).toBeGreaterThan(0);
+    // Timed in passes over all nets; the net's latency is the middle one.
+    expect(net.passes).toHaveLength(DEFAULT_CALIBRATION_PASSES);
+    expect(net.measuredMs).toBe(net.passes!.map((p) => p.medianMs).sort((a, b) => a - b)[(DEFAULT_CALIBRATION_PASSES - 1) / 2]);
     expect(net.heldOutMs).toEqual(expect.any(Number));
     // The plain prediction is the table's own sum over the net's ops (stem, head, pool and classifier included).
     expect(net.features.tableMs).toBeGreaterThan([...byKey.values()].sort((a, b) => a - b)[0]);
