@@ -131,8 +131,9 @@ export async function buildOrReuseCalibration(job: CalibrationJob): Promise<stri
     if (partial.success && partial.data.tableKey === job.tableKey) resumeFrom = partial.data.nets;
   }
   const heartbeat = job.heartbeat ?? ((p: CalibrationProgress) => job.hooks.heartbeat(p));
+  // Set by measureCalibrationNets' first progress call, before anything is measured.
+  let timingsDone = 0;
   const timingsTotal = wanted.length * DEFAULT_CALIBRATION_PASSES;
-  let timingsDone = resumeFrom.reduce((s, n) => s + Math.min(DEFAULT_CALIBRATION_PASSES, n.passes?.length ?? 1), 0);
   const file = (nets: CalibrationFile['nets']): CalibrationFile => ({
     format: CALIBRATION_FORMAT,
     target: job.target.plugin.name,
@@ -142,7 +143,6 @@ export async function buildOrReuseCalibration(job: CalibrationJob): Promise<stri
     netsWanted: job.nets,
     nets,
   });
-  heartbeat({ calibrationKey: key, timingsDone, timingsTotal });
   const nets = await measureCalibrationNets(
     wanted,
     prices,

@@ -5,13 +5,7 @@
  * are measured on its workers, which this machine cannot speak for.
  */
 import type { TargetRef } from '../core/refs';
-import type { Pipeline } from '../dsl/pipeline';
 import type { PluginRegistry } from '../plugins/registry';
-
-/** Every target a pipeline declares, as a run's input carries them. */
-export function declaredTargets(pipeline: Pick<Pipeline, 'hardwareTargets'>): TargetRef[] {
-  return Object.entries(pipeline.hardwareTargets).map(([id, ref]) => ({ id, plugin: ref.plugin, config: ref.config }));
-}
 
 /** One line per target that cannot measure here: `hardwareTargets.<id> (<plugin>): <why>`. */
 export function unavailableTargets(targets: readonly TargetRef[], plugins: Pick<PluginRegistry, 'get'>): string[] {

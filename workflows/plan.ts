@@ -64,6 +64,11 @@ function stageDataRef(d: DatasetConfig, trainSubset: number | undefined): StageD
   return trainSubset === undefined ? datasetRef(d) : { ...datasetRef(d), trainSubset };
 }
 
+/** Every target a pipeline declares, as a run's input carries them (and `nas run` checks them before starting). */
+export function declaredTargets(loaded: LoadedPipeline): TargetRef[] {
+  return Object.keys(loaded.pipeline.hardwareTargets).map((id) => targetRef(loaded, id)!);
+}
+
 function targetRef(loaded: LoadedPipeline, id: string | undefined): TargetRef | undefined {
   if (!id) return undefined;
   const ref = loaded.pipeline.hardwareTargets[id];
@@ -266,7 +271,7 @@ export function planPipeline(loaded: LoadedPipeline, runId: string, artifactLoca
       train: pipeline.stages.train && trainSettings(pipeline.stages.train),
       evaluation: evaluationInput(loaded),
     },
-    targets: Object.keys(pipeline.hardwareTargets).map((id) => targetRef(loaded, id)!),
+    targets: declaredTargets(loaded),
     pluginFiles,
     plugins: modules.provenance(loaded),
   };

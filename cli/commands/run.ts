@@ -17,11 +17,11 @@ import { submitToCluster } from '../cluster-submission';
 import { runEmbedded } from '../embedded-session';
 import { CliError, EXIT_BAD_INPUT } from '../errors';
 import { workflowInput } from '../plan';
-import { unrunnable } from '../../workflows/plan';
+import { declaredTargets, unrunnable } from '../../workflows/plan';
 import { claimRunId, refuseBesideUnfinished, runFolder } from '../run-claim';
 import { embeddedDir } from '../runs';
 import { strategySetOfRun } from '../strategy-service';
-import { declaredTargets, unavailableTargets } from '../target-preflight';
+import { unavailableTargets } from '../target-preflight';
 
 const HELP = `usage: nas run <pipeline file> [options]
 
@@ -85,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const pipeline: Pipeline = loaded.pipeline;
-  const problems = [...unrunnable(loaded), ...(clusterFromEnv() ? [] : unavailableTargets(declaredTargets(pipeline), loaded.plugins))];
+  const problems = [...unrunnable(loaded), ...(clusterFromEnv() ? [] : unavailableTargets(declaredTargets(loaded), loaded.plugins))];
   if (problems.length > 0) {
     for (const p of problems) console.error(`${file}: ${p}`);
     console.error('nas run: nothing was started');

@@ -117,7 +117,7 @@ export interface MeasureNetsOptions {
   passes?: number;
   /** Nets measured by an earlier attempt: their passes are kept, only the missing ones measured. */
   resumeFrom?: readonly CalibrationNet[];
-  /** After each timing: timings done and wanted (nets times passes). */
+  /** Before the first timing and after each net's turn: timings done and wanted (nets times passes). */
   onProgress?(done: number, total: number): void;
   /** Awaited after every `checkpointEvery` new timings with every net timed so far: where a retry resumes from. */
   onCheckpoint?(nets: CalibrationNet[]): Promise<void>;
@@ -155,6 +155,8 @@ export async function measureCalibrationNets(
   const done = () => choicesList.reduce((s, c) => s + Math.min(passes, timed.get(key(c))?.length ?? 0), 0);
   const every = Math.max(1, o.checkpointEvery ?? 4);
   let since = 0;
+  // Where a resumed measurement stands, before its first timing.
+  o.onProgress?.(done(), total);
   for (let pass = 0; pass < passes; pass++) {
     for (const choices of choicesList) {
       const sofar = timed.get(key(choices)) ?? [];

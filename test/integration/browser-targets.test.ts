@@ -119,6 +119,24 @@ test('a browser reached over its DevTools endpoint measures the same model', asy
   }
 });
 
+/** A pipeline file that trains a small CNN for `epochs` and evaluates it on browser-wasm run by `executable`. */
+function browserPipeline(name: string, executable: string, epochs: number): string {
+  const file = join(root, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `version: 1
+name: ${name}
+dataset: { name: fashion-mnist }
+hardwareTargets:
+  web: { plugin: browser-wasm, config: { browser: { executable: ${executable} } } }
+stages:
+  train: { model: { kind: small-cnn }, epochs: ${epochs} }
+  evaluation: { targets: [web] }
+`,
+  );
+  return file;
+}
+
 test('no browser: the target names the missing one, and nas run refuses before starting anything', async () => {
   const missing = join(root, 'no-such', 'chromium');
   const config = browserWasm.configSchema.parse({ ...FAST, browser: { executable: missing } });
@@ -133,19 +151,7 @@ test('no browser: the target names the missing one, and nas run refuses before s
   });
 
   const work = join(root, 'work');
-  const file = join(root, 'browser.yaml');
-  writeFileSync(
-    file,
-    `version: 1
-name: browser-missing
-dataset: { name: fashion-mnist }
-hardwareTargets:
-  web: { plugin: browser-wasm, config: { browser: { executable: ${missing} } } }
-stages:
-  train: { model: { kind: small-cnn }, epochs: 1 }
-  evaluation: { targets: [web] }
-`,
-  );
+  const file = browserPipeline('browser-missing', missing, 1);
   const result = await runCli(['run', file, '--work-dir', work], cleanEnv(), 60_000, root);
   expect(result.code).toBe(2);
   expect(result.stderr).toContain(`${file}: hardwareTargets.web (browser-wasm): no browser at ${missing}: install Debian's chromium`);
@@ -158,19 +164,7 @@ test('nas resume refuses a run whose browser has gone since it started, and leav
   // The run's browser, which is then uninstalled.
   const browser = join(root, 'chromium-link');
   symlinkSync(DEFAULT_CHROMIUM, browser);
-  const file = join(root, 'browser-resume.yaml');
-  writeFileSync(
-    file,
-    `version: 1
-name: browser-gone
-dataset: { name: fashion-mnist }
-hardwareTargets:
-  web: { plugin: browser-wasm, config: { browser: { executable: ${browser} } } }
-stages:
-  train: { model: { kind: small-cnn }, epochs: 20 }
-  evaluation: { targets: [web] }
-`,
-  );
+  const file = browserPipeline('browser-gone', browser, 20);
   const env = cleanEnv();
   const runner = startCli(['run', file, '--work-dir', work, '--run-id', 'browser-gone'], env);
   try {

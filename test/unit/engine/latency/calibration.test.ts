@@ -83,8 +83,12 @@ test('nets are timed in passes over all of them, and a resumed measurement times
   expect(checkpoints.map((c) => c.length)).toEqual([5, 10, 12, 12]);
   expect(checkpoints[2].map((n) => n.passes!.length)).toEqual([2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
   order.length = 0;
-  const resumed = await measureCalibrationNets(wanted, prices, measure, { passes: 2, resumeFrom: checkpoints[2] });
+  const progress: number[][] = [];
+  const resumed = await measureCalibrationNets(wanted, prices, measure, { passes: 2, resumeFrom: checkpoints[2], onProgress: (done, total) => void progress.push([done, total]) });
   expect(order).toEqual(wanted.slice(3).map((c) => c.join(',')));
+  // Where the resumed measurement stands is said before its first timing.
+  expect(progress[0]).toEqual([15, 24]);
+  expect(progress[progress.length - 1]).toEqual([24, 24]);
   expect(resumed).toEqual(all);
   // A net from a file written before passes counts as one pass taken.
   order.length = 0;
